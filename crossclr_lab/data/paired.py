@@ -1,0 +1,126 @@
+"""One container for paired video–text features, a Dataset over it and its collate function."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+
+@dataclass
+class PairedFeatures:
+    """N paired (video, text) items as feature tensors.
+
+    Attributes:
+        video: ``[N, T, Dv]`` float frame features, zero-padded past ``video_lengths``.
+        video_lengths: ``[N]`` long, number of valid frames (>= 1).
+        text: ``[N, Dt]`` pooled sentence features, or ``[N, L, Dt]`` token features.
+        text_lengths: ``[N]`` long valid tokens when ``text`` is 3-d, else ``None``.
+        video_pooled: ``[N, Dv]`` masked mean of ``video`` over time (CrossCLR's input features).
+        text_pooled: ``[N, Dt]`` pooled text features (CrossCLR's input features).
+        captions: N caption strings.
+        ids: N item identifiers.
+        groups: name -> N labels (e.g. ``concept``), for semantic retrieval and colouring.
+        name: dataset name, for records and plots.
+        thumbnail_fn: ``i -> PIL.Image`` or ``None`` when the dataset has no pictures.
+    """
+
+    video: Tensor
+    video_lengths: Tensor
+    text: Tensor
+    captions: list[str]
+    ids: list[str]
+    groups: dict[str, list] = field(default_factory=dict)
+    text_lengths: Tensor | None = None
+    video_pooled: Tensor | None = None
+    text_pooled: Tensor | None = None
+    name: str = "paired"
+    thumbnail_fn: Callable[[int], object] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        n = self.video.shape[0]
+        if self.video.dim() != 3:
+            raise ValueError(f"video must be [N, T, D], got shape {tuple(self.video.shape)}")
+        if self.text.dim() not in (2, 3):
+            raise ValueError(f"text must be [N, D] or [N, L, D], got shape {tuple(self.text.shape)}")
+        sizes = {"video": n, "video_lengths": len(self.video_lengths), "text": self.text.shape[0],
+                 "captions": len(self.captions), "ids": len(self.ids)}
+        sizes.update({f"groups[{k!r}]": len(v) for k, v in self.groups.items()})
+        if len(set(sizes.values())) != 1:
+            raise ValueError(f"all fields must describe the same N items, got sizes {sizes}")
+        if self.text.dim() == 3 and self.text_lengths is None:
+            self.text_lengths = torch.full((n,), self.text.shape[1], dtype=torch.long)
+        if self.video_pooled is None:
+            self.video_pooled = masked_mean(self.video.float(), self.video_lengths)
+        if self.text_pooled is None:
+            self.text_pooled = (self.text.float() if self.text.dim() == 2
+                                else masked_mean(self.text.float(), self.text_lengths))
+
+    def __len__(self) -> int:
+        return self.video.shape[0]
+
+    def subset(self, index) -> "PairedFeatures":
+        """A new container with the items at ``index`` (a sequence of ints or a bool/long tensor)."""
+        idx = torch.as_tensor(index)
+        if idx.dtype == torch.bool:
+            idx = idx.nonzero().squeeze(1)
+        rows = idx.tolist()
+        parent_thumb = self.thumbnail_fn
+        return PairedFeatures(
+            video=self.video[idx], video_lengths=self.video_lengths[idx], text=self.text[idx],
+            text_lengths=None if self.text_lengths is None else self.text_lengths[idx],
+            video_pooled=self.video_pooled[idx], text_pooled=self.text_pooled[idx],
+            captions=[self.captions[i] for i in rows], ids=[self.ids[i] for i in rows],
+            groups={k: [v[i] for i in rows] for k, v in self.groups.items()}, name=self.name,
+            thumbnail_fn=None if parent_thumb is None else (lambda j: parent_thumb(rows[j])),
+        )
+
+    def shuffled_pairs(self, seed: int = 0) -> "PairedFeatures":
+        """Chance-level control: the texts (and captions) permuted against the videos."""
+        perm = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))
+        out = self.subset(torch.arange(len(self)))
+        out.text = self.text[perm]
+        out.text_pooled = self.text_pooled[perm]
+        out.text_lengths = None if self.text_lengths is None else self.text_lengths[perm]
+        out.captions = [self.captions[i] for i in perm.tolist()]
+        return out
+
+    def thumbnail(self, i: int):
+        """A PIL image for item ``i``; raises when the dataset ships no thumbnails."""
+        if self.thumbnail_fn is None:
+            raise ValueError(f"dataset {self.name!r} has no thumbnails")
+        return self.thumbnail_fn(i)
+
+
+def masked_mean(x: Tensor, lengths: Tensor) -> Tensor:
+    """Mean of ``x [N, T, D]`` over the first ``lengths [N]`` steps -> ``[N, D]``."""
+    mask = torch.arange(x.shape[1], device=x.device)[None, :] < lengths.to(x.device)[:, None]
+    mask = mask.to(x.dtype).unsqueeze(-1)
+    return (x * mask).sum(1) / mask.sum(1).clamp_min(1.0)
+
+
+class PairedDataset(Dataset):
+    """``torch.utils.data.Dataset`` over a :class:`PairedFeatures`; items are dicts of tensors."""
+
+    def __init__(self, features: PairedFeatures):
+        self.features = features
+
+    def __len__(self) -> int:
+        return len(self.features)
+
+    def __getitem__(self, i: int) -> dict:
+        f = self.features
+        item = {"index": i, "video": f.video[i], "video_length": f.video_lengths[i], "text": f.text[i],
+                "video_pooled": f.video_pooled[i], "text_pooled": f.text_pooled[i]}
+        if f.text_lengths is not None:
+            item["text_length"] = f.text_lengths[i]
+        return item
+
+
+def collate_paired(items: list[dict]) -> dict:
+    """Stack a list of :class:`PairedDataset` items into a batch dict (``video [B, T, D]`` ...)."""
+    batch = {key: torch.stack([torch.as_tensor(it[key]) for it in items]) for key in items[0]}
+    return batch
