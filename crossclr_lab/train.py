@@ -1,0 +1,297 @@
+"""A small trainer for dual encoders with any of the package's contrastive losses.
+
+Example::
+
+    cfg = TrainConfig(loss="crossclr", epochs=10, batch_size=64)
+    trainer = Trainer(cfg, train_features, val_features, out_dir="runs/demo")
+    record = trainer.fit()                      # best-on-val weights are loaded at the end
+    video_emb, text_emb = embed(trainer.model, test_features)
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+
+from crossclr_lab.data.paired import PairedDataset, PairedFeatures, collate_paired
+from crossclr_lab.models import ENCODERS, DualEncoder, build_model
+from crossclr_lab.utils import (atomic_torch_save, atomic_write_json, new_run_record, resolve_device, rng_states,
+                                seed_everything, set_rng_states)
+
+OPTIMIZERS = {"radam": torch.optim.RAdam, "adamw": torch.optim.AdamW}
+AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+LOWER_IS_BETTER = ("medr", "mnr", "loss")
+
+
+@dataclass
+class TrainConfig:
+    """Training settings; the defaults follow the paper (batch 64, RAdam, lr 7e-4, 4 warm-up epochs,
+    lr x0.1 on a plateau of 6 evaluations, 40 epochs)."""
+
+    loss: str = "crossclr"
+    loss_kwargs: dict = field(default_factory=dict)
+    encoder: str = "mlp"                 # "mlp" (pooled features) or "temporal" (frames/tokens)
+    embed_dim: int = 256
+    hidden_dim: int = 512
+    dropout: float = 0.1
+    learn_temperature: bool = False      # True: the model holds a log-scale temperature passed to the loss
+    epochs: int = 40
+    max_steps: int | None = None         # stop after this many optimiser steps, whatever the epoch
+    batch_size: int = 64
+    optimizer: str = "radam"
+    lr: float = 7e-4
+    weight_decay: float = 0.0
+    warmup_epochs: float = 4.0
+    plateau_factor: float = 0.1
+    plateau_patience: int = 6
+    grad_clip: float | None = None       # max gradient norm, None = no clipping
+    amp: str = "none"                    # "none", "bf16" (CPU or CUDA), "fp16" (CUDA only)
+    device: str = "auto"
+    seed: int = 0
+    eval_every: int = 1                  # evaluate on val every N epochs
+    monitor: str = "rsum"                # val metric for LR plateau, early stopping and model selection
+    group: str | None = None             # groups key for semantic metrics (e.g. "concept")
+    early_stop_patience: int | None = None  # evaluations without improvement before stopping
+    checkpoint_every: int | None = None  # also checkpoint every N steps (always at each epoch end)
+    progress: bool = True
+    num_workers: int = 0
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
+        if self.amp not in AMP_DTYPES:
+            raise ValueError(f"unknown amp {self.amp!r}; choose one of {', '.join(AMP_DTYPES)}")
+        if self.encoder not in ENCODERS:
+            raise ValueError(f"unknown encoder {self.encoder!r}; choose one of {', '.join(ENCODERS)}")
+        for name in ("epochs", "batch_size", "eval_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.lr <= 0 or self.warmup_epochs < 0 or not 0 < self.plateau_factor < 1:
+            raise ValueError("need lr > 0, warmup_epochs >= 0 and 0 < plateau_factor < 1")
+
+
+def embed(model: DualEncoder, features: PairedFeatures, batch_size: int = 512,
+          device: str | torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Normalised embeddings of every item: ``(video_emb [N, D], text_emb [N, D])`` on the CPU, float32."""
+    device = next(model.parameters()).device if device is None else resolve_device(device)
+    loader = DataLoader(PairedDataset(features), batch_size=batch_size, collate_fn=collate_paired)
+    was_training = model.training
+    model.eval()
+    videos, texts = [], []
+    with torch.no_grad():
+        for batch in loader:
+            v, t = model.encode_batch({k: x.to(device) for k, x in batch.items()})
+            videos.append(v.cpu())
+            texts.append(t.cpu())
+    model.train(was_training)
+    return torch.cat(videos), torch.cat(texts)
+
+
+def evaluate(model: DualEncoder, features: PairedFeatures, group: str | None = None) -> dict:
+    """Retrieval metrics of ``model`` on ``features`` plus ``rsum`` (sum of R@1/5/10 both ways)."""
+    from crossclr_lab.metrics import retrieval_metrics
+
+    if group is not None and group not in features.groups:
+        raise ValueError(f"group {group!r} not in dataset {features.name!r}; available: {sorted(features.groups)}")
+    video_emb, text_emb = embed(model, features)
+    metrics = retrieval_metrics(video_emb, text_emb, groups=None if group is None else features.groups[group])
+    metrics["rsum"] = sum(metrics[f"{d}_r{k}"] for d in ("t2v", "v2t") for k in (1, 5, 10))
+    return metrics
+
+
+class Trainer:
+    """Trains ``model`` (built from the config when omitted) on ``train_data``; evaluates on ``val_data``.
+
+    Callbacks: ``on_step(trainer, step, parts)`` after every optimiser step (``parts``: the loss's scalar
+    parts as floats) and ``on_epoch_end(trainer, epoch, entry)`` with the epoch's record entry.
+    With ``out_dir``, writes ``record.json`` and ``checkpoint.pt`` there; ``fit(resume=True)`` continues
+    from the checkpoint and reaches the same result as an uninterrupted run.
+    """
+
+    def __init__(self, config: TrainConfig, train_data: PairedFeatures, val_data: PairedFeatures | None = None,
+                 out_dir: str | os.PathLike | None = None, model: DualEncoder | None = None,
+                 callbacks: dict[str, Callable] | None = None):
+        from crossclr_lab.losses import build_loss
+
+        if config.batch_size > len(train_data):
+            raise ValueError(f"batch_size {config.batch_size} exceeds the {len(train_data)} training items")
+        self.config, self.train_data, self.val_data = config, train_data, val_data
+        self.out_dir = None if out_dir is None else Path(out_dir)
+        self.device = resolve_device(config.device)
+        if config.amp == "fp16" and self.device.type != "cuda":
+            raise ValueError("amp='fp16' needs CUDA; use amp='bf16' on the CPU")
+        seed_everything(config.seed)
+        self.model = (model or build_model(train_data, config.encoder, config.embed_dim, config.hidden_dim,
+                                           config.dropout, learn_temperature=config.learn_temperature)).to(self.device)
+        self.loss_fn = build_loss(config.loss, **config.loss_kwargs).to(self.device)
+        self.optimizer = OPTIMIZERS[config.optimizer](self.model.parameters(), lr=config.lr,
+                                                      weight_decay=config.weight_decay)
+        self.plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            self.optimizer, mode="min" if config.monitor.endswith(LOWER_IS_BETTER) else "max",
+            factor=config.plateau_factor, patience=config.plateau_patience)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=config.amp == "fp16")
+        self.loader_gen = torch.Generator().manual_seed(config.seed)
+        self.loader = DataLoader(PairedDataset(train_data), batch_size=config.batch_size, shuffle=True,
+                                 drop_last=True, collate_fn=collate_paired, generator=self.loader_gen,
+                                 num_workers=config.num_workers)
+        self.warmup_steps = round(config.warmup_epochs * len(self.loader))
+        self.callbacks = {"on_step": [], "on_epoch_end": []}
+        for event, fn in (callbacks or {}).items():
+            self.add_callback(event, fn)
+        # progress state: everything below goes into the checkpoint
+        self.epoch, self.step, self.batch_in_epoch, self.bad_evals, self.elapsed = 0, 0, 0, 0, 0.0
+        self.epoch_loader_state = self.loader_gen.get_state()
+        self.epoch_sums: dict[str, float] = {}
+        self.history: list[dict] = []
+        self.step_losses: list[float] = []
+        self.best: dict | None = None  # {"epoch", "value", "model"}
+
+    def add_callback(self, event: str, fn: Callable) -> None:
+        if event not in self.callbacks:
+            raise ValueError(f"unknown callback event {event!r}; choose one of {', '.join(self.callbacks)}")
+        self.callbacks[event].append(fn)
+
+    # -- training ---------------------------------------------------------------------------------------------
+    def _train_step(self, batch: dict) -> dict[str, float]:
+        cfg = self.config
+        batch = {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+        if self.step < self.warmup_steps:
+            for group in self.optimizer.param_groups:
+                group["lr"] = cfg.lr * (self.step + 1) / self.warmup_steps
+        with torch.autocast(self.device.type, dtype=AMP_DTYPES[cfg.amp], enabled=cfg.amp != "none"):
+            video_emb, text_emb = self.model(batch)
+        extra = {} if self.model.temperature is None else {"temperature": self.model.temperature}
+        out = self.loss_fn(video_emb.float(), text_emb.float(), video_feat=batch["video_pooled"],
+                           text_feat=batch["text_pooled"], return_parts=True, **extra)
+        loss = out["loss"]
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss is {loss.item()} at step {self.step}; lower the lr or raise the temperature")
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if cfg.grad_clip is not None:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return {k: v.item() for k, v in out.items() if torch.is_tensor(v) and v.numel() == 1}
+
+    def fit(self, resume: bool = False) -> dict:
+        """Train; returns the run record (also written to ``out_dir/record.json``)."""
+        cfg = self.config
+        if resume:
+            if self.out_dir is None or not (self.out_dir / "checkpoint.pt").exists():
+                raise FileNotFoundError(f"resume=True but there is no checkpoint.pt in {self.out_dir}; "
+                                        "train without resume first")
+            self._load_checkpoint(self.out_dir / "checkpoint.pt")
+        start = time.perf_counter() - self.elapsed
+        max_steps = cfg.max_steps or math.inf
+        disable = not cfg.progress or bool(os.environ.get("CI"))
+        stop = self.epoch >= cfg.epochs or self.step >= max_steps
+        self.model.train()
+        while not stop:
+            self.loader_gen.set_state(self.epoch_loader_state)
+            batches = iter(self.loader)
+            for _ in range(self.batch_in_epoch):  # resuming mid-epoch: replay the sampler, skip done batches
+                next(batches)
+            bar = tqdm(batches, total=len(self.loader), initial=self.batch_in_epoch, disable=disable,
+                       desc=f"{cfg.loss} epoch {self.epoch + 1}/{cfg.epochs}", leave=False)
+            for batch in bar:
+                parts = self._train_step(batch)
+                self.step += 1
+                self.batch_in_epoch += 1
+                self.step_losses.append(parts["loss"])
+                for k, v in parts.items():
+                    self.epoch_sums[k] = self.epoch_sums.get(k, 0.0) + v
+                bar.set_postfix(loss=f"{parts['loss']:.4f}")
+                if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
+                    self.elapsed = time.perf_counter() - start
+                    self._save_checkpoint()
+                for fn in self.callbacks["on_step"]:
+                    fn(self, self.step, parts)
+                if self.step >= max_steps:
+                    break
+            stop = self._end_epoch(start) or self.epoch >= cfg.epochs or self.step >= max_steps
+        if self.best is not None:  # model selection on val
+            self.model.load_state_dict(self.best["model"])
+        return self._write_record(final=True)
+
+    def _end_epoch(self, start: float) -> bool:
+        """Log the epoch, evaluate, step the plateau scheduler, checkpoint; True when early stopping fires."""
+        cfg = self.config
+        entry = {"epoch": self.epoch + 1, "step": self.step, "lr": self.optimizer.param_groups[0]["lr"],
+                 "train": {k: v / self.batch_in_epoch for k, v in self.epoch_sums.items()}}
+        self.epoch += 1
+        early_stop = False
+        if self.val_data is not None and (self.epoch % cfg.eval_every == 0 or self.epoch == cfg.epochs):
+            entry["val"] = evaluate(self.model, self.val_data, cfg.group)
+            self.model.train()
+            value = entry["val"][cfg.monitor]
+            if self.step >= self.warmup_steps:
+                self.plateau.step(value)
+            lower = cfg.monitor.endswith(LOWER_IS_BETTER)
+            if self.best is None or (value < self.best["value"] if lower else value > self.best["value"]):
+                self.best = {"epoch": self.epoch, "value": value, "model": copy.deepcopy(self.model.state_dict())}
+                self.bad_evals = 0
+            else:
+                self.bad_evals += 1
+                early_stop = cfg.early_stop_patience is not None and self.bad_evals >= cfg.early_stop_patience
+        self.elapsed = time.perf_counter() - start
+        entry["time_s"] = self.elapsed
+        self.history.append(entry)
+        self.batch_in_epoch, self.epoch_sums = 0, {}
+        self.epoch_loader_state = self.loader_gen.get_state()
+        self._save_checkpoint()
+        self._write_record(final=False)
+        for fn in self.callbacks["on_epoch_end"]:
+            fn(self, self.epoch, entry)
+        return early_stop
+
+    # -- records and checkpoints ------------------------------------------------------------------------------
+    def _write_record(self, final: bool) -> dict:
+        record = new_run_record(asdict(self.config), self.config.seed, self.device, dataset=self.train_data.name,
+                                n_train=len(self.train_data), n_val=None if self.val_data is None else len(self.val_data))
+        record.update(finished=final, epochs_run=self.epoch, steps=self.step, wall_time_s=self.elapsed,
+                      best_epoch=self.best and self.best["epoch"], best_val=self.best and self.best["value"],
+                      history=self.history, step_losses=self.step_losses)
+        if self.out_dir is not None:
+            atomic_write_json(self.out_dir / "record.json", record)
+        return record
+
+    def _save_checkpoint(self) -> None:
+        if self.out_dir is None:
+            return
+        state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                 "plateau": self.plateau.state_dict(), "scaler": self.scaler.state_dict(),
+                 "loss": self.loss_fn.state_dict(), "rng": rng_states(), "epoch_loader_state": self.epoch_loader_state}
+        state.update({k: getattr(self, k) for k in ("epoch", "step", "batch_in_epoch", "bad_evals", "elapsed",
+                                                     "epoch_sums", "history", "step_losses", "best")})
+        atomic_torch_save(state, self.out_dir / "checkpoint.pt")
+
+    def _load_checkpoint(self, path: Path) -> None:
+        state = torch.load(path, map_location=self.device, weights_only=True)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.plateau.load_state_dict(state["plateau"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.loss_fn.load_state_dict(state["loss"])
+        set_rng_states(state["rng"])
+        for k in ("epoch", "step", "batch_in_epoch", "bad_evals", "elapsed", "epoch_sums", "history",
+                  "step_losses", "best", "epoch_loader_state"):
+            setattr(self, k, state[k])
+        self.epoch_loader_state = self.epoch_loader_state.cpu()
+
+
+def train(config: TrainConfig, train_data: PairedFeatures, val_data: PairedFeatures | None = None,
+          out_dir: str | os.PathLike | None = None, resume: bool = False) -> tuple[DualEncoder, dict]:
+    """Build, train and return ``(model, record)``; the model holds the best-on-val weights."""
+    trainer = Trainer(config, train_data, val_data, out_dir)
+    return trainer.model, trainer.fit(resume=resume)
