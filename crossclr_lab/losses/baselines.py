@@ -1,0 +1,129 @@
+"""The losses CrossCLR is compared with in the paper's Table 1, all with one signature.
+
+Every loss: ``loss_fn(video_emb [B, D], text_emb [B, D], video_feat=None, text_feat=None,
+return_parts=False)``; embeddings are L2-normalised inside; the result is
+``(loss_video + loss_text) / 2`` where ``loss_video`` averages over video anchors.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .base import PairLoss, check_positive, symmetric_parts, upcast
+
+
+class InfoNCELoss(PairLoss):
+    """Symmetric InfoNCE as in CLIP (Radford et al., 2021; van den Oord et al., 2018).
+
+    Video anchor i: ``-log softmax_k(s(v_i, t_k) / τ)[i]`` over the batch's texts; text anchors mirror it.
+
+    Example::
+
+        loss_fn = InfoNCELoss(temperature=0.03)
+        loss = loss_fn(video_emb, text_emb)          # [B, D], [B, D] -> scalar
+    """
+
+    def compute(self, v, t, video_feat, text_feat, tau):
+        logits = upcast(v @ t.T / tau)                            # [B, B]
+        target = torch.arange(len(v), device=v.device)
+        per_video = F.cross_entropy(logits, target, reduction="none")
+        per_text = F.cross_entropy(logits.T, target, reduction="none")
+        return symmetric_parts(per_video, per_text, logits_inter=logits.detach())
+
+
+class NTXentLoss(PairLoss):
+    """NT-Xent as in SimCLR (Chen et al., 2020) over the 2B concatenation ``z = [v; t]``.
+
+    Anchor ``z_a`` has its pair as the positive and the other 2B - 2 embeddings (both modalities) as
+    negatives: ``-log softmax_{b != a}(z_a·z_b / τ)[pair(a)]``.
+    """
+
+    def compute(self, v, t, video_feat, text_feat, tau):
+        b = len(v)
+        z = torch.cat([v, t])                                     # [2B, D]
+        logits = upcast(z @ z.T / tau)
+        logits = logits.masked_fill(torch.eye(2 * b, dtype=torch.bool, device=z.device), float("-inf"))
+        target = torch.cat([torch.arange(b, 2 * b), torch.arange(b)]).to(z.device)
+        per_anchor = F.cross_entropy(logits, target, reduction="none")
+        return symmetric_parts(per_anchor[:b], per_anchor[b:])
+
+
+class MaxMarginLoss(PairLoss):
+    """Bidirectional hinge (max-margin) ranking loss of VSE / COOT (Kiros et al., 2014; Faghri et al., 2018).
+
+    Video anchor i: ``Σ_{k≠i} max(0, margin - s_ii + s_ik)`` over texts k (``reduction="sum"``), or only the
+    hardest negative (``"hardest"``, VSE++); text anchors mirror it. Cosine similarities, no temperature.
+    """
+
+    def __init__(self, margin: float = 0.1, reduction: str = "sum", check_finite: bool = True):
+        super().__init__(temperature=1.0, check_finite=check_finite)
+        self.margin = check_positive("margin", margin)
+        if reduction not in ("sum", "hardest"):
+            raise ValueError(f"reduction must be 'sum' or 'hardest', got {reduction!r}")
+        self.reduction = reduction
+
+    def compute(self, v, t, video_feat, text_feat, tau):
+        sim = upcast(v @ t.T)                                   # [B, B]
+        pos = sim.diagonal()
+        off = ~torch.eye(len(v), dtype=torch.bool, device=v.device)
+        cost_video = (self.margin - pos[:, None] + sim).clamp_min(0) * off
+        cost_text = (self.margin - pos[None, :] + sim).clamp_min(0) * off
+        if self.reduction == "sum":
+            return symmetric_parts(cost_video.sum(1), cost_text.sum(0))
+        return symmetric_parts(cost_video.amax(1), cost_text.amax(0))
+
+    def extra_repr(self) -> str:
+        return f"margin={self.margin}, reduction={self.reduction!r}"
+
+
+class MILNCELoss(PairLoss):
+    """MIL-NCE (Miech et al., CVPR 2020) with one positive caption per clip.
+
+    For pair i the denominator pools both directions, row i (``s(v_i, t_k)``) and column i
+    (``s(v_k, t_i)``), as in the authors' implementation: ``L_i = -log(δ_ii / (Σ_k δ_ik + Σ_k δ_ki))``.
+    The loss is one term per pair, so ``loss_video`` and ``loss_text`` both equal ``loss``.
+    """
+
+    def compute(self, v, t, video_feat, text_feat, tau):
+        logits = upcast(v @ t.T / tau)
+        denominator = torch.logsumexp(torch.cat([logits, logits.T], dim=1), dim=1)
+        per_pair = denominator - logits.diagonal()
+        return symmetric_parts(per_pair, per_pair)
+
+
+class DCLLoss(PairLoss):
+    """Debiased contrastive loss (Chuang et al., NeurIPS 2020), cross-modal and symmetric.
+
+    Video anchor i, positive ``p = δ(v_i, t_i)``, the N = B - 1 texts k ≠ i as negatives:
+    ``Ng = max((Σ_k δ(v_i, t_k) - N·τ⁺·p) / (1 - τ⁺), N·e^{-1/τ})``, ``L_i = -log(p / (p + Ng))``.
+    ``tau_plus`` is the class prior of a false negative; ``tau_plus=0`` gives :class:`InfoNCELoss`.
+    """
+
+    def __init__(self, temperature: float = 0.03, tau_plus: float = 0.1, check_finite: bool = True):
+        super().__init__(temperature=temperature, check_finite=check_finite)
+        if not 0 <= tau_plus < 1:
+            raise ValueError(f"tau_plus must be in [0, 1), got {tau_plus}")
+        self.tau_plus = float(tau_plus)
+
+    def _side(self, logits: Tensor, tau) -> Tensor:
+        b = logits.shape[0]
+        n = b - 1
+        shift = logits.amax(1, keepdim=True).detach()           # stable exp: every term scaled by e^-shift
+        exp = (logits - shift).exp()
+        pos = exp.diagonal()
+        neg_sum = exp.sum(1) - pos
+        floor = n * torch.exp(-1.0 / torch.as_tensor(tau, dtype=logits.dtype) - shift.squeeze(1))
+        ng = ((neg_sum - n * self.tau_plus * pos) / (1 - self.tau_plus)).maximum(floor)
+        return torch.log(pos + ng) - (logits.diagonal() - shift.squeeze(1))
+
+    def compute(self, v, t, video_feat, text_feat, tau):
+        logits = upcast(v @ t.T / tau)
+        return symmetric_parts(self._side(logits, tau), self._side(logits.T, tau))
+
+    def extra_repr(self) -> str:
+        return f"temperature={self.temperature}, tau_plus={self.tau_plus}"
+
+
+__all__ = ["InfoNCELoss", "NTXentLoss", "MaxMarginLoss", "MILNCELoss", "DCLLoss"]

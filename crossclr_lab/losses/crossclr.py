@@ -1,0 +1,262 @@
+"""CrossCLR (Zolfaghari et al., ICCV 2021): cross-modal contrastive loss with intra-modality negatives,
+connectivity-based pruning of likely false negatives, and connectivity weighting."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .base import PairLoss, check_features, check_positive, upcast
+
+INTRA_WEIGHT_MODES = ("similarity", "logits")
+_LEFT_OUT = torch.finfo(torch.float32).min   # a logit whose exp is exactly 0: the entry is left out
+
+
+class CrossCLRLoss(PairLoss):
+    """The CrossCLR loss, every component switchable.
+
+    Video anchor i (text anchors mirror it, with text connectivity and the text queue)::
+
+        L_v(i) = -log [ δ(v_i, t_i) / ( δ(v_i, t_i) + Σ_{k ∈ N_inter(i)} δ(v_i, t_k)
+                                        + λ Σ_{x ∈ N_intra(i)} δ(v_i, x) ) ],   δ(a, b) = exp(aᵀb / τ)
+
+    Exact semantics:
+
+    - embeddings are L2-normalised inside the loss; s(a, b) = aᵀb.
+    - ``N_inter(i)``: the batch's texts k ≠ i (never the queue), minus pruned ones.
+    - ``N_intra(i)``: the batch's videos k ≠ i, minus pruned ones, plus every filled video entry of the
+      queue as it was *before* this batch is enqueued. ``intra_weight_on="similarity"`` (the paper)
+      adds λ·δ per intra negative (log λ added to the logit); ``"logits"`` (the authors' code) uses
+      exp(λ·s/τ). ``intra_weight=0`` removes intra negatives in both modes.
+    - connectivity ``C_i`` (per modality, cosine of the pooled *input* features, no gradient): the mean
+      similarity of sample i to the other batch samples and the filled queue entries (self excluded).
+    - pruning: ``Ĉ_i = C_i / max_j C_j`` over the batch (no pruning when that max <= 0); sample k is
+      influential when ``Ĉ_k > γ``. For video anchors each influential video k ≠ i leaves N_intra(i) and
+      its text t_k leaves N_inter(i) (video connectivity decides); text anchors use text connectivity.
+      Queue entries are never pruned; an anchor's own positive is never removed.
+    - weighting: ``c_i = C_i / Σ_j C_j``, ``w_i = exp(c_i / κ)``; side loss ``Σ w_i L_i / Σ w_i``
+      (uniform weights when ``Σ C <= 0``). Returned weights are rescaled to mean 1.
+    - ``loss = (loss_video + loss_text) / 2``; then, in training mode only, the batch (normalised detached
+      embeddings and input features) is enqueued, FIFO, in registered buffers.
+
+    Switches: ``intra_weight=0``, ``prune_threshold=None``, ``weight_temperature=None``, ``queue_size=0``;
+    with all four off the loss equals :class:`InfoNCELoss`. Excluded entries are left out of the
+    log-sum-exp, never multiplied by 0 (the public code's bug: each such entry still adds exp(0) = 1).
+
+    Args:
+        temperature: τ > 0. intra_weight: λ >= 0. prune_threshold: γ in (0, 1] or None.
+        weight_temperature: κ > 0 or None. queue_size: Q >= 0 entries per modality.
+        intra_weight_on: ``"similarity"`` or ``"logits"``.
+
+    Example::
+
+        loss_fn = CrossCLRLoss(queue_size=3000)
+        loss = loss_fn(video_emb, text_emb, video_feat, text_feat)   # [B, D], [B, D], [B, Dv], [B, Dt]
+        parts = loss_fn(video_emb, text_emb, video_feat, text_feat, return_parts=True)
+    """
+
+    def __init__(self, temperature: float = 0.03, intra_weight: float = 0.8, prune_threshold: float | None = 0.9,
+                 weight_temperature: float | None = 3.5e-3, queue_size: int = 0,
+                 intra_weight_on: str = "similarity", check_finite: bool = True):
+        super().__init__(temperature=temperature, check_finite=check_finite)
+        if not (isinstance(intra_weight, (int, float)) and math.isfinite(intra_weight) and intra_weight >= 0):
+            raise ValueError(f"intra_weight (λ) must be a finite number >= 0 (0 switches intra negatives off), "
+                             f"got {intra_weight!r}")
+        if prune_threshold is not None and not (0 < prune_threshold <= 1):
+            raise ValueError(f"prune_threshold (γ) must be in (0, 1] or None to switch pruning off, "
+                             f"got {prune_threshold!r}")
+        if weight_temperature is not None:
+            weight_temperature = check_positive("weight_temperature (κ; None switches weighting off)",
+                                                weight_temperature)
+        if isinstance(queue_size, bool) or not isinstance(queue_size, int) or queue_size < 0:
+            raise ValueError(f"queue_size must be an int >= 0 (0 = batch only), got {queue_size!r}")
+        if intra_weight_on not in INTRA_WEIGHT_MODES:
+            raise ValueError(f"intra_weight_on must be one of {INTRA_WEIGHT_MODES}, got {intra_weight_on!r}")
+        self.intra_weight = float(intra_weight)
+        self.prune_threshold = None if prune_threshold is None else float(prune_threshold)
+        self.weight_temperature = weight_temperature
+        self.queue_size = queue_size
+        self.intra_weight_on = intra_weight_on
+        # The queue: allocated on the first batch, when the dimensions are known.
+        for name in ("queue_video", "queue_text", "queue_video_feat", "queue_text_feat"):
+            self.register_buffer(name, torch.empty(0))
+        self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long))
+        self.register_buffer("queue_filled", torch.zeros((), dtype=torch.long))
+
+    @property
+    def uses_features(self) -> bool:
+        """Whether ``video_feat``/``text_feat`` are needed (pruning or weighting is on)."""
+        return self.prune_threshold is not None or self.weight_temperature is not None
+
+    def compute(self, v, t, video_feat, text_feat, tau):
+        b = len(v)
+        if self.uses_features:
+            video_feat = F.normalize(check_features("video_feat", video_feat, b, self.check_finite).detach(), dim=1)
+            text_feat = F.normalize(check_features("text_feat", text_feat, b, self.check_finite).detach(), dim=1)
+        queue = self._queue_contents(v, video_feat, text_feat)
+
+        with torch.no_grad():
+            if self.uses_features:
+                conn_v = connectivity(video_feat, queue["video_feat"], queue["valid"])
+                conn_t = connectivity(text_feat, queue["text_feat"], queue["valid"])
+            else:
+                conn_v = conn_t = torch.zeros(b, device=v.device)
+            infl_v, infl_t = influential(conn_v, self.prune_threshold), influential(conn_t, self.prune_threshold)
+            weight_v, weight_t = self._weights(conn_v), self._weights(conn_t)
+
+        sim_vt = v @ t.T                                                    # [B, B]
+        side_v = self._side(sim_vt, v, queue["video"], queue["valid"], infl_v, tau)
+        side_t = self._side(sim_vt.T, t, queue["text"], queue["valid"], infl_t, tau)
+        loss_video = (weight_v * side_v["per_sample"]).sum() / weight_v.sum()
+        loss_text = (weight_t * side_t["per_sample"]).sum() / weight_t.sum()
+
+        if self.training and self.queue_size > 0:
+            self._enqueue(v, t, video_feat, text_feat)
+        return {
+            "loss": (loss_video + loss_text) / 2, "loss_video": loss_video, "loss_text": loss_text,
+            "per_sample_video": side_v["per_sample"], "per_sample_text": side_t["per_sample"],
+            "weight_video": weight_v, "weight_text": weight_t,
+            "connectivity_video": conn_v, "connectivity_text": conn_t,
+            "influential_video": infl_v, "influential_text": infl_t,
+            "inter_mask_video": side_v["inter_mask"], "inter_mask_text": side_t["inter_mask"],
+            "intra_mask_video": side_v["intra_mask"], "intra_mask_text": side_t["intra_mask"],
+            "logits_inter": (sim_vt / tau).detach(),
+            "logits_intra_video": side_v["intra_logits"], "logits_intra_text": side_t["intra_logits"],
+            "queue_filled": queue["valid"].sum(),
+        }
+
+    def _side(self, sim_inter: Tensor, anchors: Tensor, queue_emb: Tensor, queue_valid: Tensor, infl: Tensor,
+              tau) -> dict:
+        """Per-anchor losses ``[B]`` for one side: rows of ``sim_inter [B, B]`` are the anchors.
+
+        Each block of the denominator (inter, intra batch, intra queue) gets its own log-sum-exp, so no
+        ``[B, 2B + Q]`` copy is made; left-out entries hold the float32 minimum, whose exp is exactly 0.
+        """
+        b = len(anchors)
+        eye = torch.eye(b, dtype=torch.bool, device=anchors.device)
+        inter_mask = ~infl[None, :] | eye                                  # True = kept (positive on diag)
+        inter = upcast(sim_inter / tau)
+        lse_blocks = [torch.logsumexp(inter.masked_fill(~inter_mask, _LEFT_OUT), dim=1)]
+        intra_mask = ~infl[None, :] & ~eye
+        intra_logits = None
+        if self.intra_weight > 0:
+            intra = self._intra_logits(anchors @ anchors.T, tau)           # [B, B]
+            intra_logits = intra.detach()
+            lse_blocks.append(torch.logsumexp(intra.masked_fill(~intra_mask, _LEFT_OUT), dim=1))
+            if len(queue_emb):
+                from_queue = self._intra_logits(anchors @ queue_emb.T, tau)  # [B, Q]
+                lse_blocks.append(torch.logsumexp(from_queue.masked_fill(~queue_valid[None, :], _LEFT_OUT), dim=1))
+        else:
+            intra_mask = torch.zeros_like(intra_mask)
+        log_denominator = torch.logsumexp(torch.stack(lse_blocks, dim=1), dim=1)
+        per_sample = log_denominator - inter.diagonal()
+        return {"per_sample": per_sample, "inter_mask": inter_mask & ~eye, "intra_mask": intra_mask,
+                "intra_logits": intra_logits}
+
+    def _intra_logits(self, intra_sim: Tensor, tau) -> Tensor:
+        if self.intra_weight_on == "similarity":
+            return upcast(intra_sim / tau) + math.log(self.intra_weight)
+        return upcast(self.intra_weight * intra_sim / tau)
+
+    def _weights(self, conn: Tensor) -> Tensor:
+        """Per-sample weights ``[B]`` with mean 1 (all ones when weighting is off or Σ C <= 0)."""
+        total = conn.sum()
+        if self.weight_temperature is None:
+            return torch.ones_like(conn)
+        scaled = conn / total.where(total > 0, torch.ones_like(total)) / self.weight_temperature
+        weights = torch.softmax(scaled, dim=0) * len(conn)
+        return weights.where(total > 0, torch.ones_like(weights))
+
+    # -- the queue ---------------------------------------------------------------------------------------
+    def _queue_contents(self, v: Tensor, video_feat: Tensor | None, text_feat: Tensor | None) -> dict:
+        """The queue as it is before this batch: ``video/text [Q, D]``, features ``[Q, D_in]`` and
+        ``valid [Q]`` (filled slots). A boolean mask rather than a slice avoids a device sync."""
+        if self.queue_size == 0 or self.queue_video.numel() == 0:
+            return {"video": v.new_zeros(0, v.shape[1]), "text": v.new_zeros(0, v.shape[1]),
+                    "valid": torch.zeros(0, dtype=torch.bool, device=v.device),
+                    "video_feat": None if video_feat is None else video_feat.new_zeros(0, video_feat.shape[1]),
+                    "text_feat": None if text_feat is None else text_feat.new_zeros(0, text_feat.shape[1])}
+        if self.queue_video.shape[1] != v.shape[1]:
+            raise ValueError(f"embedding dim {v.shape[1]} differs from the queue's {self.queue_video.shape[1]}; "
+                             "call reset_queue() when the model changes")
+        out = {"video": self.queue_video.to(v.dtype), "text": self.queue_text.to(v.dtype),
+               "valid": torch.arange(self.queue_size, device=v.device) < self.queue_filled,
+               "video_feat": None, "text_feat": None}
+        for key, feat in (("video_feat", video_feat), ("text_feat", text_feat)):
+            if feat is not None:
+                stored = getattr(self, f"queue_{key}")
+                if stored.shape[1] != feat.shape[1]:
+                    raise ValueError(f"{key} dim {feat.shape[1]} differs from the queue's {stored.shape[1]}; "
+                                     "call reset_queue() when the input features change")
+                out[key] = stored.to(feat.dtype)
+        return out
+
+    @torch.no_grad()
+    def _enqueue(self, v: Tensor, t: Tensor, video_feat: Tensor | None, text_feat: Tensor | None) -> None:
+        if self.queue_video.numel() == 0:
+            self._allocate(v, video_feat, text_feat)
+        n = min(len(v), self.queue_size)
+        slots = (self.queue_ptr + torch.arange(n, device=self.queue_ptr.device)) % self.queue_size
+        self.queue_video[slots] = v[-n:].detach().to(self.queue_video.dtype)
+        self.queue_text[slots] = t[-n:].detach().to(self.queue_text.dtype)
+        if video_feat is not None:
+            self.queue_video_feat[slots] = video_feat[-n:].to(self.queue_video_feat.dtype)
+            self.queue_text_feat[slots] = text_feat[-n:].to(self.queue_text_feat.dtype)
+        self.queue_ptr.copy_((self.queue_ptr + n) % self.queue_size)
+        self.queue_filled.copy_((self.queue_filled + n).clamp_max(self.queue_size))
+
+    def _allocate(self, v: Tensor, video_feat: Tensor | None, text_feat: Tensor | None) -> None:
+        q, kind = self.queue_size, {"device": v.device, "dtype": upcast(v.detach()).dtype}
+        self.queue_video = torch.zeros(q, v.shape[1], **kind)
+        self.queue_text = torch.zeros(q, v.shape[1], **kind)
+        self.queue_video_feat = torch.zeros(q, 0 if video_feat is None else video_feat.shape[1], **kind)
+        self.queue_text_feat = torch.zeros(q, 0 if text_feat is None else text_feat.shape[1], **kind)
+        self.queue_ptr = self.queue_ptr.to(v.device)
+        self.queue_filled = self.queue_filled.to(v.device)
+
+    def reset_queue(self) -> None:
+        """Empty the queue (e.g. between independent runs that reuse this loss object)."""
+        for name in ("queue_video", "queue_text", "queue_video_feat", "queue_text_feat"):
+            setattr(self, name, getattr(self, name).new_empty(0))
+        self.queue_ptr.zero_()
+        self.queue_filled.zero_()
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # The queue's shape is set by the first batch; take it from the checkpoint.
+        for name in ("queue_video", "queue_text", "queue_video_feat", "queue_text_feat"):
+            if prefix + name in state_dict:
+                setattr(self, name, torch.empty_like(state_dict[prefix + name], device=self.queue_ptr.device))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def extra_repr(self) -> str:
+        return (f"temperature={self.temperature}, intra_weight={self.intra_weight}, "
+                f"prune_threshold={self.prune_threshold}, weight_temperature={self.weight_temperature}, "
+                f"queue_size={self.queue_size}, intra_weight_on={self.intra_weight_on!r}")
+
+
+def connectivity(feat: Tensor, queue_feat: Tensor | None = None, queue_valid: Tensor | None = None) -> Tensor:
+    """Mean cosine similarity of each row of ``feat [B, D]`` to the other rows and the valid rows of
+    ``queue_feat [Q, D]`` (``queue_valid [Q]`` bool). Inputs are L2-normalised already.
+
+    Uses ``Σ_j cos(f_i, f_j) = f_i · Σ_j f_j``: O((B + Q)·D), no B×B matrix. Returns ``[B]`` in at least float32.
+    """
+    feat = upcast(feat)
+    total = feat.sum(0)
+    count = torch.tensor(len(feat) - 1, dtype=feat.dtype, device=feat.device)
+    if queue_feat is not None and len(queue_feat):
+        valid = queue_valid.to(feat.dtype)
+        total = total + valid @ queue_feat.to(feat.dtype)
+        count = count + valid.sum()
+    self_sim = (feat * feat).sum(1)
+    return (feat @ total - self_sim) / count
+
+
+def influential(conn: Tensor, threshold: float | None) -> Tensor:
+    """Boolean ``[B]``: ``conn / max(conn) > threshold`` (all False when threshold is None or max <= 0)."""
+    if threshold is None:
+        return torch.zeros_like(conn, dtype=torch.bool)
+    top = conn.max()
+    return (conn / top.clamp_min(torch.finfo(conn.dtype).tiny) > threshold) & (top > 0)

@@ -1,0 +1,120 @@
+"""Retrieval metrics for paired embeddings: R@K, median and mean rank, semantic (group-level) recall.
+
+Pair i is video i and text i; similarity is cosine. Ranks are 1-based and ties are broken
+pessimistically: rank = 1 + the number of *other* gallery items scoring >= the true one.
+Queries are processed in chunks, so 20k × 20k never materialises a full similarity matrix.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+DIRECTIONS = ("t2v", "v2t")
+
+
+def _check(video_emb: Tensor, text_emb: Tensor, groups: Sequence | None) -> None:
+    for name, x in (("video_emb", video_emb), ("text_emb", text_emb)):
+        if not isinstance(x, Tensor) or x.dim() != 2:
+            raise ValueError(f"{name} must be a tensor of shape [N, D]")
+    if video_emb.shape != text_emb.shape:
+        raise ValueError(f"video_emb {tuple(video_emb.shape)} and text_emb {tuple(text_emb.shape)} must have the "
+                         "same shape [N, D]: row i of each is one pair")
+    if len(video_emb) == 0:
+        raise ValueError("retrieval metrics need at least one pair, got N=0")
+    if not (torch.isfinite(video_emb).all() and torch.isfinite(text_emb).all()):
+        raise ValueError("embeddings contain NaN or Inf values")
+    if groups is not None and len(groups) != len(video_emb):
+        raise ValueError(f"groups must hold one label per pair: got {len(groups)} labels for {len(video_emb)} pairs")
+
+
+def _group_codes(groups: Sequence, device) -> Tensor:
+    _, codes = np.unique(np.asarray([str(g) for g in groups]), return_inverse=True)
+    return torch.as_tensor(codes.reshape(-1), device=device)
+
+
+@torch.no_grad()
+def retrieval_ranks(query: Tensor, gallery: Tensor, groups: Sequence | None = None,
+                    chunk_size: int = 1024) -> Tensor:
+    """Rank ``[N]`` (long, 1-based) of gallery item i for query i.
+
+    ``query [N, D]``, ``gallery [N, D]`` (normalised inside). With ``groups`` the rank is semantic: the
+    position of the best-scoring gallery item that shares the query's group, counting only items of
+    *other* groups that score at least as high (ties again go against the query).
+    """
+    q = F.normalize(query.float(), dim=1)
+    g = F.normalize(gallery.float(), dim=1)
+    codes = None if groups is None else _group_codes(groups, q.device)
+    ranks = []
+    for start in range(0, len(q), chunk_size):
+        rows = torch.arange(start, min(start + chunk_size, len(q)), device=q.device)
+        scores = q[rows] @ g.T                                             # [c, N]
+        if codes is None:
+            target = scores.gather(1, rows[:, None])
+            ranks.append((scores >= target).sum(1))      # the true item itself + the others scoring >= it
+        else:
+            same = codes[rows][:, None] == codes[None, :]
+            best = scores.masked_fill(~same, float("-inf")).amax(1, keepdim=True)
+            ranks.append(((scores >= best) & ~same).sum(1) + 1)
+    return torch.cat(ranks).cpu()
+
+
+def _summary(prefix: str, ranks: Tensor, ks=(1, 5, 10)) -> dict[str, float]:
+    r = ranks.double()
+    out = {f"{prefix}_r{k}": float((r <= k).double().mean() * 100) for k in ks}
+    if not prefix.endswith("_sem"):
+        out[f"{prefix}_medr"] = float(np.median(r.numpy()))
+        out[f"{prefix}_mnr"] = float(r.mean())
+    return out
+
+
+def retrieval_metrics(video_emb: Tensor, text_emb: Tensor, groups: Sequence | None = None,
+                      chunk_size: int = 1024) -> dict[str, float]:
+    """Text→video and video→text retrieval metrics for paired embeddings ``[N, D]``.
+
+    Returns a flat dict of floats: ``t2v_r1, t2v_r5, t2v_r10`` (percent, 0–100), ``t2v_medr``,
+    ``t2v_mnr`` (1-based ranks) and the same with ``v2t_``. With ``groups`` (one label per pair) also
+    ``t2v_sem_r1/5/10`` and ``v2t_sem_r1/5/10``: a hit when any of the top K shares the query's group.
+
+    Example::
+
+        m = retrieval_metrics(video_emb, text_emb, groups=data.groups["concept"])
+        m["t2v_r1"]
+    """
+    _check(video_emb, text_emb, groups)
+    out: dict[str, float] = {}
+    for direction, (query, gallery) in zip(DIRECTIONS, ((text_emb, video_emb), (video_emb, text_emb))):
+        out.update(_summary(direction, retrieval_ranks(query, gallery, chunk_size=chunk_size)))
+        if groups is not None:
+            out.update(_summary(f"{direction}_sem", retrieval_ranks(query, gallery, groups, chunk_size)))
+    return out
+
+
+def recall_curve(video_emb: Tensor, text_emb: Tensor, direction: str = "t2v", groups: Sequence | None = None,
+                 max_k: int | None = None, chunk_size: int = 1024) -> np.ndarray:
+    """R@K in percent for K = 1..max_k (default N) as a float array ``[max_k]``; index K-1 holds R@K.
+
+    ``direction`` is ``"t2v"`` (text queries) or ``"v2t"``; with ``groups`` the curve is semantic.
+    """
+    if direction not in DIRECTIONS:
+        raise ValueError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
+    _check(video_emb, text_emb, groups)
+    n = len(video_emb)
+    max_k = n if max_k is None else int(max_k)
+    if max_k < 1:
+        raise ValueError(f"max_k must be >= 1, got {max_k}")
+    query, gallery = (text_emb, video_emb) if direction == "t2v" else (video_emb, text_emb)
+    ranks = retrieval_ranks(query, gallery, groups, chunk_size).numpy()
+    hits = np.bincount(np.minimum(ranks, max_k + 1) - 1, minlength=max_k + 1)[:max_k]
+    return np.cumsum(hits) / n * 100.0
+
+
+def chance_metrics(n: int, ks=(1, 5, 10)) -> dict[str, float]:
+    """Expected R@K (percent) and MedR of a random ranking over a gallery of ``n`` items."""
+    out = {f"r{k}": min(k, n) / n * 100 for k in ks}
+    out["medr"] = (n + 1) / 2
+    return out
