@@ -106,11 +106,15 @@ def test_minilm_text_features_are_cached(tmp_path, monkeypatch):
     cached = sorted(p.name for p in root.glob("youcook2_text_*"))
     assert len(cached) == 1 and cached[0].endswith(".pt")
     assert not list(root.glob(".*.tmp"))
+    (tmp_path / "a_file").write_text("not a folder")
+    with pytest.warns(UserWarning, match="could not cache MiniLM features"):
+        uncached = load_youcook2(root, "val", cache_dir=tmp_path / "a_file")
+    assert torch.allclose(uncached.text, first.text, atol=1e-5)
 
     def no_model(*args, **kwargs):
         raise AssertionError("the cache should have been used")
 
-    monkeypatch.setattr(youcook2, "_encode_sentences", no_model)
+    monkeypatch.setattr(youcook2, "embed_texts", no_model)
     again = load_youcook2(root, "val")
     assert torch.equal(first.text, again.text)
     with pytest.raises(AssertionError, match="cache should have been used"):

