@@ -1,0 +1,65 @@
+"""One entry point for every dataset: ``load_dataset(name, split, data_root, **kwargs)``.
+
+Usage::
+
+    data = load_dataset("synthetic", split="val", n_concepts=10)
+    data = load_dataset("youcook2", split="val", data_root="/data/youcook2")
+    sorted(DATASETS)   # ['emoji_motion', 'synthetic', 'youcook2']
+"""
+
+from __future__ import annotations
+
+import os
+
+from .paired import PairedFeatures
+
+DATASETS: dict[str, str] = {
+    "emoji_motion": "animated Fluent Emoji clips paired with their CLDR names (features in data/emoji_motion)",
+    "youcook2": "YouCook2 clips with COOT's HowTo100M S3D features, as in the paper (needs data_root)",
+    "synthetic": "generated pairs with known false negatives (pairs that share a latent concept)",
+}
+
+SPLITS: dict[str, tuple[str, ...]] = {
+    "emoji_motion": ("train", "val", "test", "all"),
+    # YouCook2's test sentences are not public; the paper and COOT report results on val.
+    "youcook2": ("train", "val"),
+    # Same concepts and modality maps in every split, independently drawn pairs (see make_synthetic).
+    "synthetic": ("train", "val", "test"),
+}
+
+
+def load_dataset(name: str, split: str = "train", data_root: str | os.PathLike | None = None,
+                 **kwargs) -> PairedFeatures:
+    """Load split ``split`` of dataset ``name``; ``kwargs`` go to its loader.
+
+    - ``"emoji_motion"`` -> ``load_emoji_motion(split, root=data_root, **kwargs)`` (e.g. ``split_kind``,
+      ``include_static``); ``data_root=None`` uses its default folder (``data/emoji_motion`` of the
+      repository, or ``$CROSSCLR_DATA_DIR/emoji_motion``).
+    - ``"youcook2"`` -> ``load_youcook2(data_root, split, **kwargs)``; ``data_root`` is required and
+      ``split`` is ``"train"`` or ``"val"`` (there is no public test split; the paper evaluates on val).
+    - ``"synthetic"`` -> ``make_synthetic(split=split, **kwargs)``: train/val/test share the concepts
+      and differ in the drawn pairs; it takes no ``data_root``.
+    """
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(sorted(DATASETS))}")
+    if split not in SPLITS[name]:
+        hint = " (YouCook2 has no public test split; the paper evaluates on 'val')" if name == "youcook2" else ""
+        raise ValueError(f"dataset {name!r} has splits {', '.join(SPLITS[name])}; got split={split!r}{hint}")
+    if name == "emoji_motion":
+        from .emoji_motion import load_emoji_motion
+
+        if data_root is not None:
+            kwargs["root"] = data_root
+        return load_emoji_motion(split=split, **kwargs)
+    if name == "youcook2":
+        if data_root is None:
+            raise ValueError("youcook2 needs data_root=<folder with youcookii_annotations_trainval.json and "
+                             "video_feat_100m.h5> (COOT's release; see crossclr_lab.data.youcook2)")
+        from .youcook2 import load_youcook2
+
+        return load_youcook2(data_root, split=split, **kwargs)
+    if data_root is not None:
+        raise ValueError(f"synthetic data is generated, not read: drop data_root={data_root!r}")
+    from .synthetic import make_synthetic
+
+    return make_synthetic(split=split, **kwargs)
