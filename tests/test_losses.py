@@ -150,6 +150,15 @@ def test_queue_is_buffer_and_not_updated_in_eval():
     assert int(loss_fn.queue_filled) == 0 and loss_fn.queue_video.numel() == 0
 
 
+def test_backward_after_enqueue_over_steps():
+    loss_fn = CrossCLRLoss(queue_size=6)
+    for step in range(3):
+        v, t, vf, tf = batch(4, 5, seed=step)
+        v.requires_grad_(True)
+        loss_fn(v, t, vf, tf).backward()          # the in-place enqueue must not break autograd
+        assert torch.isfinite(v.grad).all()
+
+
 def test_queue_entries_carry_no_gradient():
     loss_fn = CrossCLRLoss(queue_size=8)
     v, t, vf, tf = batch(4, 6, dtype=torch.float32)

@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..distributed import all_gather_no_grad, all_gather_with_grad, require_process_group
+
 
 def upcast(x: Tensor) -> Tensor:
     """``x`` in float32 when it is half precision (bf16/fp16 under autocast), else unchanged: soft-max
@@ -65,19 +67,33 @@ class PairLoss(nn.Module):
     least ``loss``, ``loss_video`` (video anchors), ``loss_text`` (text anchors). ``temperature`` passed to
     ``forward`` (a float or a 0-d tensor, e.g. a model's learnable ``exp(log_temperature)``) overrides the
     constructor's value for that call.
+
+    ``gather_distributed=True`` (under ``torchrun``): embeddings and input features of all ranks are
+    all-gathered (gradients flow back to each rank's slice), so every rank computes the loss over the
+    global batch — its negatives, connectivity, pruning and weighting. Every rank must pass the same local
+    batch size (use ``drop_last=True``). Each rank's local gradient is then ``world_size`` times the
+    single-process one and DistributedDataParallel's gradient averaging divides it back: parameter
+    gradients equal those of one process with the global batch.
     """
 
     uses_features = False
 
-    def __init__(self, temperature: float = 0.03, check_finite: bool = True):
+    def __init__(self, temperature: float = 0.03, check_finite: bool = True, gather_distributed: bool = False):
         super().__init__()
         self.temperature = check_positive("temperature", temperature)
         self.check_finite = check_finite
+        if gather_distributed:
+            require_process_group(f"{type(self).__name__}(gather_distributed=True)")
+        self.gather_distributed = bool(gather_distributed)
 
     def forward(self, video_emb: Tensor, text_emb: Tensor, video_feat: Tensor | None = None,
                 text_feat: Tensor | None = None, return_parts: bool = False,
                 temperature: float | Tensor | None = None):
         check_pair(video_emb, text_emb, self.check_finite)
+        if self.gather_distributed:
+            video_emb, text_emb = all_gather_with_grad(video_emb), all_gather_with_grad(text_emb)
+            video_feat = None if video_feat is None else all_gather_no_grad(video_feat)
+            text_feat = None if text_feat is None else all_gather_no_grad(text_feat)
         tau = self.temperature if temperature is None else temperature
         v = F.normalize(video_emb, dim=1)
         t = F.normalize(text_emb, dim=1)

@@ -57,8 +57,9 @@ class MaxMarginLoss(PairLoss):
     hardest negative (``"hardest"``, VSE++); text anchors mirror it. Cosine similarities, no temperature.
     """
 
-    def __init__(self, margin: float = 0.1, reduction: str = "sum", check_finite: bool = True):
-        super().__init__(temperature=1.0, check_finite=check_finite)
+    def __init__(self, margin: float = 0.1, reduction: str = "sum", check_finite: bool = True,
+                 gather_distributed: bool = False):
+        super().__init__(temperature=1.0, check_finite=check_finite, gather_distributed=gather_distributed)
         self.margin = check_positive("margin", margin)
         if reduction not in ("sum", "hardest"):
             raise ValueError(f"reduction must be 'sum' or 'hardest', got {reduction!r}")
@@ -101,8 +102,9 @@ class DCLLoss(PairLoss):
     ``tau_plus`` is the class prior of a false negative; ``tau_plus=0`` gives :class:`InfoNCELoss`.
     """
 
-    def __init__(self, temperature: float = 0.03, tau_plus: float = 0.1, check_finite: bool = True):
-        super().__init__(temperature=temperature, check_finite=check_finite)
+    def __init__(self, temperature: float = 0.03, tau_plus: float = 0.1, check_finite: bool = True,
+                 gather_distributed: bool = False):
+        super().__init__(temperature=temperature, check_finite=check_finite, gather_distributed=gather_distributed)
         if not 0 <= tau_plus < 1:
             raise ValueError(f"tau_plus must be in [0, 1), got {tau_plus}")
         self.tau_plus = float(tau_plus)

@@ -60,8 +60,9 @@ class CrossCLRLoss(PairLoss):
 
     def __init__(self, temperature: float = 0.03, intra_weight: float = 0.8, prune_threshold: float | None = 0.9,
                  weight_temperature: float | None = 3.5e-3, queue_size: int = 0,
-                 intra_weight_on: str = "similarity", check_finite: bool = True):
-        super().__init__(temperature=temperature, check_finite=check_finite)
+                 intra_weight_on: str = "similarity", check_finite: bool = True,
+                 gather_distributed: bool = False):
+        super().__init__(temperature=temperature, check_finite=check_finite, gather_distributed=gather_distributed)
         if not (isinstance(intra_weight, (int, float)) and math.isfinite(intra_weight) and intra_weight >= 0):
             raise ValueError(f"intra_weight (λ) must be a finite number >= 0 (0 switches intra negatives off), "
                              f"got {intra_weight!r}")
@@ -182,7 +183,8 @@ class CrossCLRLoss(PairLoss):
         if self.queue_video.shape[1] != v.shape[1]:
             raise ValueError(f"embedding dim {v.shape[1]} differs from the queue's {self.queue_video.shape[1]}; "
                              "call reset_queue() when the model changes")
-        out = {"video": self.queue_video.to(v.dtype), "text": self.queue_text.to(v.dtype),
+        # Copies: the buffers are overwritten in place by _enqueue before backward runs.
+        out = {"video": self.queue_video.to(v.dtype, copy=True), "text": self.queue_text.to(v.dtype, copy=True),
                "valid": torch.arange(self.queue_size, device=v.device) < self.queue_filled,
                "video_feat": None, "text_feat": None}
         for key, feat in (("video_feat", video_feat), ("text_feat", text_feat)):
