@@ -26,7 +26,7 @@ test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow and not browser"
 
 notebooks: $(STAMP)
-	$(VENV)/bin/crossclr-lab notebooks --out runs/notebooks
+	$(PY) -m crossclr_lab.notebooks run --out runs/notebooks
 
 bench: $(STAMP)
 	$(PY) -m benchmarks.run
