@@ -31,7 +31,8 @@ def test_real_annotation_file_counts():
 @needs_real
 def test_loads_tiny_features_built_from_real_annotations(tmp_path):
     database = real_subset(n_train=3, n_val=2)
-    frames = {vid: int(round(meta["duration"] * fps)) for (vid, meta), fps in zip(database.items(), [1, 0.7, 2, 1, 1.3])}
+    rates = [1, 0.7, 2, 1, 1.3]  # frames per second, different per video
+    frames = {vid: int(round(meta["duration"] * fps)) for (vid, meta), fps in zip(database.items(), rates)}
     lens = {vid: [3] * len(meta["annotations"]) for vid, meta in database.items()}
     root = write_root(tmp_path, database, frames, text_lens=lens)
     data = load_youcook2(root, "val", text_features="text_default.h5", max_frames=16)
@@ -40,7 +41,8 @@ def test_loads_tiny_features_built_from_real_annotations(tmp_path):
     assert data.name == "youcook2" and len(data) == len(sentences) and data.captions == sentences
     assert data.video.shape[1:] == (int(data.video_lengths.max()), 512) and data.video_lengths.max() <= 16
     assert data.text.shape == (len(sentences), 1536)
-    assert data.groups["recipe"] == [database[vid]["recipe_type"] for vid in val_ids for _ in database[vid]["annotations"]]
+    recipes = [database[vid]["recipe_type"] for vid in val_ids for _ in database[vid]["annotations"]]
+    assert data.groups["recipe"] == recipes
     assert data.ids[0] == f"{val_ids[0]}_0"
     # The first clip's frames are the h5 rows at its segment seconds times the video's frame rate.
     vid, meta = val_ids[0], database[val_ids[0]]
@@ -129,7 +131,8 @@ def test_missing_videos_are_skipped_with_a_count(tmp_path):
     assert [i.split("_")[0] for i in data.ids] == ["vidTrainAAA", "vidTrainAAA", "vidTrainCCC"]
     lens = {k: v for k, v in COOT_LENS.items() if k != "vidTrainCCC"}
     root2 = write_root(tmp_path / "b", HANDMADE, HANDMADE_FRAMES, text_lens=lens)
-    with pytest.warns(UserWarning, match=r"1 of 3 videos .*\(1 of them lack text features\)"):
+    expected = r"1 of 3 videos .*\(0 from video_feat_100m.h5, 1 more from text_default.h5/text_lens_default.json\)"
+    with pytest.warns(UserWarning, match=expected):
         assert len(load_youcook2(root2, "train", text_features="text_default.h5")) == 3
 
 

@@ -27,6 +27,7 @@ import math
 import os
 import warnings
 from collections import Counter
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -193,43 +194,35 @@ def load_youcook2(root: str | os.PathLike, split: str = "train", video_features:
     _require(root, [ANNOTATION_FILE, video_features] + ([text_features, text_lens] if text_features else []))
 
     videos = [v for v in parse_annotations(root) if v.split == split]
-    vid_path = root / video_features
-    with _open_h5(vid_path, "video features") as vid_h5:
-        available = set(vid_h5.keys())
-        kept = [v for v in videos if v.video_id in available]
-        text_h5 = lens = None
-        missing_text = 0
+    with ExitStack() as files:
+        vid_path = root / video_features
+        vid_h5 = files.enter_context(_open_h5(vid_path, "video features"))
+        in_files = set(vid_h5.keys())
+        kept = [v for v in videos if v.video_id in in_files]
+        notes = [f"{len(videos) - len(kept)} from {video_features}"]
         if text_features is not None:
-            text_path = root / text_features
             try:
                 lens = json.loads((root / text_lens).read_text(encoding="utf-8"))
             except json.JSONDecodeError as err:
                 raise ValueError(f"{root / text_lens} is not valid JSON ({err}); re-download it") from err
-            text_h5 = _open_h5(text_path, "COOT text features")
-            with_text = set(text_h5.keys()) & set(lens)
-            missing_text = sum(v.video_id not in with_text for v in kept)
-            kept = [v for v in kept if v.video_id in with_text]
-        try:
-            missing = len(videos) - len(kept)
-            if missing:
-                detail = f" ({missing_text} of them lack text features)" if missing_text else ""
-                warnings.warn(f"youcook2 {split}: {missing} of {len(videos)} videos are missing from the feature "
-                              f"files{detail}; their clips are skipped", stacklevel=2)
-            if not kept:
-                raise ValueError(f"none of the {len(videos)} {split} videos of {ANNOTATION_FILE} is in {vid_path}"
-                                 + (f" and {root / text_features}" if text_h5 is not None else "")
-                                 + "; are these YouCook2 features?")
-            clips, lengths = _read_clips(vid_h5, vid_path, kept, max_frames)
-            token_lists = _read_tokens(text_h5, root / text_features, lens, kept) if text_h5 is not None else None
-        finally:
-            if text_h5 is not None:
-                text_h5.close()
+            text_h5 = files.enter_context(_open_h5(root / text_features, "COOT text features"))
+            in_files = set(text_h5.keys()) & set(lens)
+            notes.append(f"{sum(v.video_id not in in_files for v in kept)} more from {text_features}/{text_lens}")
+            kept = [v for v in kept if v.video_id in in_files]
+        if len(kept) < len(videos):
+            warnings.warn(f"youcook2 {split}: {len(videos) - len(kept)} of {len(videos)} videos are missing from "
+                          f"the feature files ({', '.join(notes)}); their clips are skipped", stacklevel=2)
+        if not kept:
+            raise ValueError(f"none of the {len(videos)} {split} videos of {ANNOTATION_FILE} has features in {root}; "
+                             f"are these YouCook2 feature files?")
+        clips, lengths = _read_clips(vid_h5, vid_path, kept, max_frames)
+        tokens = _read_tokens(text_h5, root / text_features, lens, kept) if text_features is not None else None
 
     captions = [s for v in kept for s in v.sentences]
     video = torch.zeros(len(clips), int(lengths.max()), clips[0].shape[1])
     for i, c in enumerate(clips):
         video[i, : len(c)] = torch.from_numpy(c)
-    text, text_lengths = _text_tensor(token_lists, text_tokens, max_tokens) if token_lists is not None else (
+    text, text_lengths = _text_tensor(tokens, text_tokens, max_tokens) if tokens is not None else (
         _minilm_features(captions, Path(cache_dir) if cache_dir is not None else root), None)
     return PairedFeatures(
         video=video, video_lengths=torch.from_numpy(lengths), text=text, text_lengths=text_lengths,
