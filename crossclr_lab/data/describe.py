@@ -19,6 +19,7 @@ from pathlib import Path
 from .paired import PairedFeatures
 from .registry import DATASETS, SPLITS, load_dataset
 
+
 def summarize(data: PairedFeatures) -> list[str]:
     """Lines describing one split: size, shapes, frame/token lengths and each group's label counts."""
     lengths = data.video_lengths.float()
