@@ -91,6 +91,16 @@ def pruning_curve(feat: Tensor, groups: Sequence, thresholds: Sequence[float] = 
             "recall": removed_false / max(all_false, 1), "base_rate": np.full(len(thresholds), all_false / all_pairs)}
 
 
+def zipf_subset(data, group: str = "concept", largest: int = 80, exponent: float = 1.0, minimum: int = 2):
+    """A subset of ``data`` (:class:`~crossclr_lab.data.PairedFeatures`) whose groups have Zipf-like sizes:
+    the k-th group (in order of first appearance, k = 1, 2, ...) keeps ``largest / k**exponent + minimum``
+    of its items (at most all of them). Frequent concepts make dense regions, as in real data."""
+    codes = _codes(data.groups[group])
+    firsts = sorted(np.unique(codes), key=lambda c: np.flatnonzero(codes == c)[0])
+    keep = [np.flatnonzero(codes == c)[:int(largest / (k + 1) ** exponent) + minimum] for k, c in enumerate(firsts)]
+    return data.subset(np.sort(np.concatenate(keep)))
+
+
 def most_connected(feat: Tensor, k: int = 12) -> tuple[np.ndarray, np.ndarray]:
     """Indices and connectivity of the ``k`` most connected rows of ``feat [N, D]`` over the whole set."""
     conn = batch_connectivity(feat)
@@ -111,3 +121,76 @@ def false_negative_share(feat: Tensor, groups: Sequence, gamma: float, batch_siz
         hit += int((same.any(0) & infl).sum())
         total += int(infl.sum())
     return hit / total if total else float("nan")
+
+
+# -- figures ---------------------------------------------------------------------------------------------
+def plot_similarity_matrix(feat: Tensor, groups: Sequence, ax=None, title: str = "Input-feature cosine similarity",
+                           max_items: int = 120):
+    """Cosine matrix of ``feat [N, D]`` with rows sorted by group, so same-group blocks sit on the diagonal."""
+    import matplotlib.pyplot as plt
+
+    order = np.argsort(_codes(groups), kind="stable")[:max_items]
+    sims = cosine_matrix(feat[torch.as_tensor(order)]).numpy()
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.5, 4.8))
+    image = ax.imshow(sims, cmap="viridis", vmin=min(0.0, sims.min()), vmax=1)
+    codes = _codes([groups[i] for i in order])
+    for edge in np.flatnonzero(np.diff(codes)) + 0.5:
+        ax.axhline(edge, color="white", lw=0.4)
+        ax.axvline(edge, color="white", lw=0.4)
+    ax.set(title=title, xlabel="sample (sorted by group)", ylabel="sample (sorted by group)")
+    ax.figure.colorbar(image, ax=ax, shrink=0.8, label="cosine similarity")
+    return ax
+
+
+def plot_connectivity(conn: np.ndarray, gamma: float, ax=None, title: str = "Connectivity in one batch"):
+    """Bar chart of a batch's connectivity ``[B]`` (scaled by its max) with the γ line: bars above are pruned."""
+    import matplotlib.pyplot as plt
+
+    conn = np.asarray(conn, dtype=float)
+    scaled = conn / conn.max() if conn.max() > 0 else conn
+    order = np.argsort(-scaled)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(8, 3.2))
+    ax.bar(np.arange(len(conn)), scaled[order], color=np.where(scaled[order] > gamma, "C3", "C0"))
+    ax.axhline(gamma, color="black", ls="--", lw=1, label=f"γ = {gamma:g}")
+    ax.set(title=title, xlabel="batch sample (sorted by connectivity)", ylabel="Ĉ = C / max C")
+    ax.legend()
+    return ax
+
+
+def plot_pruning_curves(curves: dict[str, dict], ax=None, title: str = "Does pruning find false negatives?"):
+    """Precision and recall of pruning vs γ, one line pair per entry of ``curves`` (name → :func:`pruning_curve`),
+    with each one's base rate (the precision of pruning at random) dotted."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4))
+    for j, (name, c) in enumerate(curves.items()):
+        color = f"C{j}"
+        ax.plot(c["threshold"], c["precision"], "-o", color=color, ms=3, label=f"{name}: precision")
+        ax.plot(c["threshold"], c["recall"], "--s", color=color, ms=3, label=f"{name}: recall")
+        ax.axhline(c["base_rate"][0], color=color, ls=":", lw=1, label=f"{name}: base rate")
+    ax.set(title=title, xlabel="pruning threshold γ", ylabel="fraction", ylim=(-0.02, 1.02))
+    ax.legend(fontsize=8, ncol=2)
+    return ax
+
+
+def show_thumbnails(images: Sequence, titles: Sequence[str], ncols: int = 6, size: float = 1.9, suptitle: str = ""):
+    """A grid of PIL images with short titles; returns the Figure."""
+    import textwrap
+
+    import matplotlib.pyplot as plt
+
+    n = len(images)
+    nrows = max(1, -(-n // ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * (size + 0.5)), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, image, title in zip(axes.flat, images, titles):
+        ax.imshow(image)
+        ax.set_title("\n".join(textwrap.wrap(title, 22)[:3]), fontsize=8)
+    if suptitle:
+        fig.suptitle(suptitle)
+    fig.tight_layout()
+    return fig
