@@ -39,6 +39,13 @@ def _optional_float(text: str) -> float | None:
 
 
 # -- shared arguments ------------------------------------------------------------------------------------------
+def _add_threads_arg(p, default: int | None) -> None:
+    p.add_argument("--threads", type=int, default=default,
+                   help="CPU threads for torch (default: %s); small models run fastest on 1, "
+                        "and 1 is immune to other processes competing for the cores"
+                        % ("torch's default" if default is None else default))
+
+
 def _add_data_args(p: argparse.ArgumentParser, default: str | None = "emoji_motion") -> None:
     from crossclr_lab.data.registry import DATASETS
 
@@ -46,6 +53,8 @@ def _add_data_args(p: argparse.ArgumentParser, default: str | None = "emoji_moti
     p.add_argument("--data-root", help="dataset folder (required for youcook2; emoji_motion defaults to the shipped copy)")
     p.add_argument("--split-kind", choices=EMOJI_SPLIT_KINDS,
                    help="emoji_motion only: 'concept' (test concepts unseen in training, default) or 'random'")
+    p.add_argument("--text-features", help="youcook2 only: COOT's token-feature h5 in --data-root (e.g. "
+                                            "text_default.h5, BERT as in the paper); default: MiniLM sentence embeddings")
     p.add_argument("--group", help="groups key for semantic R@1 (default: 'concept' when the dataset has it, "
                                    "else its first group; 'none' to skip)")
 
@@ -65,6 +74,7 @@ def _add_train_args(p: argparse.ArgumentParser, epochs: int = 40) -> None:
     g.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
     g.add_argument("--amp", choices=sorted(AMP_DTYPES), default="none", help="autocast dtype (default: none)")
     g.add_argument("--no-progress", action="store_true", help="hide progress bars (also hidden when CI is set)")
+    _add_threads_arg(g, default=None)
     g = p.add_argument_group("loss (CrossCLR flags apply to crossclr only; 'none' switches a component off)")
     g.add_argument("--temperature", type=float, help="τ (default: the loss's, 0.03)")
     # CrossCLR flags default to "not given" (absent from args), so that 'none' can mean "switched off"
@@ -118,6 +128,10 @@ def _load_splits(args) -> tuple[tuple, str]:
         if args.dataset != "emoji_motion":
             raise UsageError(f"--split-kind applies to --dataset emoji_motion only, not {args.dataset!r}")
         kwargs["split_kind"] = args.split_kind
+    if args.text_features is not None:
+        if args.dataset != "youcook2":
+            raise UsageError(f"--text-features applies to --dataset youcook2 only, not {args.dataset!r}")
+        kwargs["text_features"] = args.text_features
     has_test = "test" in SPLITS[args.dataset]
     try:
         if has_test:
@@ -263,6 +277,7 @@ def run_ablate(args) -> int:
 def add_demo(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="runs/demo", help="output folder (default: %(default)s)")
     p.add_argument("--seeds", type=int, default=3, help="seeds 0..N-1 (default: %(default)s)")
+    _add_threads_arg(p, default=1)
 
 
 def run_demo(args) -> int:
@@ -324,6 +339,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if getattr(args, "threads", None) is not None:
+            if args.threads < 1:
+                raise UsageError(f"--threads must be >= 1, got {args.threads}")
+            import torch
+
+            torch.set_num_threads(args.threads)
         return args.run(args)
     except UsageError as err:
         args.parser.error(str(err))  # one line "crossclr-lab CMD: error: ...", exit code 2

@@ -106,6 +106,7 @@ def plot_metric_bars(results: dict, metrics: tuple[str, ...] = ("t2v_r1", "t2v_r
     chance = [results["chance"][m] for m in metrics]
     ax.scatter(x, chance, marker="_", s=400, color="grey", zorder=4, label="chance")
     ax.set_xticks(x, [LABELS.get(m, m) for m in metrics])
+    ax.set_xlabel("retrieval metric (evaluation split)")
     ax.set_ylabel("recall (%)")
     ax.set_title(f"{results['dataset']}: test metrics, {len(results['seeds'])} seeds (bars: mean ± std, dots: seeds)")
     ax.grid(alpha=0.3, axis="y")
