@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Callable
 
 from crossclr_lab.data.paired import PairedFeatures
+from crossclr_lab.metrics import chance_metrics, recall_curve, retrieval_metrics
 from crossclr_lab.train import TrainConfig, Trainer, embed
 from crossclr_lab.utils import atomic_write_json, atomic_write_text
 
@@ -63,8 +64,6 @@ def ablation_variants(crossclr_kwargs: dict | None = None, queue_sizes: tuple[in
 
 def chance_levels(features: PairedFeatures, group: str | None = None) -> dict[str, float]:
     """Expected metrics of a random ranking of ``N`` items (recalls in %, like the metrics)."""
-    from crossclr_lab.metrics import chance_metrics
-
     n = len(features)
     chance = {}
     for d in ("t2v", "v2t"):
@@ -90,8 +89,6 @@ def run_comparison(variants: list[Variant], seeds: list[int], splits: tuple, con
     ``splits = (train, val, test)``; ``val`` may be ``None`` (no model selection: the last epoch is used).
     ``baseline`` names the variant the paired differences are taken against (default: the first).
     """
-    from crossclr_lab.metrics import recall_curve, retrieval_metrics
-
     train_data, val_data, test_data = splits
     names = [v.name for v in variants]
     if len(set(names)) != len(names):

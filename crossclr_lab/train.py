@@ -23,6 +23,8 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from crossclr_lab.data.paired import PairedDataset, PairedFeatures, collate_paired
+from crossclr_lab.losses import build_loss
+from crossclr_lab.metrics import retrieval_metrics
 from crossclr_lab.models import ENCODERS, DualEncoder, build_model
 from crossclr_lab.utils import (atomic_torch_save, atomic_write_json, new_run_record, resolve_device, rng_states,
                                 seed_everything, set_rng_states)
@@ -98,8 +100,6 @@ def embed(model: DualEncoder, features: PairedFeatures, batch_size: int = 512,
 
 def evaluate(model: DualEncoder, features: PairedFeatures, group: str | None = None) -> dict:
     """Retrieval metrics of ``model`` on ``features`` plus ``rsum`` (sum of R@1/5/10 both ways)."""
-    from crossclr_lab.metrics import retrieval_metrics
-
     if group is not None and group not in features.groups:
         raise ValueError(f"group {group!r} not in dataset {features.name!r}; available: {sorted(features.groups)}")
     video_emb, text_emb = embed(model, features)
@@ -120,8 +120,6 @@ class Trainer:
     def __init__(self, config: TrainConfig, train_data: PairedFeatures, val_data: PairedFeatures | None = None,
                  out_dir: str | os.PathLike | None = None, model: DualEncoder | None = None,
                  callbacks: dict[str, Callable] | None = None):
-        from crossclr_lab.losses import build_loss
-
         if config.batch_size > len(train_data):
             raise ValueError(f"batch_size {config.batch_size} exceeds the {len(train_data)} training items")
         self.config, self.train_data, self.val_data = config, train_data, val_data
@@ -234,6 +232,8 @@ class Trainer:
         if self.val_data is not None and (self.epoch % cfg.eval_every == 0 or self.epoch == cfg.epochs):
             entry["val"] = evaluate(self.model, self.val_data, cfg.group)
             self.model.train()
+            if cfg.monitor not in entry["val"]:
+                raise ValueError(f"monitor {cfg.monitor!r} is not a validation metric; choose one of {sorted(entry['val'])}")
             value = entry["val"][cfg.monitor]
             if self.step >= self.warmup_steps:
                 self.plateau.step(value)
@@ -277,7 +277,8 @@ class Trainer:
         atomic_torch_save(state, self.out_dir / "checkpoint.pt")
 
     def _load_checkpoint(self, path: Path) -> None:
-        state = torch.load(path, map_location=self.device, weights_only=True)
+        # on the CPU: RNG states must stay CPU tensors; load_state_dict moves the rest to the model's device
+        state = torch.load(path, map_location="cpu", weights_only=True)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.plateau.load_state_dict(state["plateau"])
@@ -287,7 +288,6 @@ class Trainer:
         for k in ("epoch", "step", "batch_in_epoch", "bad_evals", "elapsed", "epoch_sums", "history",
                   "step_losses", "best", "epoch_loader_state"):
             setattr(self, k, state[k])
-        self.epoch_loader_state = self.epoch_loader_state.cpu()
 
 
 def train(config: TrainConfig, train_data: PairedFeatures, val_data: PairedFeatures | None = None,

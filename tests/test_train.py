@@ -164,3 +164,8 @@ def test_embed_whole_dataset(data):
     assert video_emb.shape == text_emb.shape == (len(data[1]), 32)
     torch.testing.assert_close(video_emb.norm(dim=1), torch.ones(len(data[1])))
     torch.testing.assert_close(embed(model, data[1], batch_size=80)[0], video_emb)
+
+
+def test_unknown_monitor_is_named(data):
+    with pytest.raises(ValueError, match="not a validation metric"):
+        train(_config(epochs=1, monitor="accuracy"), *data)
