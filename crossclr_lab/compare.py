@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Callable
 
 from crossclr_lab.data.paired import PairedFeatures
+from crossclr_lab.losses import build_loss
 from crossclr_lab.metrics import chance_metrics, recall_curve, retrieval_metrics
 from crossclr_lab.train import TrainConfig, Trainer, embed
 from crossclr_lab.utils import atomic_write_json, atomic_write_text
@@ -100,6 +101,8 @@ def run_comparison(variants: list[Variant], seeds: list[int], splits: tuple, con
         raise ValueError("need at least one seed")
     if group is not None and group not in test_data.groups:
         raise ValueError(f"group {group!r} not in {test_data.name!r}; available: {sorted(test_data.groups)}")
+    for v in variants:  # fail before hours of training, not in the middle
+        build_loss(v.loss, **v.loss_kwargs)
     max_k = min(curve_k, len(test_data))
     results = {"dataset": test_data.name, "n_train": len(train_data), "n_val": val_data and len(val_data),
                "n_test": len(test_data), "group": group, "seeds": list(seeds), "baseline": baseline,

@@ -128,5 +128,8 @@ def test_run_comparison_end_to_end(tmp_path):
     assert (tmp_path / "runs" / "x" / "seed2" / "record.json").exists()
     with pytest.raises(ValueError, match="unique"):
         run_comparison([Variant("x", "infonce")] * 2, [0], splits, cfg)
+    with pytest.raises(ValueError, match="prune_threshold"):
+        run_comparison([Variant("x", "infonce"), Variant("z", "crossclr", {"prune_threshold": 2.0})], [0], splits, cfg,
+                       log=pytest.fail)  # rejected before the first run
     with pytest.raises(ValueError, match="baseline"):
         run_comparison([Variant("x", "infonce")], [0], splits, cfg, baseline="z")
