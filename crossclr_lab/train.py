@@ -11,6 +11,7 @@ Example::
 from __future__ import annotations
 
 import copy
+import datetime
 import math
 import os
 import time
@@ -29,6 +30,9 @@ from crossclr_lab.models import ENCODERS, DualEncoder, build_model
 from crossclr_lab.utils import (atomic_torch_save, atomic_write_json, new_run_record, resolve_device, rng_states,
                                 seed_everything, set_rng_states)
 
+# the trainer's progress, saved in every checkpoint beside the model, optimiser, scheduler, loss and RNG states
+PROGRESS = ("epoch", "step", "batch_in_epoch", "bad_evals", "elapsed", "epoch_sums", "history", "step_losses", "best",
+             "stopped_early", "started_utc", "epoch_loader_state")
 OPTIMIZERS = {"radam": torch.optim.RAdam, "adamw": torch.optim.AdamW}
 AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 LOWER_IS_BETTER = ("medr", "mnr", "loss")
@@ -147,6 +151,8 @@ class Trainer:
             self.add_callback(event, fn)
         # progress state: everything below goes into the checkpoint
         self.epoch, self.step, self.batch_in_epoch, self.bad_evals, self.elapsed = 0, 0, 0, 0, 0.0
+        self.stopped_early = False
+        self.started_utc = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
         self.epoch_loader_state = self.loader_gen.get_state()
         self.epoch_sums: dict[str, float] = {}
         self.history: list[dict] = []
@@ -193,7 +199,7 @@ class Trainer:
         start = time.perf_counter() - self.elapsed
         max_steps = cfg.max_steps or math.inf
         disable = not cfg.progress or bool(os.environ.get("CI"))
-        stop = self.epoch >= cfg.epochs or self.step >= max_steps
+        stop = self.stopped_early or self.epoch >= cfg.epochs or self.step >= max_steps
         self.model.train()
         while not stop:
             self.loader_gen.set_state(self.epoch_loader_state)
@@ -217,21 +223,20 @@ class Trainer:
                     fn(self, self.step, parts)
                 if self.step >= max_steps:
                     break
-            stop = self._end_epoch(start) or self.epoch >= cfg.epochs or self.step >= max_steps
+            self._end_epoch(start)
+            stop = self.stopped_early or self.epoch >= cfg.epochs or self.step >= max_steps
         if self.best is not None:  # model selection on val
             self.model.load_state_dict(self.best["model"])
         return self._write_record(final=True)
 
-    def _end_epoch(self, start: float) -> bool:
-        """Log the epoch, evaluate, step the plateau scheduler, checkpoint; True when early stopping fires."""
+    def _end_epoch(self, start: float) -> None:
+        """Log the epoch, evaluate, step the plateau scheduler, select the model, checkpoint."""
         cfg = self.config
         entry = {"epoch": self.epoch + 1, "step": self.step, "lr": self.optimizer.param_groups[0]["lr"],
                  "train": {k: v / self.batch_in_epoch for k, v in self.epoch_sums.items()}}
         self.epoch += 1
-        early_stop = False
         if self.val_data is not None and (self.epoch % cfg.eval_every == 0 or self.epoch == cfg.epochs):
             entry["val"] = evaluate(self.model, self.val_data, cfg.group)
-            self.model.train()
             if cfg.monitor not in entry["val"]:
                 raise ValueError(f"monitor {cfg.monitor!r} is not a validation metric; choose one of {sorted(entry['val'])}")
             value = entry["val"][cfg.monitor]
@@ -243,7 +248,7 @@ class Trainer:
                 self.bad_evals = 0
             else:
                 self.bad_evals += 1
-                early_stop = cfg.early_stop_patience is not None and self.bad_evals >= cfg.early_stop_patience
+                self.stopped_early = cfg.early_stop_patience is not None and self.bad_evals >= cfg.early_stop_patience
         self.elapsed = time.perf_counter() - start
         entry["time_s"] = self.elapsed
         self.history.append(entry)
@@ -253,13 +258,14 @@ class Trainer:
         self._write_record(final=False)
         for fn in self.callbacks["on_epoch_end"]:
             fn(self, self.epoch, entry)
-        return early_stop
 
     # -- records and checkpoints ------------------------------------------------------------------------------
     def _write_record(self, final: bool) -> dict:
         record = new_run_record(asdict(self.config), self.config.seed, self.device, dataset=self.train_data.name,
-                                n_train=len(self.train_data), n_val=None if self.val_data is None else len(self.val_data))
-        record.update(finished=final, epochs_run=self.epoch, steps=self.step, wall_time_s=self.elapsed,
+                                n_train=len(self.train_data), n_val=None if self.val_data is None else len(self.val_data),
+                                started_utc=self.started_utc)
+        record.update(finished=final, stopped_early=self.stopped_early, epochs_run=self.epoch, steps=self.step,
+                      wall_time_s=self.elapsed,
                       best_epoch=self.best and self.best["epoch"], best_val=self.best and self.best["value"],
                       history=self.history, step_losses=self.step_losses)
         if self.out_dir is not None:
@@ -271,9 +277,8 @@ class Trainer:
             return
         state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                  "plateau": self.plateau.state_dict(), "scaler": self.scaler.state_dict(),
-                 "loss": self.loss_fn.state_dict(), "rng": rng_states(), "epoch_loader_state": self.epoch_loader_state}
-        state.update({k: getattr(self, k) for k in ("epoch", "step", "batch_in_epoch", "bad_evals", "elapsed",
-                                                     "epoch_sums", "history", "step_losses", "best")})
+                 "loss": self.loss_fn.state_dict(), "rng": rng_states()}
+        state.update({k: getattr(self, k) for k in PROGRESS})
         atomic_torch_save(state, self.out_dir / "checkpoint.pt")
 
     def _load_checkpoint(self, path: Path) -> None:
@@ -285,8 +290,7 @@ class Trainer:
         self.scaler.load_state_dict(state["scaler"])
         self.loss_fn.load_state_dict(state["loss"])
         set_rng_states(state["rng"])
-        for k in ("epoch", "step", "batch_in_epoch", "bad_evals", "elapsed", "epoch_sums", "history",
-                  "step_losses", "best", "epoch_loader_state"):
+        for k in PROGRESS:
             setattr(self, k, state[k])
 
 

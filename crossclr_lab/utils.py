@@ -124,8 +124,10 @@ def set_rng_states(states: dict, loader_generator: torch.Generator | None = None
 
 
 def new_run_record(config: dict, seed: int, device: str | torch.device, **extra: Any) -> dict:
-    """The fields every run record (``runs/NAME/record.json``) starts with."""
+    """The fields every run record (``runs/NAME/record.json``) starts with: config, seed, device, library
+    versions, ``started_utc`` (now, unless given in ``extra``) and ``extra``."""
     import datetime
 
+    now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
     return {"config": config, "seed": seed, "device": str(device), "versions": library_versions(),
-            "started_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"), **extra}
+            "started_utc": now, **extra}

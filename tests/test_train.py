@@ -103,10 +103,12 @@ def test_warmup_then_plateau_reduces_lr(data):
     assert all(b <= a for a, b in zip(lrs, lrs[1:]))
 
 
-def test_early_stopping_stops(data):
+def test_early_stopping_stops_and_stays_stopped_on_resume(data, tmp_path):
     # lr so small that nothing improves after the first evaluation
-    record = train(_config(epochs=20, lr=1e-9, warmup_epochs=0, early_stop_patience=2), *data)[1]
-    assert record["epochs_run"] < 20
+    cfg = _config(epochs=20, lr=1e-9, warmup_epochs=0, early_stop_patience=2)
+    record = train(cfg, *data, out_dir=tmp_path)[1]
+    assert record["stopped_early"] and record["epochs_run"] == 3
+    assert train(cfg, *data, out_dir=tmp_path, resume=True)[1]["epochs_run"] == 3
 
 
 def test_max_steps_and_eval_every(data):
