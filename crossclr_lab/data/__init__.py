@@ -10,6 +10,8 @@ from .paired import PairedDataset, PairedFeatures, collate_paired, masked_mean
 _LAZY = {
     "load_emoji_motion": ".emoji_motion",
     "load_youcook2": ".youcook2",
+    "parse_annotations": ".youcook2",
+    "summarize_annotations": ".youcook2",
     "make_synthetic": ".synthetic",
     "load_dataset": ".registry",
     "DATASETS": ".registry",

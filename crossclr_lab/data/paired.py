@@ -62,6 +62,11 @@ class PairedFeatures:
     def __len__(self) -> int:
         return self.video.shape[0]
 
+    def __repr__(self) -> str:
+        text = "x".join(map(str, self.text.shape))
+        return (f"PairedFeatures(name={self.name!r}, N={len(self)}, video={'x'.join(map(str, self.video.shape))}, "
+                f"text={text}, groups={sorted(self.groups)}, thumbnails={self.thumbnail_fn is not None})")
+
     def subset(self, index) -> "PairedFeatures":
         """A new container with the items at ``index`` (a sequence of ints or a bool/long tensor)."""
         idx = torch.as_tensor(index)
