@@ -104,7 +104,8 @@ class TemporalEncoder(nn.Module):
         h = self.input_proj(x) + self.pos_embed[:t]
         h = self.transformer(h, src_key_padding_mask=~valid)
         mean = masked_mean(h, lengths)
-        scores = self.attn_score(h).squeeze(-1).masked_fill(~valid, torch.finfo(h.dtype).min)
+        scores = self.attn_score(h).squeeze(-1)  # [B, T]; bf16/fp16 under autocast
+        scores = scores.masked_fill(~valid, torch.finfo(scores.dtype).min)
         attn = (scores.softmax(dim=1).unsqueeze(-1) * h).sum(1)
         return self.out_proj(torch.cat([mean, attn], dim=-1))
 

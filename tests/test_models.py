@@ -88,3 +88,10 @@ def test_temperature_fixed_or_learnable():
 def test_build_model_rejects_unknown_encoder():
     with pytest.raises(ValueError, match="mlp, temporal"):
         build_model(_features(), encoder="lstm")
+
+
+def test_temporal_encoder_under_bf16_autocast():
+    enc = TemporalEncoder(6, out_dim=4, d_model=8, num_heads=2, max_len=5)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = enc(torch.randn(3, 5, 6), torch.tensor([5, 2, 1]))
+    assert out.shape == (3, 4) and torch.isfinite(out.float()).all()
