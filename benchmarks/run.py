@@ -1,0 +1,102 @@
+"""Run the benchmarks: ``python -m benchmarks.run`` (full, < 10 min on 2 cores; rewrites
+benchmarks/README.md) or ``python -m benchmarks.run --quick`` (CI, < 1 min; no README).
+
+Writes the raw results as JSON (default ``runs/bench/bench-<mode>-<time>.json``) and prints the tables.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from crossclr_lab.utils import atomic_write_json, atomic_write_text, resolve_device
+
+from . import end_to_end, loss_memory, loss_speed, report, retrieval, umap_map
+from .harness import REPO, auto_threads, environment
+
+SECTIONS = ("losses", "memory", "retrieval", "end_to_end", "umap")
+README = REPO / "benchmarks" / "README.md"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="CI mode: small batches, few rounds, no peers needed")
+    p.add_argument("--sections", default=",".join(SECTIONS),
+                   help=f"comma-separated subset of {','.join(SECTIONS)} (default: all)")
+    p.add_argument("--reps", type=int, default=None, help="alternating rounds per timing (default 9; 3 quick)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch threads (default: the available CPUs not kept busy by other processes, "
+                        "from the load average; at least 1)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda[:N] (default auto)")
+    p.add_argument("--json", type=Path, default=None, help="where to write the results JSON")
+    p.add_argument("--readme", type=Path, default=None,
+                   help="where to write the Markdown report (default: benchmarks/README.md for a full run of all "
+                        "sections; none otherwise)")
+    args = p.parse_args(argv)
+    args.sections = [s.strip() for s in args.sections.split(",") if s.strip()]
+    unknown = sorted(set(args.sections) - set(SECTIONS))
+    if unknown:
+        p.error(f"unknown sections {unknown}; choose from {', '.join(SECTIONS)}")
+    if args.reps is not None and args.reps < 1:
+        p.error("--reps must be >= 1")
+    if args.threads is not None and args.threads < 1:
+        p.error("--threads must be >= 1")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    mode = "quick" if args.quick else "full"
+    reps = args.reps or (3 if args.quick else 9)
+    threads = args.threads or auto_threads()
+    torch.set_num_threads(threads)
+    device = resolve_device(args.device)
+    dtypes = [torch.float32] + ([torch.bfloat16, torch.float16] if device.type == "cuda" and not args.quick else [])
+    start, load_start = time.perf_counter(), os.getloadavg()[0]
+    result = {"mode": mode, "command": " ".join(["python -m benchmarks.run"] + (argv if argv is not None
+                                                                                   else sys.argv[1:])),
+              "environment": environment(threads, device), "load_start": load_start,
+              "threads_from": "--threads" if args.threads else "auto (available CPUs less the load average)"}
+    print(f"benchmarks ({mode}): device {device}, {threads} torch threads, load average {load_start:.1f}")
+    if "losses" in args.sections:
+        print("losses: forward+backward, alternating rounds")
+        result["losses"] = loss_speed.run(args.quick, reps, device, dtypes)
+        result["goals"] = report.loss_goals(result["losses"])
+    if "memory" in args.sections:
+        print("memory: one fresh process per case")
+        result["memory"] = loss_memory.run(args.quick, threads, device)
+    if "retrieval" in args.sections:
+        print("retrieval metrics")
+        result["retrieval"] = retrieval.run(args.quick, threads)
+    if "end_to_end" in args.sections:
+        print("end to end")
+        result["end_to_end"] = end_to_end.run(args.quick)
+    if "umap" in args.sections:
+        print("umap")
+        result["umap"] = umap_map.run(args.quick, threads)
+    result["wall_s"] = time.perf_counter() - start
+    result["load_end"] = os.getloadavg()[0]
+    text = report.markdown(result)
+    print()
+    print(text)
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    json_path = args.json or REPO / "runs" / "bench" / f"bench-{mode}-{stamp}.json"
+    atomic_write_json(json_path, result)
+    print(f"\nwrote {json_path}")
+    readme = args.readme
+    if readme is None and not args.quick and list(args.sections) == list(SECTIONS):
+        readme = README
+    if readme is not None:
+        atomic_write_text(readme, text)
+        print(f"wrote {readme}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

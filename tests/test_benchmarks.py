@@ -1,0 +1,86 @@
+"""The benchmark's quick mode (what CI runs): it completes, writes its JSON, leaves the README alone, and
+what it measured is consistent (peers that share our maths agree with our losses)."""
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from benchmarks import report
+from benchmarks.loss_speed import OURS, bound_shapes
+from benchmarks.peers import PEERS
+
+REPO = Path(__file__).resolve().parents[1]
+README = REPO / "benchmarks" / "README.md"
+
+
+def _digest(path: Path) -> str | None:
+    return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else None
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench") / "quick.json"
+    before = _digest(README)
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.run", "--quick", "--json", str(out)], cwd=REPO,
+                          capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert _digest(README) == before, "quick mode must not rewrite benchmarks/README.md"
+    return json.loads(out.read_text()), proc.stdout
+
+
+@pytest.mark.slow
+def test_quick_mode_measures_every_section(quick):
+    result, stdout = quick
+    assert result["mode"] == "quick"
+    assert {"losses", "memory", "retrieval", "end_to_end", "umap", "environment"} <= set(result)
+    assert result["environment"]["device"] in ("cpu", "cuda", "cuda:0")
+    for group in result["losses"]["groups"]:
+        for case in ("crossclr full", "crossclr full q3k", "infonce"):
+            row = group["cases"][case]
+            assert len(row["samples_ms"]) == 3 and row["median_ms"] > 0 and row["x_bound"] > 0
+    for name, status in result["losses"]["peers"].items():
+        assert status == "not installed" or status.startswith(("ok", "not importable")), (name, status)
+        assert f"peer {name}: {status}" in stdout
+    assert all("peak_bytes" in r and r["peak_bytes"] > 0 for r in result["memory"]["rows"])
+    assert result["retrieval"]["rows"][0]["median_s"] > 0
+    assert "Benchmarks" in stdout and "## Losses" in stdout
+
+
+@pytest.mark.slow
+def test_peers_with_the_same_maths_agree(quick):
+    result, _ = quick
+    for group in result["losses"]["groups"]:
+        for check, a in group["agreement"].items():
+            assert a["loss_abs_diff"] < 1e-4 and a["grad_max_abs_diff"] < 1e-5, (check, a)
+
+
+def test_peers_declare_whether_values_are_comparable():
+    for peer in PEERS:
+        assert peer.same_as is None or peer.same_as in {name for name, _ in OURS.values()}
+        if peer.same_as is None:
+            assert peer.note, f"{peer.name}: say why its values are not compared"
+
+
+def test_bound_counts_the_similarity_work():
+    b, d = 256, 128
+    work = lambda case: sum(m * k * n for m, k, n in bound_shapes(case, b, d))  # noqa: E731
+    assert work("infonce") == 3 * b * b * d
+    assert work("crossclr intra only") == 7 * b * b * d                  # v tᵀ (3) + v vᵀ, t tᵀ (2 each)
+    assert work("crossclr full q3k") == 7 * b * b * d + 4 * b * 3000 * d
+    assert work("crossclr pruning only") == work("infonce")
+    assert work("nt_xent") == 8 * b * b * d
+
+
+def test_goal_verdict_follows_the_numbers():
+    def group(x_ref, x_bound, b=1024):
+        return {"b": b, "d": 256, "dtype": "float32", "reference": "open_clip ClipLoss",
+                "cases": {"crossclr full": {"x_reference": x_ref, "x_bound": x_bound}}}
+    ok = report.loss_goals({"groups": [group(1.4, 1.9), group(9.0, 9.0, b=64)]})
+    assert ok["verdict"]["crossclr full"] == {"vs_clip": True, "vs_bound": True}
+    bad = report.loss_goals({"groups": [group(1.4, 1.9), group(1.6, 2.1, b=4096)]})
+    assert bad["verdict"]["crossclr full"] == {"vs_clip": False, "vs_bound": False}
