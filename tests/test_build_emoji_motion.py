@@ -1,0 +1,133 @@
+"""The Emoji Motion builder: concept keys, frame sampling, PCA, clip decoding, and (network) a small deterministic build."""
+
+import io
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from crossclr_lab.data import build_emoji_motion as b
+from crossclr_lab.data.emoji_motion import emoji_motion_metadata, load_emoji_motion
+
+
+@pytest.mark.parametrize("variants", [
+    ["1F3C3", "1F3C3-200D-2642-FE0F", "1F3C3-1F3FD-200D-2640-FE0F", "1F3C3-200D-27A1-FE0F"],   # running
+    ["1F9D1-200D-1F4BB", "1F468-1F3FF-200D-1F4BB", "1F469-200D-1F4BB"],                        # technologist
+    ["1F48F", "1F469-200D-2764-FE0F-200D-1F48B-200D-1F468", "1F9D1-1F3FB-200D-2764-FE0F-200D-1F48B-200D-1F9D1-1F3FF"],
+    ["1F46B", "1F46C", "1F9D1-200D-1F91D-200D-1F9D1"],                                          # holding hands
+])
+def test_concept_key_merges_skin_gender_and_direction(variants):
+    assert len({b.concept_key(v) for v in variants}) == 1
+
+
+def test_concept_key_keeps_different_activities_apart():
+    keys = {b.concept_key(h) for h in ["1F3C3", "1F6B6", "1F9D1-200D-1F4BB", "1F48F", "1F491", "1F44B"]}
+    assert len(keys) == 6
+
+
+def test_key_normalises_file_names():
+    assert b._key("00a9-fe0f") == b._key("A9") == "a9"
+    assert b._key("1f3f4-e0067_e0062_e0065_e006e_e0067") == b._key("1F3F4-E0067-E0062-E0065-E006E-E0067-E007F")
+
+
+@pytest.mark.parametrize("n", [1, 2, 7, 8, 9, 72])
+def test_sample_indices(n):
+    s = b.sample_indices(n)
+    assert s.shape == (8,) and s.min() >= 0 and s.max() < n and (np.diff(s) >= 0).all()
+    if n >= 8:
+        assert len(set(s.tolist())) == 8
+
+
+def test_fit_pca_matches_covariance_eigenvectors():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 10)) @ rng.normal(size=(10, 10))
+    mean, comps = b.fit_pca(x.astype(np.float32), dim=4)
+    evals, evecs = np.linalg.eigh(np.cov(x, rowvar=False))
+    top = evecs[:, ::-1][:, :4].T
+    assert np.allclose(np.abs(comps @ top.T), np.eye(4), atol=1e-3)
+    assert (comps[np.arange(4), np.abs(comps).argmax(1)] > 0).all()
+    with pytest.raises(ValueError, match="at least 4"):
+        b.fit_pca(x[:3], dim=4)
+
+
+def _webp(frames, size=(64, 64)) -> bytes:
+    buf = io.BytesIO()
+    images = [Image.fromarray(f, "RGBA") for f in frames]
+    images[0].save(buf, "WEBP", save_all=len(images) > 1, append_images=images[1:], lossless=True, duration=40)
+    return buf.getvalue()
+
+
+def _square(x, junk=0):
+    f = np.zeros((64, 64, 4), np.uint8)
+    f[..., :3] = junk                                            # RGB under alpha = 0 is arbitrary
+    f[20:36, x:x + 16] = (255, 0, 0, 255)
+    return f
+
+
+def test_decode_static_and_animated_clips():
+    still = b.decode_clip(_webp([_square(10)]))
+    assert still["n_frames"] == 1 and still["ink"].shape == (8, 256)
+    assert (still["motion"] == 0).all() and (still["ink"] == still["ink"][0]).all()
+    assert np.allclose(still["hist"].sum(1), 1) and still["hist"][0].argmax() == 3 * 16   # pure red bin
+    moving = b.decode_clip(_webp([_square(x) for x in range(0, 48, 4)]))
+    assert moving["n_frames"] == 12 and moving["motion"].max() > 0.05
+    assert not np.allclose(moving["ink"][0], moving["ink"][-1])
+
+
+def test_decode_ignores_colour_of_transparent_pixels():
+    a = b.decode_clip(_webp([_square(10, junk=0)]))
+    c = b.decode_clip(_webp([_square(10, junk=200)]))
+    for k in ("ink", "hist", "motion"):
+        assert np.allclose(a[k], c[k], atol=1e-6)
+
+
+def test_decode_pads_non_square_frames():
+    f = np.zeros((66, 64, 4), np.uint8)
+    f[:, :, 3] = 255
+    out = b.decode_clip(_webp([f]))
+    assert (out["width"], out["height"]) == (64, 66) and out["ink"].shape == (8, 256)
+
+
+def _npm_reachable() -> str | None:
+    try:
+        proc = subprocess.run(["npm", "view", "emojibase-data@17.0.0", "version"], capture_output=True,
+                              text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired) as err:
+        return f"npm unavailable or too slow: {err}"
+    return None if proc.returncode == 0 else f"npm registry unreachable: {proc.stderr.strip()[:200]}"
+
+
+@pytest.mark.network
+@pytest.mark.slow
+def test_subset_build_is_deterministic_and_loads(tmp_path):
+    reason = _npm_reachable()
+    if reason:
+        pytest.skip(reason)
+    cache = Path(os.environ.get("CROSSCLR_NPM_CACHE", b.default_cache_dir()))
+    kwargs = dict(cache_dir=cache, limit=40, packages=["@lobehub/fluent-emoji-anim-1"], workers=1, progress=False)
+    t0 = time.time()
+    try:
+        info = b.build(tmp_path / "one" / "emoji_motion", **kwargs)
+    except subprocess.TimeoutExpired:
+        pytest.skip("npm pack too slow here")
+    if time.time() - t0 > 120:
+        pytest.skip(f"npm downloads too slow for a CI test ({time.time() - t0:.0f} s)")
+    b.build(tmp_path / "two" / "emoji_motion", **kwargs)
+    one, two = tmp_path / "one" / "emoji_motion", tmp_path / "two" / "emoji_motion"
+    names = sorted(p.name for p in one.iterdir())
+    assert names == sorted(p.name for p in two.iterdir())
+    assert set(names) == {"features.npz", "metadata.json", "thumbnails.png", "README.md", "LICENSES", "MANIFEST.sha256"}
+    for name in names:
+        assert (one / name).read_bytes() == (two / name).read_bytes(), f"{name} differs between two builds"
+    assert info["clips"] == 40 and 0 < info["animated"] < 40
+    d = load_emoji_motion("all", include_static=True, root=one)
+    assert d.video.shape == (40, 8, 144) and d.text.shape == (40, 384)
+    rows = emoji_motion_metadata(root=one)
+    assert all(r["package"] == "@lobehub/fluent-emoji-anim-1" for r in rows)
+    assert "MIT License" in (one / "LICENSES").read_text()
+    shutil.rmtree(tmp_path / "two")
