@@ -1,0 +1,160 @@
+"""Embedding maps: concept tightness against brute force and known geometry, concept sampling, UMAP, plots, widget."""
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+from matplotlib.figure import Figure
+from PIL import Image
+
+from crossclr_lab.data.paired import PairedFeatures
+from crossclr_lab.maps import (concept_tightness, format_tightness, joint_umap, map_widget, plot_joint_maps,
+                               sample_concepts, tightness_table)
+
+
+def _clusters(n_concepts=4, per=5, dim=8, spread=0.05, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((n_concepts, dim)) * 3
+    labels = np.repeat(np.arange(n_concepts), per)
+    return centres[labels] + spread * rng.standard_normal((len(labels), dim)), labels
+
+
+def _cosine_distance(a, b):
+    return 1 - a @ b / (np.linalg.norm(a) * np.linalg.norm(b))
+
+
+def test_tightness_matches_brute_force():
+    x, labels = _clusters(n_concepts=3, per=4, spread=1.0, seed=1)
+    labels = labels.tolist() + [7]          # a singleton concept: counts for inter, not for intra
+    x = np.concatenate([x, np.random.default_rng(2).standard_normal((1, x.shape[1]))])
+    out = concept_tightness(x, labels)
+    intra_per_concept, inter = [], []
+    for c in (0, 1, 2):
+        members = [i for i, g in enumerate(labels) if g == c]
+        intra_per_concept.append(np.mean([_cosine_distance(x[i], x[j]) for i, j in itertools.permutations(members, 2)]))
+    for i, j in itertools.permutations(range(len(labels)), 2):
+        if labels[i] != labels[j]:
+            inter.append(_cosine_distance(x[i], x[j]))
+    assert out["intra"] == pytest.approx(np.mean(intra_per_concept), rel=1e-6)
+    assert out["inter"] == pytest.approx(np.mean(inter), rel=1e-6)
+    assert out["ratio"] == pytest.approx(out["intra"] / out["inter"])
+    assert out["n_concepts"] == 3
+
+
+def test_tight_clusters_score_tight_and_shuffled_labels_do_not():
+    x, labels = _clusters(spread=0.01)
+    tight = concept_tightness(torch.from_numpy(x).float(), labels)
+    assert tight["ratio"] < 0.05 and tight["silhouette"] > 0.9
+    shuffled = concept_tightness(x, np.random.default_rng(0).permutation(labels))
+    assert shuffled["ratio"] > 0.6 and shuffled["silhouette"] < 0.2
+
+
+def test_tightness_rejects_bad_input():
+    x, labels = _clusters()
+    with pytest.raises(ValueError, match="one label per row"):
+        concept_tightness(x, labels[:-1])
+    with pytest.raises(ValueError, match="2 concepts"):
+        concept_tightness(x, [0] * len(x))
+    with pytest.raises(ValueError, match="at least one concept with >= 2"):
+        concept_tightness(x[:3], [0, 1, 2])
+    with pytest.raises(ValueError, match="NaN"):
+        concept_tightness(np.full_like(x, np.nan), labels)
+
+
+def test_tightness_table_repeats_labels_for_joint_spaces():
+    x, labels = _clusters()
+    rows = tightness_table({"video": x, "joint": np.concatenate([x, x + 0.01])}, labels)
+    assert [r["space"] for r in rows] == ["video", "joint"]
+    assert rows[1]["ratio"] < 0.1
+    assert "| joint |" in format_tightness(rows)
+    with pytest.raises(ValueError, match="multiple"):
+        tightness_table({"bad": x[:-1]}, labels)
+
+
+def test_sample_concepts_keeps_whole_concepts():
+    labels = ["a"] * 3 + ["b"] * 5 + ["c"] * 2 + ["d"] * 4
+    idx = sample_concepts(labels, max_points=7, seed=3)
+    assert len(idx) <= 7 and np.all(np.diff(idx) > 0)
+    chosen = {labels[i] for i in idx}
+    for c in chosen:   # every variant of a chosen concept is in
+        assert sum(labels[i] == c for i in idx) == labels.count(c)
+    assert np.array_equal(idx, sample_concepts(labels, 7, seed=3))
+    assert np.array_equal(sample_concepts(labels, 100), np.arange(len(labels)))
+    assert len(sample_concepts(["x"] * 10, 4)) == 4          # one concept larger than the budget is cut
+    with pytest.raises(ValueError):
+        sample_concepts(labels, 0)
+
+
+def _features(n_concepts=4, per=5, thumbnails=True):
+    x, labels = _clusters(n_concepts, per, dim=6)
+    n = len(labels)
+
+    def thumb(i):
+        if i == 0:
+            raise ValueError("no thumbnail for this clip")
+        return Image.new("RGBA", (8, 8), (40 * (labels[i] % 6), 90, 200, 255))
+
+    return PairedFeatures(video=torch.from_numpy(x).float()[:, None, :], video_lengths=torch.ones(n, dtype=torch.long),
+                          text=torch.from_numpy(x).float(), captions=[f"concept {g}" for g in labels],
+                          ids=[str(i) for i in range(n)], groups={"concept": labels.tolist(),
+                                                                   "half": (labels % 2).tolist()},
+                          name="toy", thumbnail_fn=thumb if thumbnails else None)
+
+
+def _maps(n, names=("A", "B")):
+    rng = np.random.default_rng(0)
+    return {name: (rng.standard_normal((n, 2)), rng.standard_normal((n, 2))) for name in names}
+
+
+def test_plot_joint_maps_thumbnails_and_colours():
+    feats = _features()
+    fig = plot_joint_maps(_maps(len(feats)), feats)
+    assert isinstance(fig, Figure) and len(fig.axes) == 2
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert "video clip (1 without thumbnail)" in legend and "text" in legend and "video–text pair" in legend
+    fig = plot_joint_maps(_maps(len(feats), ("only",)), feats, color_by="concept", pair_lines=False)
+    assert len(fig.axes) == 1
+    assert "0" in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+
+
+def test_plot_joint_maps_validates():
+    feats = _features(thumbnails=False)
+    with pytest.raises(ValueError, match="no thumbnails"):
+        plot_joint_maps(_maps(len(feats)), feats)
+    with pytest.raises(ValueError, match="not a group"):
+        plot_joint_maps(_maps(len(feats)), feats, color_by="nope")
+    with pytest.raises(ValueError, match=r"\[20, 2\]"):
+        plot_joint_maps(_maps(len(feats) - 1), feats, color_by="concept")
+    with pytest.raises(ValueError, match="empty"):
+        plot_joint_maps({}, feats)
+
+
+def test_map_widget_redraws_on_change():
+    feats = _features()
+    ui = map_widget(_maps(len(feats)), feats, colour_by="concept")
+    first = ui.result
+    assert isinstance(first, Figure) and ui.children[0].options[0] == "thumbnails"
+    ui.children[0].value = "thumbnails"
+    assert isinstance(ui.result, Figure) and ui.result is not first
+    ui.result = None
+    ui.children[1].value = False                      # pair lines off
+    assert isinstance(ui.result, Figure)
+    assert "video–text pair" not in [t.get_text() for t in ui.result.axes[0].get_legend().get_texts()]
+    with pytest.raises(ValueError, match="colour_by"):
+        map_widget(_maps(len(feats)), feats, colour_by="nope")
+
+
+@pytest.mark.slow
+def test_joint_umap_is_reproducible_and_keeps_clusters():
+    video, labels = _clusters(n_concepts=3, per=10, dim=16, spread=0.05)
+    text = video + 0.05 * np.random.default_rng(1).standard_normal(video.shape)
+    vxy, txy = joint_umap(video, text, n_neighbors=8, random_state=0)
+    assert vxy.shape == txy.shape == (30, 2)
+    again = joint_umap(video, text, n_neighbors=8, random_state=0)
+    np.testing.assert_allclose(vxy, again[0])
+    # each mapped video's nearest mapped neighbour belongs to its own concept
+    d = np.linalg.norm(vxy[:, None] - vxy[None], axis=-1) + np.eye(len(vxy)) * 1e9
+    assert (labels[d.argmin(1)] == labels).mean() == 1.0
+    with pytest.raises(ValueError, match="same|both"):
+        joint_umap(video, text[:-1])

@@ -1,0 +1,155 @@
+"""The notebook series: twins in sync and clean (fast), and every notebook executed with its CI parameters (slow)."""
+
+import json
+import shutil
+import time
+
+import nbformat
+import pytest
+
+from crossclr_lab import notebooks as nbs
+
+NOTEBOOKS = nbs.discover()
+
+TWIN = '''# %% [markdown]
+# # 99 — A scratch notebook
+#
+# **Learning goals**
+# 1. One.
+# 2. Two.
+
+# %% tags=["parameters"]
+size = 3   # how many
+interactive = False
+
+# %%
+values = list(range(size))
+print(sum(values))
+'''
+
+
+@pytest.fixture
+def folder(tmp_path):
+    (tmp_path / "99_scratch.py").write_text(TWIN, encoding="utf-8")
+    return tmp_path
+
+
+def _problems(folder):
+    return nbs.check(nbs.discover(folder), folder)
+
+
+def test_series_is_present_and_discovered():
+    numbers = [nb.number for nb in NOTEBOOKS]
+    assert {"03", "04", "05"} <= set(numbers) and numbers == sorted(numbers)
+    assert all(nb.py.exists() for nb in NOTEBOOKS)
+
+
+def test_repository_notebooks_pass_check():
+    problems = nbs.check(NOTEBOOKS)
+    assert problems == {}, "run `python -m crossclr_lab.notebooks sync`:\n" + nbs._format_problems(problems)
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=[nb.name for nb in NOTEBOOKS])
+def test_ci_parameters_exist_in_the_parameters_cell(nb):
+    assert nb.number in nbs.CI_PARAMETERS, f"add a small CI parameter set for {nb.name} to CI_PARAMETERS"
+    assert set(nbs.parameters_for(nb, "ci")) == set(nbs.CI_PARAMETERS[nb.number])
+    assert nbs.parameters_for(nb, "full") == {}
+
+
+def test_sync_writes_stable_clean_notebooks(folder):
+    nb = nbs.discover(folder)[0]
+    assert _problems(folder) == {"99_scratch": ["99_scratch.ipynb is missing (run: python -m crossclr_lab.notebooks sync)"]}
+    assert nbs.sync([nb]) == [nb.ipynb]
+    first = nb.ipynb.read_bytes()
+    assert nbs.sync([nb]) == [] and nb.ipynb.read_bytes() == first          # idempotent, byte for byte
+    node = nbformat.reads(first.decode(), as_version=4)
+    assert [c.id for c in node.cells] == ["99_scratch-000", "99_scratch-001", "99_scratch-002"]
+    assert node.metadata.kernelspec.name == "crossclr-lab"
+    assert node.cells[1].metadata.tags == ["parameters"]
+    assert _problems(folder) == {}
+
+
+def test_check_finds_out_of_sync_and_outputs(folder):
+    nb = nbs.discover(folder)[0]
+    nbs.sync([nb])
+    nb.py.write_text(TWIN.replace("print(sum(values))", "print(max(values))"), encoding="utf-8")
+    assert any("out of sync" in p for p in _problems(folder)["99_scratch"])
+    nbs.sync([nb])
+    node = nbformat.read(nb.ipynb, as_version=4)
+    node.cells[2].outputs = [nbformat.v4.new_output("stream", name="stdout", text="3\n")]
+    node.cells[2].execution_count = 1
+    nbformat.write(node, nb.ipynb)
+    problems = _problems(folder)["99_scratch"]
+    assert any("has outputs" in p for p in problems) and any("out of sync" in p for p in problems)
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda t: t.replace(' tags=["parameters"]', ""), "not tagged 'parameters'"),
+    (lambda t: t.replace("# # 99", "# 99"), "'# Title'"),
+    (lambda t: t.replace("print(sum(values))", "!pip install torch"), "shell escape"),
+    (lambda t: t.replace("print(sum(values))", "%pip install torch"), "%pip"),
+    (lambda t: t.replace("print(sum(values))", "!wget http://x/y.zip"), "shell escape"),
+    (lambda t: t.replace("print(sum(values))", "import subprocess"), "shell-out"),
+    (lambda t: t.replace("print(sum(values))", "urllib.request.urlretrieve(url)"), "download"),
+    (lambda t: t.replace("# how many", "# how many (size = 3)"), "papermill cannot read"),
+])
+def test_check_rules(folder, edit, message):
+    py = folder / "99_scratch.py"
+    py.write_text(edit(TWIN), encoding="utf-8")
+    nbs.sync(nbs.discover(folder))
+    problems = _problems(folder)
+    assert any(message in p for p in problems["99_scratch"]), problems
+
+
+def test_check_flags_ipynb_without_twin_and_cli_exit_codes(folder, capsys):
+    assert nbs.main(["--dir", str(folder), "sync"]) == 0
+    assert nbs.main(["--dir", str(folder), "check"]) == 0
+    shutil.copy(folder / "99_scratch.ipynb", folder / "98_orphan.ipynb")
+    assert nbs.main(["--dir", str(folder), "check"]) == 1
+    assert "98_orphan.ipynb" in capsys.readouterr().out
+    assert nbs.main(["--dir", str(folder), "run", "--out", str(folder / "out"), "--only", "42"]) == 2
+    assert "unknown notebook(s) 42" in capsys.readouterr().err
+
+
+def test_select_and_parameter_validation(folder, monkeypatch):
+    nbs.sync(nbs.discover(folder))
+    found = nbs.discover(folder)
+    assert nbs.select(found, None) == found and nbs.select(found, ["99"]) == found
+    assert nbs.select(found, ["99_scratch"]) == found
+    monkeypatch.setitem(nbs.CI_PARAMETERS, "99", {"sise": 1})
+    with pytest.raises(ValueError, match="sise"):
+        nbs.parameters_for(found[0], "ci")
+    with pytest.raises(ValueError, match="ci' or 'full"):
+        nbs.parameters_for(found[0], "fast")
+
+
+def test_run_reports_failures_and_wall_times(folder, tmp_path, monkeypatch):
+    (folder / "98_broken.py").write_text(TWIN.replace("print(sum(values))", "1 / 0"),
+                                         encoding="utf-8")
+    found = nbs.discover(folder)
+    nbs.sync(found)
+    monkeypatch.setitem(nbs.CI_PARAMETERS, "99", {"size": 5})
+    lines = []
+    entries = nbs.run(found, tmp_path / "out", "ci", log=lines.append)
+    assert [e["status"] for e in entries] == ["failed", "ok"]
+    assert "ZeroDivisionError" in entries[0]["error"] and len(lines) == 2
+    executed = nbformat.read(tmp_path / "out" / "99_scratch.ipynb", as_version=4)
+    assert executed.cells[-1].outputs[0]["text"] == "10\n"                  # the injected size=5 was used
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert [e["notebook"] for e in summary["notebooks"]] == ["98_broken", "99_scratch"]
+    assert all(e["wall_time_s"] >= 0 for e in summary["notebooks"])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=[nb.name for nb in NOTEBOOKS])
+def test_notebook_executes_with_ci_parameters(nb, tmp_path):
+    nbs.ensure_kernel()
+    start = time.perf_counter()
+    out = nbs.execute(nb, tmp_path, nbs.parameters_for(nb, "ci"), timeout_s=300)
+    executed = nbformat.read(out, as_version=4)
+    errors = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+    assert not errors
+    assert any(c.metadata.get("tags") == ["injected-parameters"] for c in executed.cells)
+    images = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
+    assert images, "no figure was rendered (a Figure shown without the inline backend prints only its repr)"
+    print(f"{nb.name}: {time.perf_counter() - start:.1f} s")
