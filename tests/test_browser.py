@@ -1,0 +1,211 @@
+"""JupyterLab in a real (headless) Chromium: open notebook 02, run all cells, move the τ slider.
+
+Checks that the plot drawn by the widget changes and that the kernel sees the slider's new value; saves a
+screenshot under runs/browser/. Skips when /usr/bin/chromium is missing, unless CROSSCLR_REQUIRE_BROWSER=1
+(set by .ci/run), which turns the skip into a failure.
+"""
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from crossclr_lab import notebooks as nbs
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+TARGET = nbs.NOTEBOOK_DIR / "02_loss_explorer.ipynb"
+SCREENSHOT = nbs.REPO_ROOT / "runs" / "browser" / "02_loss_explorer.png"
+SLIDER_NAME = "τ"
+PROBE_MARK = "BROWSER-PROBE"
+# Appended to the notebook copy: reports, from the kernel, the value of every slider described as τ.
+PROBE = f"""import ipywidgets as _w
+print("{PROBE_MARK}", [f"{{w.value:.3f}}" for w in _w.widgets.widget._instances.values()
+                        if getattr(w, "description", None) == "{SLIDER_NAME}" and hasattr(w, "value")])"""
+
+pytestmark = pytest.mark.browser
+
+
+def _require_browser():
+    if not CHROMIUM.exists():
+        if os.environ.get("CROSSCLR_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"{CHROMIUM} is missing but CROSSCLR_REQUIRE_BROWSER=1: apt-get install -y chromium")
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install -y chromium); set CROSSCLR_REQUIRE_BROWSER=1 to fail instead")
+    pytest.importorskip("playwright.sync_api", reason="playwright is not installed (it is in requirements.txt)")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _private_env(tmp: Path) -> dict:
+    """This process's environment with every Jupyter/IPython/matplotlib/XDG folder inside ``tmp``."""
+    env = dict(os.environ)
+    for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_RUNTIME_DIR", "JUPYTER_CONFIG_DIR",
+                 "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR", "MPLCONFIGDIR"):
+        env[name] = str(tmp / name.lower())
+        Path(env[name]).mkdir(parents=True, exist_ok=True)
+    os.chmod(env["XDG_RUNTIME_DIR"], 0o700)
+    # no "news" toast over the notebook
+    labconfig = Path(env["JUPYTER_CONFIG_DIR"]) / "labconfig"
+    labconfig.mkdir()
+    (labconfig / "page_config.json").write_text(json.dumps(
+        {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
+    env["JUPYTER_PLATFORM_DIRS"] = "1"
+    return env
+
+
+def _prepare_notebook(root: Path) -> Path:
+    """A copy of notebook 02 with its CI parameters and interactive=True injected, plus the probe cell."""
+    import papermill
+
+    out = root / TARGET.name
+    parameters = {**nbs.CI_PARAMETERS.get("02", {}), "interactive": True}
+    papermill.execute_notebook(str(TARGET), str(out), parameters=parameters, prepare_only=True,
+                               kernel_name=nbs.KERNEL_NAME, progress_bar=False)
+    node = nbformat.read(out, as_version=4)
+    node.cells.append(nbformat.v4.new_code_cell(PROBE))
+    nbformat.write(node, out)
+    return out
+
+
+def _start_lab(root: Path, env: dict, log_path: Path) -> tuple[subprocess.Popen, str]:
+    port = _free_port()
+    log = open(log_path, "w")
+    proc = subprocess.Popen([sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip", "127.0.0.1",
+                             "--port", str(port), "--ServerApp.port_retries=0", "--IdentityProvider.token=",
+                             "--ServerApp.password=", f"--ServerApp.root_dir={root}",
+                             "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
+                            cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"JupyterLab exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/api/status", timeout=2):
+                return proc, url
+        except OSError:
+            time.sleep(0.3)
+    proc.terminate()
+    raise RuntimeError(f"JupyterLab did not answer within 30 s:\n{log_path.read_text()[-3000:]}")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()            # the server shuts its kernels down on SIGTERM
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _wait_idle(page, timeout_ms: int) -> None:
+    """Until the kernel status reads Idle (then a short pause: Lab may restart a kernel on first open)."""
+    page.locator("#jp-main-statusbar").get_by_text("Idle").first.wait_for(timeout=timeout_ms)
+    page.wait_for_timeout(1000)
+    page.locator("#jp-main-statusbar").get_by_text("Idle").first.wait_for(timeout=timeout_ms)
+
+
+def _plot_src(widget) -> str:
+    """The image the widget's output area shows now (its data URL)."""
+    img = widget.locator(".jp-OutputArea-output img").last
+    img.wait_for(timeout=30_000)
+    return img.get_attribute("src")
+
+
+def _drive(page, url: str, notebook: str) -> dict:
+    page.goto(f"{url}/lab/tree/{notebook}", wait_until="domcontentloaded")
+    page.locator(".jp-Notebook").first.wait_for(timeout=30_000)
+    _wait_idle(page, 30_000)
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+    probe_output = page.locator(".jp-OutputArea-output", has_text=PROBE_MARK)
+    probe_output.wait_for(timeout=40_000)        # the last cell ran: every cell before it is done
+    widget = page.locator(".widget-interact").filter(has=page.locator(".widget-slider", has_text=SLIDER_NAME)).first
+    slider = widget.locator(".widget-slider", has_text=SLIDER_NAME).first
+    before_value = slider.locator(".widget-readout").inner_text()
+    before_plot = _plot_src(widget)
+
+    handle = slider.locator(".noUi-handle").first
+    handle.focus()                               # keyboard focus only: a click could move the handle
+    handle.press("ArrowRight")
+    page.wait_for_function("([el, v]) => el.innerText !== v",
+                           arg=[slider.locator(".widget-readout").element_handle(), before_value], timeout=10_000)
+    after_value = slider.locator(".widget-readout").inner_text()
+    deadline = time.monotonic() + 30
+    after_plot = _plot_src(widget)
+    while after_plot == before_plot and time.monotonic() < deadline:
+        page.wait_for_timeout(250)
+        after_plot = _plot_src(widget)
+    _wait_idle(page, 30_000)
+
+    # ask the kernel: re-run the probe cell (the notebook's last cell)
+    page.locator(".jp-Cell").last.locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Shift+Enter")
+    page.wait_for_function(f"""() => {{
+        const outs = [...document.querySelectorAll('.jp-OutputArea-output')].filter(o => o.innerText.includes('{PROBE_MARK}'));
+        return outs.length && outs[outs.length - 1].innerText.includes({json.dumps(after_value.strip())});
+    }}""", timeout=20_000)
+    kernel_line = probe_output.last.inner_text()
+    slider.scroll_into_view_if_needed()
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT), full_page=False)
+    return {"before_value": before_value, "after_value": after_value, "plot_changed": after_plot != before_plot,
+            "kernel": kernel_line}
+
+
+def test_slider_moves_plot_and_kernel_in_jupyterlab(tmp_path):
+    _require_browser()
+    if not TARGET.exists():
+        pytest.fail(f"{TARGET} is missing: the browser test drives notebook 02 (run the notebooks sync)")
+    from playwright.sync_api import Error as PlaywrightError
+    from playwright.sync_api import sync_playwright
+
+    nbs.ensure_kernel()
+    root = tmp_path / "lab"
+    root.mkdir()
+    env = _private_env(tmp_path)
+    notebook = _prepare_notebook(root)
+    start = time.monotonic()
+    proc, url = _start_lab(root, env, tmp_path / "lab.log")
+    print(f"JupyterLab up in {time.monotonic() - start:.1f} s")
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+            try:
+                outcome = None
+                for attempt in (1, 2):           # Lab may restart the kernel on the very first open: retry once
+                    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                    try:
+                        start = time.monotonic()
+                        outcome = _drive(page, url, notebook.name)
+                        print(f"attempt {attempt}: {time.monotonic() - start:.1f} s in the browser; {outcome}")
+                        break
+                    except PlaywrightError as err:
+                        if attempt == 2:
+                            SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+                            page.screenshot(path=str(SCREENSHOT.with_name("02_loss_explorer_failed.png")))
+                            raise AssertionError(f"browser test failed twice; last error: {err}\nserver log:\n"
+                                                 f"{(tmp_path / 'lab.log').read_text()[-3000:]}") from err
+                    finally:
+                        page.close()
+            finally:
+                browser.close()
+    finally:
+        _stop(proc)
+    assert outcome["after_value"] != outcome["before_value"]
+    assert outcome["plot_changed"], "the τ slider moved but the plot did not change"
+    assert outcome["after_value"].strip() in outcome["kernel"], outcome
+    assert SCREENSHOT.exists()
