@@ -135,7 +135,7 @@ def _copy(tmp_path):
     return dst
 
 
-@pytest.mark.parametrize("name", ["features.npz", "metadata.json"])
+@pytest.mark.parametrize("name", ["features.npz", "metadata.json.gz"])
 def test_corrupted_copy_is_caught(tmp_path, name):
     root = _copy(tmp_path)
     data = bytearray((root / name).read_bytes())
@@ -169,8 +169,8 @@ def test_root_from_environment(tmp_path, monkeypatch):
 def test_verification_is_cached(monkeypatch, tmp_path):
     root = _copy(tmp_path)
     calls = []
-    real = em._sha256
-    monkeypatch.setattr(em, "_sha256", lambda p: calls.append(p) or real(p))
+    real = em.sha256_file
+    monkeypatch.setattr(em, "sha256_file", lambda p: calls.append(p) or real(p))
     load_emoji_motion(root=root)
     first = len(calls)
     load_emoji_motion("test", root=root)

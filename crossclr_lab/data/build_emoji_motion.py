@@ -19,12 +19,12 @@ from __future__ import annotations
 
 import argparse
 import base64
+import gzip
 import hashlib
 import io
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import tarfile
@@ -36,6 +36,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
+
+from .emoji_motion import MANIFEST, REBUILD, sha256_file
 
 # name -> (version, sha512 integrity from the registry). Pinned: a changed tarball is an error.
 PACKAGES = {
@@ -61,9 +63,6 @@ THUMB = 32           # thumbnail side
 SEED = 0
 TEST_FRACTION, VAL_FRACTION = 0.2, 0.1
 SKIN_TONES = {"1f3fb", "1f3fc", "1f3fd", "1f3fe", "1f3ff"}
-FILES = ["features.npz", "metadata.json", "thumbnails.png", "README.md", "LICENSES"]
-MANIFEST = "MANIFEST.sha256"
-REBUILD = "python -m crossclr_lab.data.build_emoji_motion --out data/emoji_motion"
 
 
 def default_cache_dir() -> Path:
@@ -355,14 +354,6 @@ def _licence_text(tgz: Path) -> str:
         return tar.extractfile("package/LICENSE").read().decode("utf-8")
 
 
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def build(out: Path, cache_dir: Path | None = None, limit: int | None = None, packages: list[str] | None = None,
           workers: int = 2, thumbnails: bool = True, progress: bool = True) -> dict:
     """Build the dataset into ``out`` (replaced atomically); returns the build summary."""
@@ -420,7 +411,7 @@ def build(out: Path, cache_dir: Path | None = None, limit: int | None = None, pa
     for r, k in zip(rows, thumb_index):
         r["thumbnail"] = k
 
-    info = summary(rows, pca_components, thumbnails, limit, anim)
+    info = summary(rows, thumbnails, limit, anim)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as tmp:
@@ -429,8 +420,8 @@ def build(out: Path, cache_dir: Path | None = None, limit: int | None = None, pa
         with open(stage / "features.npz", "wb") as f:
             np.savez_compressed(f, ids=np.array([r["id"] for r in rows]), video=video, text=text,
                                 pca_mean=pca_mean, pca_components=pca_components)
-        _write_metadata(stage / "metadata.json", info, rows)
-        files = ["features.npz", "metadata.json", "README.md", "LICENSES"]
+        _write_metadata(stage / "metadata.json.gz", info, rows)
+        files = ["features.npz", "metadata.json.gz", "README.md", "LICENSES"]
         if thumbnails:
             _sprite(thumbs).save(stage / "thumbnails.png", optimize=True)
             files.append("thumbnails.png")
@@ -447,14 +438,15 @@ def build(out: Path, cache_dir: Path | None = None, limit: int | None = None, pa
 
 
 def _write_metadata(path: Path, info: dict, rows: list[dict]) -> None:
-    # One clip per line keeps diffs of the shipped file readable.
+    # One clip per line: `zcat metadata.json.gz | less` stays readable.
     body = ",\n".join(json.dumps(r, ensure_ascii=False, sort_keys=True) for r in rows)
     info_text = json.dumps(info, ensure_ascii=False, sort_keys=True, indent=1)
-    path.write_text(f'{{"info": {info_text},\n"clips": [\n{body}\n]}}\n', encoding="utf-8")
+    text = f'{{"info": {info_text},\n"clips": [\n{body}\n]}}\n'
+    path.write_bytes(gzip.compress(text.encode("utf-8"), compresslevel=9, mtime=0))   # mtime 0: same bytes
 
 
-def summary(rows: list[dict], pca_components: np.ndarray, thumbnails: bool, limit, anim: list[str]) -> dict:
-    """Counts and settings recorded in ``metadata.json`` and the data card."""
+def summary(rows: list[dict], thumbnails: bool, limit, anim: list[str]) -> dict:
+    """Counts and settings recorded in ``metadata.json.gz`` and the data card."""
     animated = [r for r in rows if r["animated"]]
     splits = {}
     for kind in ("concept", "random"):
@@ -532,7 +524,7 @@ metadata and text. Tarball sha512 integrities are pinned in `crossclr_lab/data/b
 ## Contents
 - `features.npz`: `ids [N]`, `video [N, {info['frames']}, {info['frame_dim']}]` float16, `text [N, {info['text_dim']}]` float16
   (pooled, unit-norm MiniLM embedding of `caption`), `pca_mean [256]`, `pca_components [64, 256]` float32.
-- `metadata.json`: `info` (this build's counts and settings) and one row per clip, sorted by `id` (the emojibase
+- `metadata.json.gz`: JSON, `info` (this build's counts and settings) and one row per clip, sorted by `id` (the emojibase
   hexcode): `caption` (`label — tag, tag, ...`, the primary caption), alternatives `caption_label`, `caption_shortcodes`;
   groups `base` (skin tone stripped), `concept` (skin tone, gender and facing direction merged), `subcategory`,
   `category`; `split_concept`, `split_random`; `n_frames`, `animated`, `duration_ms`, `package`, `file`.
@@ -541,7 +533,7 @@ metadata and text. Tarball sha512 integrities are pinned in `crossclr_lab/data/b
 
 ## Video features (weight-free), per frame
 T = {info['frames']} frames at indices `floor((k + 0.5) * n / T)` of an n-frame clip. Each frame is premultiplied by
-alpha, box-resized to 64x64 (the one 256x264 clip is padded to a square first) and composited over white.
+alpha, box-resized to 64x64 (a non-square frame is padded to a square first) and composited over white.
 - `[0:64)` PCA of the 16x16 ink image (1 - grey), fitted on the clips in the train part of both split kinds
   (numpy SVD, each component's largest entry made positive);
 - `[64:128)` 4x4x4 RGB histogram of the un-premultiplied colours, weighted by alpha, summing to 1;

@@ -10,6 +10,7 @@ its README.md is the data card)::
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
@@ -26,7 +27,7 @@ SPLIT_KINDS = ("concept", "random")
 GROUPS = ("base", "concept", "subcategory", "category")
 MANIFEST = "MANIFEST.sha256"
 REBUILD = "python -m crossclr_lab.data.build_emoji_motion --out data/emoji_motion"
-_REQUIRED = ("features.npz", "metadata.json")
+_REQUIRED = ("features.npz", "metadata.json.gz")
 
 
 def default_root() -> Path:
@@ -44,7 +45,8 @@ def _root(root) -> Path:
     return path
 
 
-def _sha256(path: Path) -> str:
+def sha256_file(path: Path) -> str:
+    """Hex sha256 of a file's bytes."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -60,7 +62,7 @@ def _verified(root: Path, stamp: tuple) -> None:
         path = root / name
         if not path.is_file():
             raise FileNotFoundError(f"Emoji Motion file {path} listed in {MANIFEST} is missing; rebuild with: {REBUILD}")
-        if _sha256(path) != digest:
+        if sha256_file(path) != digest:
             raise ValueError(f"Emoji Motion file {path} is corrupt or truncated (sha256 does not match {MANIFEST}); "
                              f"restore it from git (git checkout -- {path}) or rebuild with: {REBUILD}")
 
@@ -79,7 +81,7 @@ def verify_emoji_motion(root=None) -> Path:
 
 
 def _metadata(root: Path) -> dict:
-    return json.loads((root / "metadata.json").read_text(encoding="utf-8"))
+    return json.loads(gzip.decompress((root / "metadata.json.gz").read_bytes()).decode("utf-8"))
 
 
 def emoji_motion_metadata(root=None, verify: bool = True) -> list[dict]:
@@ -127,7 +129,7 @@ def load_emoji_motion(split: str = "train", split_kind: str = "concept", include
     with np.load(path / "features.npz") as z:
         ids, video, text = z["ids"].tolist(), z["video"], z["text"]
     if ids != [r["id"] for r in rows]:
-        raise ValueError(f"{path}: features.npz and metadata.json describe different clips; rebuild with: {REBUILD}")
+        raise ValueError(f"{path}: features.npz and metadata.json.gz describe different clips; rebuild with: {REBUILD}")
     keep = [i for i, r in enumerate(rows) if (include_static or r["animated"])
             and (split == "all" or r[f"split_{split_kind}"] == split)]
     sel = [rows[i] for i in keep]
