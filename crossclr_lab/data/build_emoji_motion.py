@@ -324,11 +324,9 @@ def render_thumbnails(rows: list[dict], tgz: Path, progress: bool = False) -> tu
                 if m.isfile() and m.name.startswith("package/icons/flat/")}
     images, index = [], []
     for r in tqdm(rows, desc="thumbnails", disable=not progress):
-        base = _slug(r["base"])
-        tone = r["skin_tone"]
-        # A variant without its own picture (e.g. two skin tones) falls back to the base's default one.
-        names = [_slug(r["label"]), *([f"{base}-{_TONE_SLUG[tone]}"] if isinstance(tone, int) else []),
-                 base, f"{base}-default"]
+        tone = r["skin_tone"]      # an int, or a list for two people; those have no tone-named picture
+        # Named by label ("waving-hand"), or base + tone ("waving-hand-default", "waving-hand-dark"); none: -1.
+        names = [_slug(r["label"]), *([f"{_slug(r['base'])}-{_TONE_SLUG[tone]}"] if isinstance(tone, int) else [])]
         name = next((n for n in names if n in svgs), None)
         if name is None:
             index.append(-1)
