@@ -50,11 +50,12 @@ def _add_data_args(p: argparse.ArgumentParser, default: str | None = "emoji_moti
     from crossclr_lab.data.registry import DATASETS
 
     p.add_argument("--dataset", default=default, choices=sorted(DATASETS), help="dataset name (default: %(default)s)")
-    p.add_argument("--data-root", help="dataset folder (required for youcook2; emoji_motion defaults to the shipped copy)")
+    p.add_argument("--data-root",
+                   help="dataset folder (required for youcook2; emoji_motion defaults to the shipped copy)")
     p.add_argument("--split-kind", choices=EMOJI_SPLIT_KINDS,
                    help="emoji_motion only: 'concept' (test concepts unseen in training, default) or 'random'")
     p.add_argument("--text-features", help="youcook2 only: COOT's token-feature h5 in --data-root (e.g. "
-                                            "text_default.h5, BERT as in the paper); default: MiniLM sentence embeddings")
+                   "text_default.h5, BERT as in the paper); default: MiniLM sentence embeddings")
     p.add_argument("--group", help="groups key for semantic R@1 (default: 'concept' when the dataset has it, "
                                    "else its first group; 'none' to skip)")
 
@@ -312,7 +313,8 @@ def run_demo(args) -> int:
     out = Path(args.out)
     step_losses = {name: [r["step_losses"] for r in v["runs"]] for name, v in results["variants"].items()}
     paths = [save_figure(plot_recall_curves(results), out / "recall_curves.png"),
-             save_figure(plot_loss_curves(step_losses, title=f"{results['dataset']}: training loss (each loss on its own scale)"),
+             save_figure(plot_loss_curves(step_losses,
+                                          title=f"{results['dataset']}: training loss (each loss on its own scale)"),
                          out / "loss_curves.png"),
              save_figure(plot_metric_bars(results), out / "metrics.png")]
     print("figures: " + "  ".join(str(p) for p in paths))

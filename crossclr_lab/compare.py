@@ -204,7 +204,8 @@ def verdict_lines(results: dict, metrics: tuple[str, ...] = VERDICT_METRICS) -> 
             judgement = "mixed: beyond seed noise on " + ", ".join(LABELS[m] for m, b in zip(metrics, beyond) if b)
         else:
             judgement = "no difference beyond seed noise"
-        lines.append(f"Verdict {name} vs {results['baseline']} over {n} paired seeds: {'; '.join(parts)} → {judgement}.")
+        lines.append(f"Verdict {name} vs {results['baseline']} over {n} paired seeds: "
+                     f"{'; '.join(parts)} → {judgement}.")
     return lines
 
 

@@ -99,7 +99,8 @@ class TemporalEncoder(nn.Module):
                              "use MLPEncoder for pooled features")
         b, t, _ = x.shape
         if t > self.max_len:
-            raise ValueError(f"sequence length {t} exceeds max_len={self.max_len}; build the encoder with a larger max_len")
+            raise ValueError(f"sequence length {t} exceeds max_len={self.max_len}; "
+                             "build the encoder with a larger max_len")
         valid = torch.arange(t, device=x.device)[None, :] < lengths.to(x.device)[:, None]  # [B, T] bool
         h = self.input_proj(x) + self.pos_embed[:t]
         h = self.transformer(h, src_key_padding_mask=~valid)

@@ -178,7 +178,8 @@ class Trainer:
                            text_feat=batch["text_pooled"], return_parts=True, **extra)
         loss = out["loss"]
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss is {loss.item()} at step {self.step}; lower the lr or raise the temperature")
+            raise FloatingPointError(f"loss is {loss.item()} at step {self.step}; "
+                                     "lower the lr or raise the temperature")
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         if cfg.grad_clip is not None:
@@ -238,7 +239,8 @@ class Trainer:
         if self.val_data is not None and (self.epoch % cfg.eval_every == 0 or self.epoch == cfg.epochs):
             entry["val"] = evaluate(self.model, self.val_data, cfg.group)
             if cfg.monitor not in entry["val"]:
-                raise ValueError(f"monitor {cfg.monitor!r} is not a validation metric; choose one of {sorted(entry['val'])}")
+                raise ValueError(f"monitor {cfg.monitor!r} is not a validation metric; "
+                                 f"choose one of {sorted(entry['val'])}")
             value = entry["val"][cfg.monitor]
             if self.step >= self.warmup_steps:
                 self.plateau.step(value)
@@ -261,9 +263,9 @@ class Trainer:
 
     # -- records and checkpoints ------------------------------------------------------------------------------
     def _write_record(self, final: bool) -> dict:
+        n_val = None if self.val_data is None else len(self.val_data)
         record = new_run_record(asdict(self.config), self.config.seed, self.device, dataset=self.train_data.name,
-                                n_train=len(self.train_data), n_val=None if self.val_data is None else len(self.val_data),
-                                started_utc=self.started_utc)
+                                n_train=len(self.train_data), n_val=n_val, started_utc=self.started_utc)
         record.update(finished=final, stopped_early=self.stopped_early, epochs_run=self.epoch, steps=self.step,
                       wall_time_s=self.elapsed,
                       best_epoch=self.best and self.best["epoch"], best_val=self.best and self.best["value"],

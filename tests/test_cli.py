@@ -152,7 +152,8 @@ def test_youcook2_path_on_a_tiny_fixture(capsys, tmp_path):
 def test_demo_end_to_end(tmp_path):
     """The README's first command, in a subprocess, with one seed and 3 epochs to keep CI short."""
     env = {**os.environ, "CI": "1"}
-    proc = subprocess.run([sys.executable, "-m", "crossclr_lab", "demo", "--seeds", "1", "--epochs", "3", "--out", str(tmp_path)],
+    proc = subprocess.run([sys.executable, "-m", "crossclr_lab", "demo", "--seeds", "1", "--epochs", "3",
+                           "--out", str(tmp_path)],
                           cwd=REPO, capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "| crossclr " in proc.stdout and "Verdict crossclr vs infonce" in proc.stdout

@@ -12,7 +12,8 @@ from crossclr_lab.models import DualEncoder, MLPEncoder, TemporalEncoder, build_
 def _features(n=6, t=5, dv=12, dt=10, text_tokens=None):
     g = torch.Generator().manual_seed(0)
     text = torch.randn(n, text_tokens, dt, generator=g) if text_tokens else torch.randn(n, dt, generator=g)
-    return PairedFeatures(video=torch.randn(n, t, dv, generator=g), video_lengths=torch.randint(1, t + 1, (n,), generator=g),
+    return PairedFeatures(video=torch.randn(n, t, dv, generator=g),
+                          video_lengths=torch.randint(1, t + 1, (n,), generator=g),
                           text=text, captions=[""] * n, ids=[str(i) for i in range(n)])
 
 
