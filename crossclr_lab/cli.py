@@ -178,8 +178,11 @@ def run_train(args) -> int:
     group = _group(args, test)
     config = _train_config(args, loss=args.loss, loss_kwargs=_loss_kwargs(args, args.loss, strict=True),
                            seed=args.seed, group=group, checkpoint_every=None)
-    if args.resume and not (Path(args.out) / "checkpoint.pt").exists():
+    has_checkpoint = (Path(args.out) / "checkpoint.pt").exists()
+    if args.resume and not has_checkpoint:
         raise UsageError(f"--resume: no checkpoint.pt in {args.out}; run without --resume first")
+    if has_checkpoint and not args.resume:
+        print(f"note: {args.out} holds an earlier run; starting afresh and replacing it (--resume continues it)")
     try:
         trainer = Trainer(config, train, val, out_dir=args.out)
     except ValueError as err:
