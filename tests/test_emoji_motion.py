@@ -157,6 +157,9 @@ def test_truncated_and_missing_files(tmp_path):
         load_emoji_motion(root=root)
     with pytest.raises(FileNotFoundError, match="build_emoji_motion"):
         load_emoji_motion(root=tmp_path / "nowhere")
+    (root / em.MANIFEST).write_text("0123  features.npz\n")
+    with pytest.raises(ValueError, match="MANIFEST.sha256 is damaged"):
+        load_emoji_motion(root=root)
 
 
 def test_root_from_environment(tmp_path, monkeypatch):

@@ -54,11 +54,25 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _manifest(root: Path) -> dict[str, str]:
+    """file name -> sha256 from ``root/MANIFEST.sha256`` (lines ``<hex>  <name>``)."""
+    entries = {}
+    for line in (root / MANIFEST).read_text(encoding="utf-8").splitlines():
+        parts = line.split(maxsplit=1)
+        if len(parts) != 2 or len(parts[0]) != 64:
+            raise ValueError(f"{root / MANIFEST} is damaged (bad line {line!r}); restore it from git or rebuild "
+                             f"with: {REBUILD}")
+        entries[parts[1]] = parts[0]
+    missing = [n for n in _REQUIRED if n not in entries]
+    if missing:
+        raise ValueError(f"{root / MANIFEST} does not list {missing}; rebuild with: {REBUILD}")
+    return entries
+
+
 @lru_cache(maxsize=None)
 def _verified(root: Path, stamp: tuple) -> None:
     # Cached per process and keyed on (size, mtime) of every file: a file changed later is checked again.
-    for line in (root / MANIFEST).read_text(encoding="utf-8").splitlines():
-        digest, name = line.split(maxsplit=1)
+    for name, digest in _manifest(root).items():
         path = root / name
         if not path.is_file():
             raise FileNotFoundError(f"Emoji Motion file {path} listed in {MANIFEST} is missing; rebuild with: {REBUILD}")
@@ -70,12 +84,8 @@ def _verified(root: Path, stamp: tuple) -> None:
 def verify_emoji_motion(root=None) -> Path:
     """Check every file of ``root`` against its sha256 manifest (once per process per file state)."""
     path = _root(root).resolve()
-    names = [line.split(maxsplit=1)[1] for line in (path / MANIFEST).read_text(encoding="utf-8").splitlines()]
-    missing = [n for n in _REQUIRED if n not in names]
-    if missing:
-        raise ValueError(f"{path / MANIFEST} does not list {missing}; rebuild with: {REBUILD}")
     stamp = tuple((n, (path / n).stat().st_size, (path / n).stat().st_mtime_ns) if (path / n).is_file() else (n,)
-                  for n in [MANIFEST, *names])
+                  for n in [MANIFEST, *_manifest(path)])
     _verified(path, stamp)
     return path
 
