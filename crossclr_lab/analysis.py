@@ -177,7 +177,7 @@ def plot_pruning_curves(curves: dict[str, dict], ax=None, title: str = "Does pru
 
 
 def show_thumbnails(images: Sequence, titles: Sequence[str], ncols: int = 6, size: float = 1.9, suptitle: str = ""):
-    """A grid of PIL images with short titles; returns the Figure."""
+    """A grid of PIL images (``None``: no picture, the title alone) with short titles; returns the Figure."""
     import textwrap
 
     import matplotlib.pyplot as plt
@@ -188,7 +188,10 @@ def show_thumbnails(images: Sequence, titles: Sequence[str], ncols: int = 6, siz
     for ax in axes.flat:
         ax.axis("off")
     for ax, image, title in zip(axes.flat, images, titles):
-        ax.imshow(image)
+        if image is None:
+            ax.text(0.5, 0.5, "(no licensed\npicture)", ha="center", va="center", fontsize=8, color="gray")
+        else:
+            ax.imshow(image)
         ax.set_title("\n".join(textwrap.wrap(title, 22)[:3]), fontsize=8)
     if suptitle:
         fig.suptitle(suptitle)

@@ -166,7 +166,7 @@ print(f"share of influential text samples with a same-{key} partner in their bat
 
 # %% [markdown]
 # **How to read this.** False negatives are rare in a random batch of this dataset (the base rate), so even
-# a precision several times the base rate means most pruned negatives were *true* negatives — pruning then
+# a precision well above the base rate means most pruned negatives were *true* negatives — pruning then
 # mainly removes useful contrast from the densest region of the space. That is one honest reason CrossCLR's
 # gains can be small on a given dataset: its pruning is a heuristic on input similarity, and it pays off
 # only when input similarity predicts shared content.
@@ -180,7 +180,8 @@ print(f"share of influential text samples with a same-{key} partner in their bat
 top, top_conn = most_connected(data.text_pooled, k=n_thumbnails)
 titles = [f"{data.captions[i].split(',')[0]}  (C={c:.2f})" for i, c in zip(top, top_conn)]
 if data.thumbnail_fn is not None:
-    show_thumbnails([data.thumbnail(int(i)) for i in top], titles, suptitle="Most connected clips (text features)")
+    show_thumbnails([data.thumbnail(int(i), strict=False) for i in top], titles,
+                    suptitle="Most connected clips (text features)")
     plt.show()
 else:
     print("this dataset ships no thumbnails; the most connected captions are:")

@@ -93,11 +93,17 @@ class PairedFeatures:
         out.captions = [self.captions[i] for i in perm.tolist()]
         return out
 
-    def thumbnail(self, i: int):
-        """A PIL image for item ``i``; raises when the dataset ships no thumbnails."""
-        if self.thumbnail_fn is None:
-            raise ValueError(f"dataset {self.name!r} has no thumbnails")
-        return self.thumbnail_fn(i)
+    def thumbnail(self, i: int, strict: bool = True):
+        """A PIL image for item ``i``. Raises ``ValueError`` when there is none (the dataset ships no
+        thumbnails, or none for this item), or returns ``None`` then with ``strict=False``."""
+        try:
+            if self.thumbnail_fn is None:
+                raise ValueError(f"dataset {self.name!r} has no thumbnails")
+            return self.thumbnail_fn(i)
+        except ValueError:
+            if strict:
+                raise
+            return None
 
 
 def masked_mean(x: Tensor, lengths: Tensor) -> Tensor:
