@@ -126,10 +126,13 @@ def false_negative_share(feat: Tensor, groups: Sequence, gamma: float, batch_siz
 # -- figures ---------------------------------------------------------------------------------------------
 def plot_similarity_matrix(feat: Tensor, groups: Sequence, ax=None, title: str = "Input-feature cosine similarity",
                            max_items: int = 120):
-    """Cosine matrix of ``feat [N, D]`` with rows sorted by group, so same-group blocks sit on the diagonal."""
+    """Cosine matrix of ``feat [N, D]`` with rows sorted by group, so same-group blocks sit on the diagonal;
+    above ``max_items`` rows, an evenly spaced sample of the sorted rows (every group keeps its share)."""
     import matplotlib.pyplot as plt
 
-    order = np.argsort(_codes(groups), kind="stable")[:max_items]
+    order = np.argsort(_codes(groups), kind="stable")
+    if len(order) > max_items:
+        order = order[np.linspace(0, len(order) - 1, max_items).round().astype(int)]
     sims = cosine_matrix(feat[torch.as_tensor(order)]).numpy()
     if ax is None:
         _, ax = plt.subplots(figsize=(5.5, 4.8))
@@ -159,21 +162,27 @@ def plot_connectivity(conn: np.ndarray, gamma: float, ax=None, title: str = "Con
     return ax
 
 
-def plot_pruning_curves(curves: dict[str, dict], ax=None, title: str = "Does pruning find false negatives?"):
-    """Precision and recall of pruning vs γ, one line pair per entry of ``curves`` (name → :func:`pruning_curve`),
-    with each one's base rate (the precision of pruning at random) dotted."""
+def plot_pruning_curves(curves: dict[str, dict], title: str = "Does pruning find false negatives?"):
+    """Three panels over γ, one line per entry of ``curves`` (name → :func:`pruning_curve`): the share of
+    samples pruned, the *lift* (precision ÷ base rate: 1 = no better than pruning at random) and the recall.
+    Returns the Figure."""
     import matplotlib.pyplot as plt
 
-    if ax is None:
-        _, ax = plt.subplots(figsize=(7, 4))
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4), constrained_layout=True)
     for j, (name, c) in enumerate(curves.items()):
-        color = f"C{j}"
-        ax.plot(c["threshold"], c["precision"], "-o", color=color, ms=3, label=f"{name}: precision")
-        ax.plot(c["threshold"], c["recall"], "--s", color=color, ms=3, label=f"{name}: recall")
-        ax.axhline(c["base_rate"][0], color=color, ls=":", lw=1, label=f"{name}: base rate")
-    ax.set(title=title, xlabel="pruning threshold γ", ylabel="fraction", ylim=(-0.02, 1.02))
-    ax.legend(fontsize=8, ncol=2)
-    return ax
+        style = {"color": f"C{j}", "marker": "o", "ms": 3, "label": name}
+        axes[0].plot(c["threshold"], c["pruned_fraction"], **style)
+        axes[1].plot(c["threshold"], c["precision"] / c["base_rate"], **style)
+        axes[2].plot(c["threshold"], c["recall"], **style)
+    axes[1].axhline(1.0, color="gray", ls=":", lw=1, label="random pruning")
+    axes[0].set(title="Samples marked influential", ylabel="fraction of batch samples")
+    axes[1].set(title="Lift = precision / base rate", ylabel="× better than random")
+    axes[2].set(title="Recall: false negatives removed", ylabel="fraction of all false negatives", ylim=(0, 1.02))
+    for ax in axes:
+        ax.set_xlabel("pruning threshold γ")
+    axes[1].legend(fontsize=8)
+    fig.suptitle(title)
+    return fig
 
 
 def show_thumbnails(images: Sequence, titles: Sequence[str], ncols: int = 6, size: float = 1.9, suptitle: str = ""):

@@ -75,7 +75,7 @@ print(f"video input {tuple(full.video.shape[1:])} per pair, text input {tuple(fu
 # concepts take up most of the matrix.
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
+fig, axes = plt.subplots(1, 2, figsize=(12, 4.8), constrained_layout=True)
 plot_similarity_matrix(balanced.video_pooled, balanced.groups["concept"], ax=axes[0],
                        title="Balanced concepts: video features")
 plot_similarity_matrix(zipf.video_pooled, zipf.groups["concept"], ax=axes[1], title="Zipf concepts: video features")
@@ -96,10 +96,10 @@ plt.show()
 
 # %% [markdown]
 # **Precision and recall of pruning.** Over shuffled batches, for each γ: *precision* is the share of removed
-# (anchor, negative) pairs that really are false negatives; *recall* is the share of all false negatives
-# that pruning removes; the dotted *base rate* is the share of negatives that are false negatives — the
-# precision of removing negatives at random. Pruning helps only where its precision is well above the base
-# rate. Lower γ removes more (higher recall), usually less precisely.
+# (anchor, negative) pairs that really are false negatives; the *base rate* is the share of all negatives that
+# are false negatives — the precision of removing negatives at random. The middle panel shows their ratio,
+# the **lift**: pruning helps only where the lift is well above 1. *Recall* (right) is the share of all false
+# negatives that pruning removes. Lower γ marks more samples (left) and raises recall.
 
 # %%
 synthetic_curves = {name: pruning_curve(d.video_pooled, d.groups["concept"], gammas, min(batch_size, len(d)),
@@ -135,11 +135,12 @@ print(f"{data.name}: {len(data)} training pairs; groups: "
 key = "concept" if "concept" in data.groups else group_names[0]
 
 # %% [markdown]
-# The similarity matrix of the first samples sorted by concept: on real features the blocks are weaker and
-# the off-diagonal is not dark — emoji share colours, outlines and motion far beyond their concept.
+# The similarity matrix of an evenly spaced sample of the clips, sorted by concept (most concepts have only one
+# to four clips, so their blocks are tiny): compare how dark the off-diagonal is with the synthetic data —
+# emoji share colours, outlines and motion far beyond their concept.
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
+fig, axes = plt.subplots(1, 2, figsize=(12, 4.8), constrained_layout=True)
 plot_similarity_matrix(data.video_pooled, data.groups[key], ax=axes[0], title=f"{data.name}: video features")
 plot_similarity_matrix(data.text_pooled, data.groups[key], ax=axes[1], title=f"{data.name}: text features")
 plt.show()

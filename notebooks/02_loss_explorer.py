@@ -150,7 +150,7 @@ print(f"loss with the paper's form {paper['loss']:.3f}; with the code's form {co
 
 # %%
 for tau, good, bad in zip(sweep["temperature"], sweep["loss"], sweep["loss_zero_mask_bug"]):
-    print(f"τ = {tau:6.3f}: loss {good:7.3f}, with the ×0 bug {bad:7.3f}  ({bad - good:+.3f})")
+    print(f"τ = {tau:6.3f}: loss {good:7.3f}, with the ×0 bug {bad:7.3f}  ({round(bad - good, 3) + 0.0:+.3f})")
 
 # %% [markdown]
 # ## Your turn
