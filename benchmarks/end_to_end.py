@@ -11,7 +11,7 @@ import torch
 # YouCook2-sized: ~10k clips, 30 frames x 512-d video, 20 tokens x 384-d text
 YC2_FULL = {"n": 10000, "frames": 30, "video_dim": 512, "tokens": 20, "text_dim": 384}
 YC2_QUICK = {**YC2_FULL, "n": 512}
-STEPS_TEMPORAL_FULL = 40          # the temporal encoder's epoch is extrapolated from this many steps (2 quick)
+STEPS_TEMPORAL_FULL = 20          # the temporal encoder's epoch is extrapolated from this many steps (2 quick)
 
 
 def _trainer_api():
