@@ -484,7 +484,9 @@ def licences(tgz: dict[str, Path], thumbnails: bool) -> str:
                      + _licence_text(tgz[name]).strip() + "\n")
     if thumbnails:
         parts.append(f"4. {THUMB_PACKAGE}@{PACKAGES[THUMB_PACKAGE][0]} (flat Fluent Emoji SVGs, rasterised to "
-                     f"{THUMB}x{THUMB} in thumbnails.png). Its tarball ships this LICENSE:\n\n"
+                     f"{THUMB}x{THUMB} in thumbnails.png): an npm repackaging of Microsoft's Fluent Emoji, which\n"
+                     "   Microsoft releases under MIT (Copyright (c) Microsoft Corporation). Its tarball ships this "
+                     "LICENSE:\n\n"
                      + _licence_text(tgz[THUMB_PACKAGE]).strip() + "\n")
     return "\n".join(parts)
 
@@ -498,10 +500,12 @@ def data_card(info: dict) -> str:
     subset = ("" if info["subset_limit_per_package"] is None else
               f"\n**Subset build**: {info['subset_limit_per_package']} evenly spaced clips per package only.\n")
     thumbs = (f"`thumbnails.png`: {info['thumbnail_size']}x{info['thumbnail_size']} RGBA tiles, 64 per row, "
-              f"from the MIT-licensed `fluentui-emoji@{pk.get(THUMB_PACKAGE)}` flat SVGs (its tarball ships a "
-              f"LICENSE, copied into `LICENSES`); {info['with_thumbnail']} of {info['clips']} clips have one "
-              "(`thumbnail` column: tile index, -1 for none)." if info["thumbnails"] else
-              "No thumbnails were built.")
+              f"rasterised from the flat SVGs of `fluentui-emoji@{pk.get(THUMB_PACKAGE)}` (an MIT-licensed npm "
+              "repackaging of Microsoft's MIT Fluent Emoji; its tarball ships a LICENSE, copied into `LICENSES`). "
+              f"{info['with_thumbnail']} of {info['clips']} clips have a picture of the same emoji and skin tone "
+              "(`thumbnail` column: tile index); the rest (country flags, which that package lacks, families, "
+              "couples with two tones, ...) have -1 and `thumbnail(i)` raises." if info["thumbnails"] else
+              "No thumbnails were built (`thumbnail_fn` is None).")
     return f"""# Emoji Motion (embedded features)
 
 Short animated clips of Microsoft's Fluent Emoji paired with their CLDR English names and keywords, shipped
@@ -519,11 +523,20 @@ Caveat: the animation packages declare MIT but ship no licence text; Microsoft's
 (static images) is MIT. So neither animations nor frames are committed here — only low-dimensional features,
 metadata and text. Tarball sha512 integrities are pinned in `crossclr_lab/data/build_emoji_motion.py`.
 
+## Use
+```python
+from crossclr_lab.data.emoji_motion import load_emoji_motion, emoji_motion_metadata
+train = load_emoji_motion("train", split_kind="concept")  # animated clips; include_static=True adds the rest
+rows = emoji_motion_metadata()                              # every clip's metadata (alternative captions, ...)
+```
+`crossclr_lab.data.text_encoder.embed_texts` embeds new queries with the same MiniLM.
+
 ## Contents
 - `features.npz`: `ids [N]`, `video [N, {info['frames']}, {info['frame_dim']}]` float16, `text [N, {info['text_dim']}]` float16
   (pooled, unit-norm MiniLM embedding of `caption`), `pca_mean [256]`, `pca_components [64, 256]` float32.
 - `metadata.json.gz`: JSON, `info` (this build's counts and settings) and one row per clip, sorted by `id` (the emojibase
-  hexcode): `caption` (`label — tag, tag, ...`, the primary caption), alternatives `caption_label`, `caption_shortcodes`;
+  hexcode): `emoji`, `label`, `tags`, `caption` (`label — tag, tag, ...`, the primary caption), alternatives
+  `caption_label`, `caption_shortcodes`;
   groups `base` (skin tone stripped), `concept` (skin tone, gender and facing direction merged), `subcategory`,
   `category`; `split_concept`, `split_random`; `n_frames`, `animated`, `duration_ms`, `package`, `file`.
 - {thumbs}
@@ -533,9 +546,10 @@ metadata and text. Tarball sha512 integrities are pinned in `crossclr_lab/data/b
 T = {info['frames']} frames at indices `floor((k + 0.5) * n / T)` of an n-frame clip. Each frame is premultiplied by
 alpha, box-resized to 64x64 (a non-square frame is padded to a square first) and composited over white.
 - `[0:64)` PCA of the 16x16 ink image (1 - grey), fitted on the clips in the train part of both split kinds
-  (numpy SVD, each component's largest entry made positive);
+  (so no test or val clip of either kind shaped it; numpy SVD, each component's largest entry made positive);
 - `[64:128)` 4x4x4 RGB histogram of the un-premultiplied colours, weighted by alpha, summing to 1;
 - `[128:144)` motion energy: mean |composite(s) - composite(s - 1 mod n)| over a 4x4 grid (clips loop).
+
 Static clips (a single frame) repeat that frame T times with motion 0; every clip has `video_lengths = {info['frames']}`
 (use `animated` / `n_frames` in the metadata to tell them apart).
 
