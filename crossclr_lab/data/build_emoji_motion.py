@@ -581,8 +581,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="npm tarball cache (default $CROSSCLR_NPM_CACHE or ~/.cache/crossclr_lab/npm)")
     parser.add_argument("--limit", type=int, default=None,
                         help="only LIMIT clips of each package, evenly spaced in file order (a quick subset build)")
-    parser.add_argument("--packages", nargs="+", default=None, choices=ANIM_PACKAGES,
-                        help="animation packages to use (default: all four)")
+    parser.add_argument("--packages", nargs="+", default=None, choices=ANIM_PACKAGES, metavar="PKG",
+                        help=f"animation packages to use (default: all four: {', '.join(ANIM_PACKAGES)})")
     parser.add_argument("--workers", type=int, default=2, help="decoding processes (default 2)")
     parser.add_argument("--no-thumbnails", action="store_true", help="skip the thumbnail sprite")
     args = parser.parse_args(argv)
