@@ -9,6 +9,8 @@ from .paired import PairedDataset, PairedFeatures, collate_paired, masked_mean
 
 _LAZY = {
     "load_emoji_motion": ".emoji_motion",
+    "emoji_motion_metadata": ".emoji_motion",
+    "embed_texts": ".text_encoder",
     "load_youcook2": ".youcook2",
     "parse_annotations": ".youcook2",
     "summarize_annotations": ".youcook2",
