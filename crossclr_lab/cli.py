@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 from typing import Callable
 
-EMOJI_SPLIT_KINDS = ("concept", "random")
 CROSSCLR_FLAGS = ("intra_weight", "prune_threshold", "weight_temperature", "queue_size")
 
 
@@ -47,12 +46,13 @@ def _add_threads_arg(p, default: int | None) -> None:
 
 
 def _add_data_args(p: argparse.ArgumentParser, default: str | None = "emoji_motion") -> None:
+    from crossclr_lab.data.emoji_motion import SPLIT_KINDS
     from crossclr_lab.data.registry import DATASETS
 
     p.add_argument("--dataset", default=default, choices=sorted(DATASETS), help="dataset name (default: %(default)s)")
     p.add_argument("--data-root",
                    help="dataset folder (required for youcook2; emoji_motion defaults to the shipped copy)")
-    p.add_argument("--split-kind", choices=EMOJI_SPLIT_KINDS,
+    p.add_argument("--split-kind", choices=SPLIT_KINDS,
                    help="emoji_motion only: 'concept' (test concepts unseen in training, default) or 'random'")
     p.add_argument("--text-features", help="youcook2 only: COOT's token-feature h5 in --data-root (e.g. "
                    "text_default.h5, BERT as in the paper); default: MiniLM sentence embeddings")
@@ -296,18 +296,14 @@ def run_demo(args) -> int:
     start = time.perf_counter()
     try:
         splits = tuple(load_dataset("emoji_motion", s, split_kind="concept") for s in ("train", "val", "test"))
-        data_note = "emoji_motion (concept split: test concepts never seen in training)"
-    except (ImportError, FileNotFoundError) as err:  # until the Emoji Motion loader lands
-        print(f"NOTE: emoji_motion is not available yet ({type(err).__name__}: {err}); "
-              "running the demo on synthetic data instead.")
-        splits = tuple(load_dataset("synthetic", s) for s in ("train", "val", "test"))
-        data_note = "synthetic (emoji_motion unavailable)"
+    except (FileNotFoundError, ValueError) as err:
+        raise UsageError(f"cannot load the shipped Emoji Motion data: {err}") from None
     try:
         config = TrainConfig(epochs=args.epochs, group=default_group(splits[2]), progress=False)
     except ValueError as err:
         raise UsageError(str(err)) from None
     variants = [Variant("crossclr", "crossclr"), Variant("infonce", "infonce")]
-    print(f"demo: {data_note}\n  losses (the paper's defaults): "
+    print("demo: emoji_motion, concept split (test concepts never seen in training)\n  losses (the paper's defaults): "
           + "; ".join(repr(build_loss(v.loss)) for v in variants)
           + f"\n  optimiser (the paper's): {config.optimizer}, lr {config.lr}, batch {config.batch_size}, "
           f"{config.warmup_epochs:g} warm-up epochs, lr x{config.plateau_factor} on a val plateau; "
