@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import math
 import os
+import re
+import statistics
 from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -131,13 +133,12 @@ def run_comparison(variants: list[Variant], seeds: list[int], splits: tuple, con
 
 
 def _slug(name: str) -> str:
-    return "".join(c if c.isalnum() else "_" for c in name).strip("_").lower()
+    return re.sub(r"[^0-9a-z]+", "_", name.lower()).strip("_")
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
-    mean = sum(values) / len(values)
-    std = math.sqrt(sum((x - mean) ** 2 for x in values) / (len(values) - 1)) if len(values) > 1 else 0.0
-    return mean, std
+    """Mean and sample standard deviation (0 for a single value)."""
+    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
 def summarize(results: dict) -> dict:
