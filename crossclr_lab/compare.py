@@ -191,18 +191,20 @@ def verdict_lines(results: dict, metrics: tuple[str, ...] = VERDICT_METRICS) -> 
     for name, entry in results["summary"].items():
         if not entry["diff"]:
             continue
-        parts, beyond = [], []
-        for m in metrics:
-            d = entry["diff"][m]
-            parts.append(f"{LABELS[m]} {d['mean']:+.1f} (sem {d['sem']:.1f})")
-            beyond.append(d["beyond_noise"])
-        n = entry["diff"][metrics[0]]["n"]
+        diffs = {m: entry["diff"][m] for m in metrics}
+        parts = [f"{LABELS[m]} {d['mean']:+.1f} (sem {d['sem']:.1f})" for m, d in diffs.items()]
+        # "better" in the metric's own sense: higher recall, lower rank
+        side = {m: "better" if (d["mean"] < 0 if m.endswith(("medr", "mnr")) else d["mean"] > 0) else "worse"
+                for m, d in diffs.items()}
+        beyond = [m for m, d in diffs.items() if d["beyond_noise"]]
+        n = diffs[metrics[0]]["n"]
         if n < MIN_SEEDS:
             judgement = f"too few seeds to tell a difference from seed noise (need >= {MIN_SEEDS})"
-        elif all(beyond) and len({math.copysign(1, entry['diff'][m]['mean']) for m in metrics}) == 1:
-            judgement = ("better" if entry["diff"][metrics[0]]["mean"] > 0 else "worse") + " beyond seed noise"
-        elif any(beyond):
-            judgement = "mixed: beyond seed noise on " + ", ".join(LABELS[m] for m, b in zip(metrics, beyond) if b)
+        elif len(beyond) == len(metrics) and len({side[m] for m in metrics}) == 1:
+            judgement = f"{side[metrics[0]]} beyond seed noise"
+        elif beyond:
+            judgement = (", ".join(f"{side[m]} on {LABELS[m]}" for m in beyond)
+                         + " beyond seed noise; the rest within it")
         else:
             judgement = "no difference beyond seed noise"
         lines.append(f"Verdict {name} vs {results['baseline']} over {n} paired seeds: "

@@ -134,3 +134,19 @@ def test_run_comparison_end_to_end(tmp_path):
                        log=pytest.fail)  # rejected before the first run
     with pytest.raises(ValueError, match="baseline"):
         run_comparison([Variant("x", "infonce")], [0], splits, cfg, baseline="z")
+
+
+def test_mixed_verdict_names_direction_and_metric():
+    res = _results([8.0, 9.0, 7.0], [11.0, 12.0, 11.0])  # T→V clearly worse
+    for run, v in zip(res["variants"]["a"]["runs"], (12.0, 10.0, 11.0)):
+        run["test"]["v2t_r1"] = v  # V→T: +1, -2, 0 against the baseline -> within noise
+    res["summary"] = summarize(res)
+    assert verdict_lines(res)[0].endswith("→ worse on T→V R@1 beyond seed noise; the rest within it.")
+
+
+def test_verdict_on_ranks_treats_lower_as_better():
+    res = _results([10.0] * 3, [10.0] * 3)
+    for run, v in zip(res["variants"]["a"]["runs"], (5.0, 6.0, 5.5)):
+        run["test"]["t2v_medr"] = v  # baseline MedR is 10 for every seed
+    res["summary"] = summarize(res)
+    assert "better beyond seed noise" in verdict_lines(res, metrics=("t2v_medr",))[0]
