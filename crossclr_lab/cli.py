@@ -242,7 +242,19 @@ def _run_variants(variants, baseline: str, seeds: int, splits: tuple, eval_split
     print()
     print("\n".join(verdict_lines(results)))
     print(f"\nresults: {Path(out) / 'results.md'}  {Path(out) / 'results.json'}")
+    print("figures: " + "  ".join(str(p) for p in _write_figures(results, Path(out))))
     return results
+
+
+def _write_figures(results: dict, out: Path) -> list[Path]:
+    """Recall@K curves, training-loss curves and metric bars of a comparison, as PNGs in ``out``."""
+    from crossclr_lab.plotting import plot_loss_curves, plot_metric_bars, plot_recall_curves, save_figure
+
+    step_losses = {name: [r["step_losses"] for r in v["runs"]] for name, v in results["variants"].items()}
+    loss_title = f"{results['dataset']}: training loss (each loss on its own scale)"
+    return [save_figure(plot_recall_curves(results), out / "recall_curves.png"),
+            save_figure(plot_loss_curves(step_losses, title=loss_title), out / "loss_curves.png"),
+            save_figure(plot_metric_bars(results), out / "metrics.png")]
 
 
 def _run_variants_from_args(args, variants, baseline: str, title: str) -> dict:
@@ -291,7 +303,6 @@ def run_demo(args) -> int:
     from crossclr_lab.data import load_dataset
     from crossclr_lab.losses import build_loss
     from crossclr_lab.train import TrainConfig
-    from crossclr_lab.plotting import plot_loss_curves, plot_metric_bars, plot_recall_curves, save_figure
 
     start = time.perf_counter()
     try:
@@ -308,15 +319,7 @@ def run_demo(args) -> int:
           + f"\n  optimiser (the paper's): {config.optimizer}, lr {config.lr}, batch {config.batch_size}, "
           f"{config.warmup_epochs:g} warm-up epochs, lr x{config.plateau_factor} on a val plateau; "
           f"{args.seeds} seeds × {config.epochs} epochs; model selected on val (rsum), reported on test.")
-    results = _run_variants(variants, "infonce", args.seeds, splits, "test", config, args.out, title="demo")
-    out = Path(args.out)
-    step_losses = {name: [r["step_losses"] for r in v["runs"]] for name, v in results["variants"].items()}
-    paths = [save_figure(plot_recall_curves(results), out / "recall_curves.png"),
-             save_figure(plot_loss_curves(step_losses,
-                                          title=f"{results['dataset']}: training loss (each loss on its own scale)"),
-                         out / "loss_curves.png"),
-             save_figure(plot_metric_bars(results), out / "metrics.png")]
-    print("figures: " + "  ".join(str(p) for p in paths))
+    _run_variants(variants, "infonce", args.seeds, splits, "test", config, args.out, title="demo")
     print(f"demo finished in {time.perf_counter() - start:.0f} s")
     return 0
 

@@ -106,6 +106,8 @@ def test_tiny_compare_run_prints_table_and_verdict(capsys, tmp_path):
     assert results["baseline"] == "infonce" and results["group"] == "concept"
     assert [r["seed"] for r in results["variants"]["crossclr"]["runs"]] == [0, 1]
     assert (tmp_path / "results.md").read_text().count("| infonce ") == 1
+    for figure in ("recall_curves.png", "loss_curves.png", "metrics.png"):
+        assert (tmp_path / figure).read_bytes()[:4] == b"\x89PNG"
 
 
 def test_ablation_in_one_call(capsys, tmp_path):
