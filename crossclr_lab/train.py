@@ -35,7 +35,7 @@ PROGRESS = ("epoch", "step", "batch_in_epoch", "bad_evals", "elapsed", "epoch_su
              "stopped_early", "started_utc", "epoch_loader_state")
 OPTIMIZERS = {"radam": torch.optim.RAdam, "adamw": torch.optim.AdamW}
 AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-LOWER_IS_BETTER = ("medr", "mnr", "loss")
+LOWER_IS_BETTER = ("medr", "mnr")  # metric-name endings where lower is better (ranks)
 
 
 @dataclass
