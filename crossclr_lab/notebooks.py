@@ -36,12 +36,12 @@ NOTEBOOK_PATTERN = re.compile(r"^(\d\d)_[A-Za-z0-9_]+$")
 # Small parameter sets for CI (2 cores): keyed by notebook number, names must exist in its `parameters` cell.
 # The notebooks' own defaults are the full experience (`--params full`).
 CI_PARAMETERS: dict[str, dict] = {
-    "01": {"dataset": "synthetic", "epochs": 2},
-    "02": {"dataset": "synthetic", "train_epochs": 2, "interactive": True},
-    "03": {"dataset": "synthetic", "seeds": [0, 1], "epochs": 3, "losses": ["crossclr", "infonce", "dcl"],
-           "ablation": True, "data_root": None},
-    "04": {"dataset": "synthetic", "epochs": 3, "max_points": 150, "n_neighbors": 10, "interactive": True},
-    "05": {"dataset": "synthetic", "epochs": 3, "max_k": 50, "interactive": True},
+    "01": {"epochs": 2},
+    "02": {"train_epochs": 1, "interactive": True},
+    "03": {"seeds": [0, 1], "epochs": 2, "losses": ["crossclr", "infonce", "dcl"], "ablation": True,
+           "data_root": None},
+    "04": {"epochs": 2, "max_points": 150, "n_neighbors": 10, "interactive": True},
+    "05": {"epochs": 2, "max_k": 50, "interactive": True},
 }
 
 # Lines that shell out, install or download: they break papermill, offline use and reproducibility.

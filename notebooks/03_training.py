@@ -138,7 +138,10 @@ for line in verdict_lines(results):
 # that the *exact* metrics (R@1, MedR) ask it to separate, while helping the *semantic* metrics at best —
 # so a gain on sem R@1 together with no gain or a loss on exact R@1 is what the idea predicts on this data.
 # Small datasets, short training and a batch of 64 leave few false negatives per batch to fix, which also
-# shrinks any effect. Whether the numbers above show a gain, a loss or nothing is what the verdict says.
+# shrinks any effect. And the connectivity weights $w_i = e^{c_i/\kappa}$ with the paper's κ = 0.0035 can
+# hand most of a batch's loss to a few highly connected samples (notebook 02 shows the weight range), which
+# slows learning for all the others in a short run; the ablation below tells whether that happens here.
+# Whether the numbers above show a gain, a loss or nothing is what the verdict says.
 
 # %% [markdown]
 # ## Ablation: which component of CrossCLR matters?

@@ -143,11 +143,16 @@ for part in ("video", "text", "joint"):
           f"(silhouette {a['silhouette']:.3f} vs {b['silhouette']:.3f}); one seed, so treat small gaps as noise")
 
 # %% [markdown]
-# CrossCLR is *designed* to keep semantically related samples together: pruned influential samples are
-# never pushed away, and the intra-modality term spreads out only the weakly connected ones. So a lower
-# ratio for CrossCLR is what the method aims at. But a tighter concept cluster is not the same as better
-# exact retrieval: when the variants of a concept sit on top of each other, telling "thumbs up: medium
-# skin tone" from "thumbs up: dark skin tone" gets harder (notebook 03's exact vs semantic metrics).
+# **How to read the comparison.** CrossCLR is *designed* to keep semantically related samples together:
+# pruned influential samples are never pushed away, and the intra-modality term spreads out mostly the weakly
+# connected ones. If its ratio comes out lower than InfoNCE's, the design did what it aims at on this data. If it
+# does not, remember what the "influential" samples of Emoji Motion are: near-duplicate skin-tone and gender
+# variants, whose input features are so alike that both losses already keep them close (compare the "input"
+# rows), so there is little left for pruning to protect. Either way a tighter concept cluster is not the same
+# as better exact retrieval: when the variants of a concept sit on top of each other, telling "thumbs up:
+# medium skin tone" from "thumbs up: dark skin tone" gets harder (notebook 03's exact vs semantic metrics).
+# The absolute distances tell one more thing: the *inter* column says how much of the sphere a model spreads
+# its items over, which the ratio divides out — two spaces with the same ratio can be very differently spread.
 # This is one model per loss and one seed; rerun with other seeds before drawing conclusions.
 
 # %% [markdown]

@@ -142,7 +142,10 @@ def test_run_reports_failures_and_wall_times(folder, tmp_path, monkeypatch):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=[nb.name for nb in NOTEBOOKS])
-def test_notebook_executes_with_ci_parameters(nb, tmp_path):
+def test_notebook_executes_with_ci_parameters(nb, tmp_path, monkeypatch):
+    # The kernel inherits the environment. One intra-op thread: the CI models are tiny, and two OpenMP threads
+    # on two busy cores run them many times slower than one.
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
     nbs.ensure_kernel()
     start = time.perf_counter()
     out = nbs.execute(nb, tmp_path, nbs.parameters_for(nb, "ci"), timeout_s=300)
