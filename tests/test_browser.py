@@ -26,11 +26,11 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 TARGET = nbs.NOTEBOOK_DIR / "02_loss_explorer.ipynb"
 SCREENSHOT = nbs.REPO_ROOT / "runs" / "browser" / "02_loss_explorer.png"
 SLIDER_NAME = "τ"
-PROBE_MARK = "BROWSER-PROBE"
-# Appended to the notebook copy: reports, from the kernel, the value of every slider described as τ.
-PROBE = f"""import ipywidgets as _w
-print("{PROBE_MARK}", [f"{{w.value:.3f}}" for w in _w.widgets.widget._instances.values()
-                        if getattr(w, "description", None) == "{SLIDER_NAME}" and hasattr(w, "value")])"""
+# Appended to the notebook copy: reports, from the kernel, the value of the newest slider described as τ.
+PROBE = """import ipywidgets as _w
+_sliders = [w for w in _w.widgets.widget._instances.values()
+            if getattr(w, "description", None) == "{name}" and hasattr(w, "value")]
+print("{mark}", f"{{_sliders[-1].value:.3f}}" if _sliders else "no slider")"""
 
 pytestmark = pytest.mark.browser
 
@@ -67,8 +67,9 @@ def _private_env(tmp: Path) -> dict:
     return env
 
 
-def _prepare_notebook(root: Path) -> Path:
-    """A copy of notebook 02 with its CI parameters and interactive=True injected, plus the probe cell."""
+def _prepare_notebook(root: Path, mark: str) -> Path:
+    """A copy of notebook 02 with its CI parameters and interactive=True injected, plus the probe cell
+    printing ``mark`` (a new mark per attempt, so no stale output can pass for a fresh one)."""
     import papermill
 
     out = root / TARGET.name
@@ -76,7 +77,7 @@ def _prepare_notebook(root: Path) -> Path:
     papermill.execute_notebook(str(TARGET), str(out), parameters=parameters, prepare_only=True,
                                kernel_name=nbs.KERNEL_NAME, progress_bar=False)
     node = nbformat.read(out, as_version=4)
-    node.cells.append(nbformat.v4.new_code_cell(PROBE))
+    node.cells.append(nbformat.v4.new_code_cell(PROBE.format(mark=mark, name=SLIDER_NAME)))
     nbformat.write(node, out)
     return out
 
@@ -126,13 +127,13 @@ def _plot_src(widget) -> str:
     return img.get_attribute("src")
 
 
-def _drive(page, url: str, notebook: str) -> dict:
+def _drive(page, url: str, notebook: str, mark: str) -> dict:
     page.goto(f"{url}/lab/tree/{notebook}", wait_until="domcontentloaded")
     page.locator(".jp-Notebook").first.wait_for(timeout=30_000)
     _wait_idle(page, 30_000)
     page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
     page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
-    probe_output = page.locator(".jp-OutputArea-output", has_text=PROBE_MARK)
+    probe_output = page.locator(".jp-OutputArea-output", has_text=mark)
     probe_output.wait_for(timeout=40_000)        # the last cell ran: every cell before it is done
     widget = page.locator(".widget-interact").filter(has=page.locator(".widget-slider", has_text=SLIDER_NAME)).first
     slider = widget.locator(".widget-slider", has_text=SLIDER_NAME).first
@@ -156,7 +157,7 @@ def _drive(page, url: str, notebook: str) -> dict:
     page.locator(".jp-Cell").last.locator(".jp-InputArea-editor").click()
     page.keyboard.press("Shift+Enter")
     page.wait_for_function(f"""() => {{
-        const outs = [...document.querySelectorAll('.jp-OutputArea-output')].filter(o => o.innerText.includes('{PROBE_MARK}'));
+        const outs = [...document.querySelectorAll('.jp-OutputArea-output')].filter(o => o.innerText.includes('{mark}'));
         return outs.length && outs[outs.length - 1].innerText.includes({json.dumps(after_value.strip())});
     }}""", timeout=20_000)
     kernel_line = probe_output.last.inner_text()
@@ -178,7 +179,6 @@ def test_slider_moves_plot_and_kernel_in_jupyterlab(tmp_path):
     root = tmp_path / "lab"
     root.mkdir()
     env = _private_env(tmp_path)
-    notebook = _prepare_notebook(root)
     start = time.monotonic()
     proc, url = _start_lab(root, env, tmp_path / "lab.log")
     print(f"JupyterLab up in {time.monotonic() - start:.1f} s")
@@ -188,10 +188,12 @@ def test_slider_moves_plot_and_kernel_in_jupyterlab(tmp_path):
             try:
                 outcome = None
                 for attempt in (1, 2):           # Lab may restart the kernel on the very first open: retry once
+                    mark = f"BROWSER-PROBE-{attempt}"
+                    notebook = _prepare_notebook(root, mark)     # a fresh copy: no outputs a save may have left
                     page = browser.new_page(viewport={"width": 1400, "height": 1000})
                     try:
                         start = time.monotonic()
-                        outcome = _drive(page, url, notebook.name)
+                        outcome = _drive(page, url, notebook.name, mark)
                         print(f"attempt {attempt}: {time.monotonic() - start:.1f} s in the browser; {outcome}")
                         break
                     except PlaywrightError as err:
@@ -208,5 +210,5 @@ def test_slider_moves_plot_and_kernel_in_jupyterlab(tmp_path):
         _stop(proc)
     assert outcome["after_value"] != outcome["before_value"]
     assert outcome["plot_changed"], "the τ slider moved but the plot did not change"
-    assert outcome["after_value"].strip() in outcome["kernel"], outcome
+    assert outcome["kernel"].split() == [mark, outcome["after_value"].strip()], outcome
     assert SCREENSHOT.exists()
