@@ -100,14 +100,14 @@ def run(quick: bool, threads: int, device: torch.device, log=print) -> dict:
         rows.append({"case": case, "b": b, "d": d, "queue": _queue_size(case), **out})
         shown = f"{out['peak_bytes'] / 2**20:.0f} MiB peak" if "peak_bytes" in out else out.get("error")
         log(f"  memory {case} B={b}: {shown}")
-    result = {"method": __doc__.split("\n\n", 1)[1].strip(), "d": d, "rows": rows}
+    result = {"method": " ".join(__doc__.split("\n\n", 1)[1].split()), "d": d, "rows": rows}
     points = [(r["b"], r["queue"], r["peak_bytes"]) for r in rows if r["case"] == SCALING_CASE and "peak_bytes" in r]
     if len(points) >= 2:
         a, c = _fit_scaling(points)
         q = _queue_size(SCALING_CASE)
         estimate = a * BIG_BATCH * (BIG_BATCH + q) + c * BIG_BATCH
         result["big_batch"] = {"case": SCALING_CASE, "b": BIG_BATCH, "budget_bytes": BUDGET_BYTES,
-                               "estimate_bytes": estimate, "fit": f"peak ≈ {a:.2f}·B(B+Q) + {c:.0f}·B bytes",
+                               "estimate_bytes": estimate, "fit": f"peak ≈ {a:.2f}·B(B+Q) {'+' if c >= 0 else '−'} {abs(c):.0f}·B bytes",
                                "estimate_fits": estimate <= BUDGET_BYTES}
         if not quick and device.type == "cpu":
             log(f"  memory {SCALING_CASE} B={BIG_BATCH} under an 8 GiB address-space limit ...")

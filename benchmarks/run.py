@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import sys
 import time
@@ -38,6 +39,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--readme", type=Path, default=None,
                    help="where to write the Markdown report (default: benchmarks/README.md for a full run of all "
                         "sections; none otherwise)")
+    p.add_argument("--render", type=Path, default=None, metavar="JSON",
+                   help="measure nothing: re-render the Markdown report of a results JSON (to --readme, or stdout)")
     args = p.parse_args(argv)
     args.sections = [s.strip() for s in args.sections.split(",") if s.strip()]
     unknown = sorted(set(args.sections) - set(SECTIONS))
@@ -52,6 +55,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.render is not None:
+        text = report.markdown(json.loads(args.render.read_text(encoding="utf-8")))
+        if args.readme is None:
+            print(text)
+        else:
+            atomic_write_text(args.readme, text)
+            print(f"wrote {args.readme}")
+        return 0
     mode = "quick" if args.quick else "full"
     reps = args.reps or (3 if args.quick else 9)
     threads = args.threads or auto_threads()

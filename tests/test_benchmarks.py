@@ -84,3 +84,19 @@ def test_goal_verdict_follows_the_numbers():
     assert ok["verdict"]["crossclr full"] == {"vs_clip": True, "vs_bound": True}
     bad = report.loss_goals({"groups": [group(1.4, 1.9), group(1.6, 2.1, b=4096)]})
     assert bad["verdict"]["crossclr full"] == {"vs_clip": False, "vs_bound": False}
+
+
+@pytest.mark.slow
+def test_render_rebuilds_the_report_from_json(quick, tmp_path):
+    result, stdout = quick
+    path = tmp_path / "r.json"
+    path.write_text(json.dumps(result))
+    out = tmp_path / "README.md"
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.run", "--render", str(path), "--readme", str(out)],
+                          cwd=REPO, capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    text = out.read_text()
+    assert text == report.markdown(result)
+    for heading in ("## Losses", "### Goals", "## Loss memory", "## Retrieval metrics", "## End to end", "## UMAP map"):
+        assert heading in text
