@@ -156,3 +156,9 @@ def test_notebook_executes_with_ci_parameters(nb, tmp_path, monkeypatch):
     images = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
     assert images, "no figure was rendered (a Figure shown without the inline backend prints only its repr)"
     print(f"{nb.name}: {time.perf_counter() - start:.1f} s")
+
+
+def test_ensure_kernel_finds_ours_and_explains_a_missing_one():
+    assert nbs.ensure_kernel().endswith(nbs.KERNEL_NAME)
+    with pytest.raises(RuntimeError, match="ipykernel install --sys-prefix --name no-such-kernel"):
+        nbs.ensure_kernel("no-such-kernel", install=False)
