@@ -229,9 +229,10 @@ def _run_variants(variants, baseline: str, seeds: int, splits: tuple, eval_split
 
     if seeds < 1:
         raise UsageError(f"--seeds must be >= 1, got {seeds}")
-    print(f"{title}: {len(variants)} variants × {seeds} seeds on {splits[2].name} "
-          f"(train {len(splits[0])}, val {splits[1] and len(splits[1])}, {eval_split} {len(splits[2])} pairs; "
-          f"{config.epochs} epochs, evaluated on {eval_split})", flush=True)
+    selection = (f"val {len(splits[1])} pairs selects the model" if splits[1] is not None
+                 else "no separate val split: the last epoch is evaluated")
+    print(f"{title}: {len(variants)} variants × {seeds} seeds on {splits[2].name} (train {len(splits[0])} pairs; "
+          f"{selection}; evaluated on {eval_split}, {len(splits[2])} pairs; {config.epochs} epochs)", flush=True)
     try:
         results = run_comparison(variants, list(range(seeds)), splits, config, group=config.group, out_dir=out,
                                  baseline=baseline)

@@ -161,3 +161,14 @@ def test_demo_end_to_end(tmp_path):
     assert "| crossclr " in proc.stdout and "Verdict crossclr vs infonce" in proc.stdout
     for name in ("recall_curves.png", "loss_curves.png", "metrics.png", "results.json", "results.md"):
         assert (tmp_path / name).stat().st_size > 0
+
+
+def test_youcook2_compare_evaluates_on_val_without_model_selection(capsys, tmp_path):
+    root = _tiny_youcook2(tmp_path / "yc2")
+    code, out, _ = _run(["compare", "--dataset", "youcook2", "--data-root", str(root), "--text-features",
+                         "text_default.h5", "--losses", "crossclr", "infonce", "--seeds", "1", "--epochs", "1",
+                         "--batch-size", "8", "--threads", "1", "--out", str(tmp_path / "cmp")], capsys)
+    assert code == 0 and "no separate val split: the last epoch is evaluated; evaluated on val, 12 pairs" in out
+    results = json.loads((tmp_path / "cmp" / "results.json").read_text())
+    assert results["n_test"] == 12 and results["group"] == "recipe"
+    assert results["variants"]["crossclr"]["runs"][0]["best_epoch"] is None
