@@ -190,8 +190,9 @@ def run_train(args) -> int:
     record = trainer.fit(resume=args.resume)
     record[eval_split] = metrics = evaluate(trainer.model, test, group)
     atomic_write_json(Path(args.out) / "record.json", record)
-    print(f"{args.loss} on {train.name}: {record['epochs_run']} epochs, {record['wall_time_s']:.1f} s, "
-          f"best val epoch {record['best_epoch']}")
+    selection = (f"best val epoch {record['best_epoch']}" if val is not None
+                 else "no separate val split: last epoch evaluated")
+    print(f"{args.loss} on {train.name}: {record['epochs_run']} epochs, {record['wall_time_s']:.1f} s, {selection}")
     print(f"{eval_split}: " + "  ".join(f"{k} {v:.2f}" for k, v in metrics.items()))
     print(f"record: {Path(args.out) / 'record.json'}")
     return 0
