@@ -326,7 +326,20 @@ def run_demo(args) -> int:
     return 0
 
 
-# name -> (help, add_arguments, run). A `notebooks` subcommand is added here as one more entry.
+# -- notebooks -------------------------------------------------------------------------------------------------
+def add_notebooks(p: argparse.ArgumentParser) -> None:
+    p.add_argument("notebook_args", nargs=argparse.REMAINDER, metavar="run|sync|check ...",
+                   help="arguments of `python -m crossclr_lab.notebooks`, e.g. `run --out runs/notebooks`")
+
+
+def run_notebooks(args) -> int:
+    """Run, sync or check the notebook series (see crossclr_lab.notebooks)."""
+    from crossclr_lab import notebooks
+
+    return notebooks.main(args.notebook_args or ["--help"])
+
+
+# name -> (help, add_arguments, run)
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
     "demo": ("CrossCLR vs InfoNCE on Emoji Motion: table, verdict and figures (the README's first command)",
              add_demo, run_demo),
@@ -335,6 +348,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
                 add_compare, run_compare),
     "ablate": ("CrossCLR component ablation (intra, pruning, weighting, queue) in the compare table format",
                add_ablate, run_ablate),
+    "notebooks": ("execute the notebook series headlessly (papermill) or keep the .ipynb/.py twins in sync",
+                  add_notebooks, run_notebooks),
 }
 
 
