@@ -66,7 +66,8 @@ def _add_train_args(p: argparse.ArgumentParser, epochs: int = 40) -> None:
 
     g = p.add_argument_group("training")
     g.add_argument("--epochs", type=int, default=epochs, help="(default: %(default)s)")
-    g.add_argument("--batch-size", type=int, default=64, help="(default: %(default)s)")
+    g.add_argument("--batch-size", type=int, default=64,
+                   help="(default: %(default)s; under torchrun: the global batch, split evenly over the processes)")
     g.add_argument("--lr", type=float, default=7e-4, help="(default: %(default)s)")
     g.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="radam")
     g.add_argument("--warmup-epochs", type=float, default=4.0, help="linear lr warm-up (default: %(default)s)")
@@ -171,23 +172,38 @@ def add_train(p: argparse.ArgumentParser) -> None:
 
 
 def run_train(args) -> int:
+    """Train and evaluate; under ``torchrun`` data-parallel over its processes (--batch-size = global batch)."""
+    from crossclr_lab.distributed import torchrun_device, torchrun_process_group
+
+    try:
+        device = torchrun_device(args.device)
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    with torchrun_process_group(device) as device:
+        return _train_and_evaluate(args, device)
+
+
+def _train_and_evaluate(args, device: str) -> int:
+    from crossclr_lab.distributed import is_main_process
     from crossclr_lab.train import Trainer, evaluate
     from crossclr_lab.utils import atomic_write_json
 
     (train, val, test), eval_split = _load_splits(args)
     group = _group(args, test)
     config = _train_config(args, loss=args.loss, loss_kwargs=_loss_kwargs(args, args.loss, strict=True),
-                           seed=args.seed, group=group, checkpoint_every=None)
+                           seed=args.seed, group=group, checkpoint_every=None, device=device)
     has_checkpoint = (Path(args.out) / "checkpoint.pt").exists()
     if args.resume and not has_checkpoint:
         raise UsageError(f"--resume: no checkpoint.pt in {args.out}; run without --resume first")
-    if has_checkpoint and not args.resume:
+    if has_checkpoint and not args.resume and is_main_process():
         print(f"note: {args.out} holds an earlier run; starting afresh and replacing it (--resume continues it)")
     try:
         trainer = Trainer(config, train, val, out_dir=args.out)
     except ValueError as err:
         raise UsageError(str(err)) from None
     record = trainer.fit(resume=args.resume)
+    if not is_main_process():  # rank 0 evaluates, writes and reports
+        return 0
     record[eval_split] = metrics = evaluate(trainer.model, test, group)
     atomic_write_json(Path(args.out) / "record.json", record)
     selection = (f"best val epoch {record['best_epoch']}" if val is not None

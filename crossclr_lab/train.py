@@ -6,6 +6,13 @@ Example::
     trainer = Trainer(cfg, train_features, val_features, out_dir="runs/demo")
     record = trainer.fit()                      # best-on-val weights are loaded at the end
     video_emb, text_emb = embed(trainer.model, test_features)
+
+Under ``torchrun`` (a process group initialised, e.g. by :func:`crossclr_lab.distributed.torchrun_process_group`)
+the same code trains data-parallel: ``batch_size`` is the *global* batch, each of the N ranks takes a
+contiguous slice of ``batch_size // N`` of every global batch (:class:`~crossclr_lab.distributed.GlobalBatchSlices`),
+the model is wrapped in DistributedDataParallel and the loss gathers all ranks' embeddings
+(``gather_distributed=True``), so N processes follow one process with the same batch size. Every rank
+embeds the full validation set (identical metrics everywhere); only rank 0 writes the record and checkpoints.
 """
 
 from __future__ import annotations
@@ -20,9 +27,11 @@ from pathlib import Path
 from typing import Callable
 
 import torch
-from torch.utils.data import DataLoader
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import BatchSampler, DataLoader, RandomSampler
 from tqdm.auto import tqdm
 
+from crossclr_lab import distributed
 from crossclr_lab.data.paired import PairedDataset, PairedFeatures, collate_paired
 from crossclr_lab.losses import build_loss
 from crossclr_lab.metrics import retrieval_metrics
@@ -36,6 +45,7 @@ PROGRESS = ("epoch", "step", "batch_in_epoch", "bad_evals", "elapsed", "epoch_su
 OPTIMIZERS = {"radam": torch.optim.RAdam, "adamw": torch.optim.AdamW}
 AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 LOWER_IS_BETTER = ("medr", "mnr")  # metric-name endings where lower is better (ranks)
+RANK_SEED_STRIDE = 1_000_003  # rank r > 0 reseeds its RNGs with seed + r * stride after the model is built
 
 
 @dataclass
@@ -118,7 +128,9 @@ class Trainer:
     Callbacks: ``on_step(trainer, step, parts)`` after every optimiser step (``parts``: the loss's scalar
     parts as floats) and ``on_epoch_end(trainer, epoch, entry)`` with the epoch's record entry.
     With ``out_dir``, writes ``record.json`` and ``checkpoint.pt`` there; ``fit(resume=True)`` continues
-    from the checkpoint and reaches the same result as an uninterrupted run.
+    from the checkpoint and reaches the same result as an uninterrupted run. In a process group of N ranks
+    (see the module docstring) only rank 0 writes; every rank resumes from rank 0's checkpoint, which also
+    holds every rank's RNG states.
     """
 
     def __init__(self, config: TrainConfig, train_data: PairedFeatures, val_data: PairedFeatures | None = None,
@@ -128,13 +140,25 @@ class Trainer:
             raise ValueError(f"batch_size {config.batch_size} exceeds the {len(train_data)} training items")
         self.config, self.train_data, self.val_data = config, train_data, val_data
         self.out_dir = None if out_dir is None else Path(out_dir)
+        self.rank, self.world = distributed.rank(), distributed.world_size()
+        if self.world > 1 and (config.batch_size % self.world or config.batch_size // self.world < 2):
+            raise ValueError(f"batch_size {config.batch_size} is the global batch of {self.world} processes: it must "
+                             f"be divisible by {self.world} and give each at least 2 pairs")
         self.device = resolve_device(config.device)
+        if self.world > 1 and self.device.type == "cuda" and self.device.index is None:
+            self.device = torch.device("cuda", torch.cuda.current_device())  # torchrun: cuda:LOCAL_RANK
         if config.amp == "fp16" and self.device.type != "cuda":
             raise ValueError("amp='fp16' needs CUDA; use amp='bf16' on the CPU")
         seed_everything(config.seed)
         self.model = (model or build_model(train_data, config.encoder, config.embed_dim, config.hidden_dim,
                                            config.dropout, learn_temperature=config.learn_temperature)).to(self.device)
-        self.loss_fn = build_loss(config.loss, **config.loss_kwargs).to(self.device)
+        if self.rank > 0:  # same initial weights everywhere, but each rank its own dropout masks
+            seed_everything(config.seed + self.rank * RANK_SEED_STRIDE)
+        # several ranks: the loss sees the global batch (an explicit gather_distributed in loss_kwargs wins)
+        loss_kwargs = {"gather_distributed": True, **config.loss_kwargs} if self.world > 1 else config.loss_kwargs
+        self.loss_fn = build_loss(config.loss, **loss_kwargs).to(self.device)
+        device_ids = [self.device.index] if self.device.type == "cuda" else None
+        self.train_model = DistributedDataParallel(self.model, device_ids) if self.world > 1 else self.model
         self.optimizer = OPTIMIZERS[config.optimizer](self.model.parameters(), lr=config.lr,
                                                       weight_decay=config.weight_decay)
         self.plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
@@ -142,9 +166,12 @@ class Trainer:
             factor=config.plateau_factor, patience=config.plateau_patience)
         self.scaler = torch.amp.GradScaler("cuda", enabled=config.amp == "fp16")
         self.loader_gen = torch.Generator().manual_seed(config.seed)
-        self.loader = DataLoader(PairedDataset(train_data), batch_size=config.batch_size, shuffle=True,
-                                 drop_last=True, collate_fn=collate_paired, generator=self.loader_gen,
-                                 num_workers=config.num_workers)
+        dataset = PairedDataset(train_data)
+        global_batches = BatchSampler(RandomSampler(dataset, generator=self.loader_gen), config.batch_size,
+                                      drop_last=True)  # equal local batches on every rank: the gather needs them
+        self.loader = DataLoader(dataset, batch_sampler=distributed.GlobalBatchSlices(global_batches, self.rank,
+                                                                                      self.world),
+                                 collate_fn=collate_paired, generator=self.loader_gen, num_workers=config.num_workers)
         self.warmup_steps = round(config.warmup_epochs * len(self.loader))
         self.callbacks = {"on_step": [], "on_epoch_end": []}
         for event, fn in (callbacks or {}).items():
@@ -172,7 +199,7 @@ class Trainer:
             for group in self.optimizer.param_groups:
                 group["lr"] = cfg.lr * (self.step + 1) / self.warmup_steps
         with torch.autocast(self.device.type, dtype=AMP_DTYPES[cfg.amp], enabled=cfg.amp != "none"):
-            video_emb, text_emb = self.model(batch)
+            video_emb, text_emb = self.train_model(batch)
         extra = {} if self.model.temperature is None else {"temperature": self.model.temperature}
         out = self.loss_fn(video_emb.float(), text_emb.float(), video_feat=batch["video_pooled"],
                            text_feat=batch["text_pooled"], return_parts=True, **extra)
@@ -199,7 +226,7 @@ class Trainer:
             self._load_checkpoint(self.out_dir / "checkpoint.pt")
         start = time.perf_counter() - self.elapsed
         max_steps = cfg.max_steps or math.inf
-        disable = not cfg.progress or bool(os.environ.get("CI"))
+        disable = not cfg.progress or bool(os.environ.get("CI")) or self.rank > 0
         stop = self.stopped_early or self.epoch >= cfg.epochs or self.step >= max_steps
         self.model.train()
         while not stop:
@@ -267,19 +294,24 @@ class Trainer:
         record = new_run_record(asdict(self.config), self.config.seed, self.device, dataset=self.train_data.name,
                                 n_train=len(self.train_data), n_val=n_val, started_utc=self.started_utc)
         record.update(finished=final, stopped_early=self.stopped_early, epochs_run=self.epoch, steps=self.step,
-                      wall_time_s=self.elapsed,
+                      wall_time_s=self.elapsed, world_size=self.world,
                       best_epoch=self.best and self.best["epoch"], best_val=self.best and self.best["value"],
                       history=self.history, step_losses=self.step_losses)
-        if self.out_dir is not None:
+        if self.out_dir is not None and self.rank == 0:
             atomic_write_json(self.out_dir / "record.json", record)
         return record
 
     def _save_checkpoint(self) -> None:
         if self.out_dir is None:
             return
+        rngs = distributed.all_gather_objects(rng_states())  # a collective: every rank takes part
+        if self.rank > 0:
+            return
         state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                  "plateau": self.plateau.state_dict(), "scaler": self.scaler.state_dict(),
-                 "loss": self.loss_fn.state_dict(), "rng": rng_states()}
+                 "loss": self.loss_fn.state_dict(), "rng": rngs[0]}
+        if self.world > 1:
+            state["rng_per_rank"] = rngs
         state.update({k: getattr(self, k) for k in PROGRESS})
         atomic_torch_save(state, self.out_dir / "checkpoint.pt")
 
@@ -291,7 +323,13 @@ class Trainer:
         self.plateau.load_state_dict(state["plateau"])
         self.scaler.load_state_dict(state["scaler"])
         self.loss_fn.load_state_dict(state["loss"])
-        set_rng_states(state["rng"])
+        per_rank = state.get("rng_per_rank")
+        if per_rank is not None and len(per_rank) == self.world:
+            set_rng_states(per_rank[self.rank])
+        else:  # saved by another number of processes: rank 0 takes rank 0's states, the others a fresh seed
+            set_rng_states(state["rng"])
+            if self.rank > 0:
+                seed_everything(self.config.seed + self.rank * RANK_SEED_STRIDE + state["step"])
         for k in PROGRESS:
             setattr(self, k, state[k])
 
