@@ -110,4 +110,11 @@ def run_emoji_motion(quick: bool, log=print) -> dict:
 
 
 def run(quick: bool, log=print) -> dict:
-    return {"emoji_motion": run_emoji_motion(quick, log), "youcook2_sized": run_youcook2_sized(quick, log)}
+    out = {}
+    for name, part in (("emoji_motion", run_emoji_motion), ("youcook2_sized", run_youcook2_sized)):
+        try:
+            out[name] = part(quick, log)
+        except Exception as err:  # noqa: BLE001 - the trainer is another module: report its failure, go on
+            out[name] = {"error": f"{type(err).__name__}: {err}"}
+            log(f"  {name}: failed: {out[name]['error']}")
+    return out

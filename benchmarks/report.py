@@ -144,7 +144,9 @@ def retrieval_lines(retrieval: dict) -> list[str]:
 def e2e_lines(e2e: dict) -> list[str]:
     lines = []
     em = e2e["emoji_motion"]
-    if "skipped" in em:
+    if "error" in em:
+        lines.append(f"- Emoji Motion: failed ({em['error']}).")
+    elif "skipped" in em:
         lines.append(f"- Emoji Motion: skipped ({em['skipped']}).")
     else:
         for loss, r in em["epoch"].items():
@@ -157,7 +159,9 @@ def e2e_lines(e2e: dict) -> list[str]:
         else:
             lines.append(f"- Emoji Motion 3-seed comparison: {c.get('skipped') or c.get('error')}.")
     yc = e2e["youcook2_sized"]
-    if "skipped" in yc:
+    if "error" in yc:
+        lines.append(f"- YouCook2-sized synthetic: failed ({yc['error']}).")
+    elif "skipped" in yc:
         lines.append(f"- YouCook2-sized synthetic: skipped ({yc['skipped']}).")
     else:
         s = yc["shape"]
@@ -197,6 +201,12 @@ def markdown(result: dict) -> str:
              "(the machine is shared: every table's cases were timed alternately in one run, ratios are "
              "per-round paired medians).",
              f"- Versions: {versions}.", ""]
+    titles = {"losses": "Losses: forward + backward", "memory": "Loss memory", "retrieval": "Retrieval metrics",
+              "end_to_end": "End to end", "umap": "UMAP map"}
+    for name, title in titles.items():
+        if "error" in result.get(name, {}):
+            lines += [f"## {title}", "", f"Failed: {result[name]['error']}", ""]
+    result = {k: v for k, v in result.items() if not (isinstance(v, dict) and "error" in v and k in titles)}
     if "losses" in result:
         losses = result["losses"]
         lines += ["## Losses: forward + backward", "",

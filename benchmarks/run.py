@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import time
+import traceback
 from pathlib import Path
 
 import torch
@@ -75,34 +76,42 @@ def main(argv: list[str] | None = None) -> int:
               "environment": environment(threads, device), "load_start": load_start,
               "threads_from": "--threads" if args.threads else "auto (available CPUs less the load average)"}
     print(f"benchmarks ({mode}): device {device}, {threads} torch threads, load average {load_start:.1f}")
-    if "losses" in args.sections:
-        print("losses: forward+backward, alternating rounds")
-        result["losses"] = loss_speed.run(args.quick, reps, device, dtypes)
-        result["goals"] = report.loss_goals(result["losses"])
-    if "memory" in args.sections:
-        print("memory: one fresh process per case")
-        result["memory"] = loss_memory.run(args.quick, threads, device)
-    if "retrieval" in args.sections:
-        print("retrieval metrics")
-        result["retrieval"] = retrieval.run(args.quick, threads)
-    if "end_to_end" in args.sections:
-        print("end to end")
-        result["end_to_end"] = end_to_end.run(args.quick)
-    if "umap" in args.sections:
-        print("umap")
-        result["umap"] = umap_map.run(args.quick, threads)
+    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    json_path = args.json or REPO / "runs" / "bench" / f"bench-{mode}-{stamp}.json"
+    runners = {
+        "losses": ("losses: forward+backward, alternating rounds",
+                   lambda: loss_speed.run(args.quick, reps, device, dtypes)),
+        "memory": ("memory: one fresh process per case", lambda: loss_memory.run(args.quick, threads, device)),
+        "retrieval": ("retrieval metrics", lambda: retrieval.run(args.quick, threads)),
+        "end_to_end": ("end to end", lambda: end_to_end.run(args.quick)),
+        "umap": ("umap", lambda: umap_map.run(args.quick, threads)),
+    }
+    failed = []
+    for name in (s for s in SECTIONS if s in args.sections):
+        title, run_section = runners[name]
+        print(title)
+        try:
+            result[name] = run_section()
+        except Exception as err:  # noqa: BLE001 - one broken section must not lose the others' measurements
+            traceback.print_exc()
+            result[name] = {"error": f"{type(err).__name__}: {err}"}
+            failed.append(name)
+        if name == "losses" and name not in failed:
+            result["goals"] = report.loss_goals(result["losses"])
+        atomic_write_json(json_path, result)                  # partial results survive a later failure
     result["wall_s"] = time.perf_counter() - start
     result["load_end"] = os.getloadavg()[0]
+    atomic_write_json(json_path, result)
     text = report.markdown(result)
     print()
     print(text)
-    stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    json_path = args.json or REPO / "runs" / "bench" / f"bench-{mode}-{stamp}.json"
-    atomic_write_json(json_path, result)
     print(f"\nwrote {json_path}")
     readme = args.readme
     if readme is None and not args.quick and list(args.sections) == list(SECTIONS):
         readme = README
+    if failed:
+        print(f"sections failed: {', '.join(failed)}" + (f"; {readme} left as it was" if readme else ""))
+        return 1
     if readme is not None:
         atomic_write_text(readme, text)
         print(f"wrote {readme}")

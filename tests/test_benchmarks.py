@@ -100,3 +100,17 @@ def test_render_rebuilds_the_report_from_json(quick, tmp_path):
     assert text == report.markdown(result)
     for heading in ("## Losses", "### Goals", "## Loss memory", "## Retrieval metrics", "## End to end", "## UMAP map"):
         assert heading in text
+
+
+def test_report_shows_a_failed_section():
+    result = {"mode": "full", "command": "python -m benchmarks.run", "wall_s": 1.0, "load_start": 0.5,
+              "load_end": 0.5, "threads_from": "auto",
+              "environment": {"date_utc": "2026-01-01T00:00:00+00:00", "git_commit": "abc", "device": "cpu",
+                              "versions": {"torch": "2"},
+                              "machine": {"cpu": "x", "cpus_available": 2, "torch_threads": 1, "memory_gib": 1,
+                                          "platform": "linux"}},
+              "umap": {"error": "RuntimeError: boom"},
+              "end_to_end": {"emoji_motion": {"error": "AttributeError: x"}, "youcook2_sized": {"skipped": "no trainer"}}}
+    text = report.markdown(result)
+    assert "## UMAP map\n\nFailed: RuntimeError: boom" in text
+    assert "- Emoji Motion: failed (AttributeError: x)." in text and "skipped (no trainer)" in text
