@@ -146,7 +146,8 @@ class Trainer:
                              f"be divisible by {self.world} and give each at least 2 pairs")
         self.device = resolve_device(config.device)
         if self.world > 1 and self.device.type == "cuda" and self.device.index is None:
-            self.device = torch.device("cuda", torch.cuda.current_device())  # torchrun: cuda:LOCAL_RANK
+            # the process's current GPU: torchrun_process_group sets it to cuda:LOCAL_RANK
+            self.device = torch.device("cuda", torch.cuda.current_device())
         if config.amp == "fp16" and self.device.type != "cuda":
             raise ValueError("amp='fp16' needs CUDA; use amp='bf16' on the CPU")
         seed_everything(config.seed)

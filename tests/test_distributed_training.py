@@ -1,4 +1,4 @@
-"""Data-parallel training: 2 gloo processes on CPU follow 1 process with the same global batch; the CLI under torchrun."""
+"""Data-parallel training: 2 gloo processes on CPU train like 1 with the global batch; the CLI under torchrun."""
 
 import json
 import os
