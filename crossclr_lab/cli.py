@@ -8,6 +8,7 @@ it and returning an exit code). Adding one (e.g. ``notebooks``) means adding one
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -384,6 +385,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if args.command != "train" and "LOCAL_RANK" in os.environ and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            raise UsageError(f"only `train` runs distributed; start `{args.command}` without torchrun "
+                             "(several processes would each run it and overwrite each other's files)")
         if getattr(args, "threads", None) is not None:
             if args.threads < 1:
                 raise UsageError(f"--threads must be >= 1, got {args.threads}")

@@ -199,3 +199,12 @@ def test_torchrun_cli_trains_and_rank_zero_alone_writes(tmp_path):
     assert record["world_size"] == 2 and record["config"]["batch_size"] == 32 and record["finished"]
     assert record["steps"] == 2 * (200 // 32) and "test" in record  # 200 synthetic training pairs
     assert proc.stdout.count("record:") == 1  # one report, from rank 0
+
+
+def test_other_commands_refuse_several_torchrun_processes(torchrun_env, monkeypatch, tmp_path, capsys):
+    from crossclr_lab.cli import main
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with pytest.raises(SystemExit) as exc:
+        main(["compare", "--dataset", "synthetic", "--out", str(tmp_path)])
+    assert exc.value.code == 2 and "only `train` runs distributed" in capsys.readouterr().err
