@@ -12,7 +12,7 @@ import pytest
 
 from benchmarks import report
 from benchmarks.loss_speed import OURS, bound_shapes
-from benchmarks.peers import PEERS
+from benchmarks.peers import PEERS, Peer, load_peer
 
 REPO = Path(__file__).resolve().parents[1]
 README = REPO / "benchmarks" / "README.md"
@@ -114,3 +114,9 @@ def test_report_shows_a_failed_section():
     text = report.markdown(result)
     assert "## UMAP map\n\nFailed: RuntimeError: boom" in text
     assert "- Emoji Motion: failed (AttributeError: x)." in text and "skipped (no trainer)" in text
+
+
+def test_a_missing_peer_is_reported_not_raised():
+    peer = Peer("nothing", "no-such-distribution-for-crossclr-lab", "no_such_module.loss", lambda mod, tau: None,
+                same_as=None, note="test")
+    assert load_peer(peer) == (None, "not installed")
