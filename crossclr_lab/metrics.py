@@ -55,12 +55,13 @@ def retrieval_ranks(query: Tensor, gallery: Tensor, groups: Sequence | None = No
         scores = q[rows] @ g.T                                             # [c, N]
         if codes is None:
             target = scores.gather(1, rows[:, None])
-            ranks.append((scores >= target).sum(1))      # the true item itself + the others scoring >= it
+            # the true item itself + the others scoring >= it; an int32 count (a bool sum makes an int64 copy)
+            ranks.append((scores >= target).sum(1, dtype=torch.int32))
         else:
             same = codes[rows][:, None] == codes[None, :]
             best = scores.masked_fill(~same, float("-inf")).amax(1, keepdim=True)
-            ranks.append(((scores >= best) & ~same).sum(1) + 1)
-    return torch.cat(ranks).cpu()
+            ranks.append(((scores >= best) & ~same).sum(1, dtype=torch.int32) + 1)
+    return torch.cat(ranks).long().cpu()
 
 
 def _summary(prefix: str, ranks: Tensor, ks=(1, 5, 10)) -> dict[str, float]:

@@ -108,9 +108,10 @@ class CrossCLRLoss(PairLoss):
             infl_v, infl_t = influential(conn_v, self.prune_threshold), influential(conn_t, self.prune_threshold)
             weight_v, weight_t = self._weights(conn_v), self._weights(conn_t)
 
-        sim_vt = v @ t.T                                                    # [B, B]
-        side_v = self._side(sim_vt, v, queue["video"], queue["valid"], infl_v, tau)
-        side_t = self._side(sim_vt.T, t, queue["text"], queue["valid"], infl_t, tau)
+        # [B, B] logits, rows video anchors, columns text anchors; 1/τ scales [B, D], not [B, B]
+        logits_vt = upcast((v / tau) @ t.T)
+        side_v = self._side(logits_vt, 1, v, queue["video"], queue["valid"], infl_v, tau)
+        side_t = self._side(logits_vt, 0, t, queue["text"], queue["valid"], infl_t, tau)
         loss_video = (weight_v * side_v["per_sample"]).sum() / weight_v.sum()
         loss_text = (weight_t * side_t["per_sample"]).sum() / weight_t.sum()
 
@@ -124,43 +125,52 @@ class CrossCLRLoss(PairLoss):
             "influential_video": infl_v, "influential_text": infl_t,
             "inter_mask_video": side_v["inter_mask"], "inter_mask_text": side_t["inter_mask"],
             "intra_mask_video": side_v["intra_mask"], "intra_mask_text": side_t["intra_mask"],
-            "logits_inter": (sim_vt / tau).detach(),
+            "logits_inter": logits_vt.detach(),
             "logits_intra_video": side_v["intra_logits"], "logits_intra_text": side_t["intra_logits"],
             "queue_filled": queue["valid"].sum(),
         }
 
-    def _side(self, sim_inter: Tensor, anchors: Tensor, queue_emb: Tensor, queue_valid: Tensor, infl: Tensor,
-              tau) -> dict:
-        """Per-anchor losses ``[B]`` for one side: rows of ``sim_inter [B, B]`` are the anchors.
+    def _side(self, logits: Tensor, dim: int, anchors: Tensor, queue_emb: Tensor, queue_valid: Tensor,
+              infl: Tensor, tau) -> dict:
+        """Per-anchor losses ``[B]`` for one side; the inter logits are ``logits [B, B]`` reduced over ``dim``
+        (1: rows are the anchors, video side; 0: columns are, text side, so no transposed copy is made).
 
         Each block of the denominator (inter, intra batch, intra queue) gets its own log-sum-exp, so no
-        ``[B, 2B + Q]`` copy is made; left-out entries hold the float32 minimum, whose exp is exactly 0.
+        ``[B, 2B + Q]`` copy is made. Left-out entries get the float32 minimum added (their exp is exactly
+        0): one elementwise pass per block and none in backward, where a masked copy costs two each way.
+        The inter block leaves out influential candidates by a ``[B]`` vector; an anchor whose own
+        positive is influential gets it back through ``logaddexp``. 1/τ (and λ in "logits" mode) scales
+        the ``[B, D]`` anchors before each product; for the queue, log λ is added after the log-sum-exp.
         """
         b = len(anchors)
         eye = torch.eye(b, dtype=torch.bool, device=anchors.device)
-        inter_mask = ~infl[None, :] | eye                                  # True = kept (positive on diag)
-        inter = upcast(sim_inter / tau)
-        lse_blocks = [torch.logsumexp(inter.masked_fill(~inter_mask, _LEFT_OUT), dim=1)]
+        left_out = torch.zeros(b, dtype=logits.dtype, device=logits.device).masked_fill(infl, _LEFT_OUT)
+        positive = logits.diagonal()
+        lse_inter = torch.logsumexp(logits + (left_out[None, :] if dim == 1 else left_out[:, None]), dim=dim)
+        lse_blocks = [torch.where(infl, torch.logaddexp(lse_inter, positive), lse_inter)]
         intra_mask = ~infl[None, :] & ~eye
         intra_logits = None
         if self.intra_weight > 0:
-            intra = self._intra_logits(anchors @ anchors.T, tau)           # [B, B]
+            scale = (self.intra_weight if self.intra_weight_on == "logits" else 1.0) / tau
+            shift = math.log(self.intra_weight) if self.intra_weight_on == "similarity" else 0.0
+            intra = upcast((anchors * scale) @ anchors.T)                   # [B, B] logits before log λ
+            if shift:
+                intra = intra + shift
             intra_logits = intra.detach()
-            lse_blocks.append(torch.logsumexp(intra.masked_fill(~intra_mask, _LEFT_OUT), dim=1))
+            masked = intra + left_out[None, :]
+            masked.diagonal().fill_(_LEFT_OUT)                              # self is never a negative
+            lse_blocks.append(torch.logsumexp(masked, dim=1))
             if len(queue_emb):
-                from_queue = self._intra_logits(anchors @ queue_emb.T, tau)  # [B, Q]
-                lse_blocks.append(torch.logsumexp(from_queue.masked_fill(~queue_valid[None, :], _LEFT_OUT), dim=1))
+                from_queue = upcast((anchors * scale) @ queue_emb.T)          # [B, Q] logits before log λ
+                empty = torch.zeros(queue_valid.shape, dtype=from_queue.dtype, device=from_queue.device)
+                empty = empty.masked_fill(~queue_valid, _LEFT_OUT)            # [Q]: 0 filled, float32 min empty
+                lse_blocks.append(torch.logsumexp(from_queue + empty, dim=1) + shift)
         else:
             intra_mask = torch.zeros_like(intra_mask)
         log_denominator = torch.logsumexp(torch.stack(lse_blocks, dim=1), dim=1)
-        per_sample = log_denominator - inter.diagonal()
-        return {"per_sample": per_sample, "inter_mask": inter_mask & ~eye, "intra_mask": intra_mask,
+        per_sample = log_denominator - positive
+        return {"per_sample": per_sample, "inter_mask": ~infl[None, :] & ~eye, "intra_mask": intra_mask,
                 "intra_logits": intra_logits}
-
-    def _intra_logits(self, intra_sim: Tensor, tau) -> Tensor:
-        if self.intra_weight_on == "similarity":
-            return upcast(intra_sim / tau) + math.log(self.intra_weight)
-        return upcast(self.intra_weight * intra_sim / tau)
 
     def _weights(self, conn: Tensor) -> Tensor:
         """Per-sample weights ``[B]`` with mean 1 (all ones when weighting is off or Σ C <= 0)."""
