@@ -42,6 +42,12 @@ class CrossCLRLoss(PairLoss):
     - ``loss = (loss_video + loss_text) / 2``; then, in training mode only, the batch (normalised detached
       embeddings and input features) is enqueued, FIFO, in registered buffers.
 
+    Caveat on weighting: ``c_i = C_i / Σ_j C_j`` assumes connectivities that are mostly positive (as with
+    ReLU features such as the paper's S3D). When input cosines centre on 0 (e.g. PCA-reduced features),
+    ``Σ C`` is small, the ``c_i`` are large and ``exp(c_i / κ)`` at κ = 3.5e-3 puts almost all the weight on
+    one or two samples (Emoji Motion's video features: the largest weight share is about 0.7 in a typical
+    batch of 64). Check ``return_parts=True``'s weights before trusting the default κ on new features.
+
     Switches: ``intra_weight=0``, ``prune_threshold=None``, ``weight_temperature=None``, ``queue_size=0``;
     with all four off the loss equals :class:`InfoNCELoss`. Excluded entries are left out of the
     log-sum-exp, never multiplied by 0 (the public code's bug: each such entry still adds exp(0) = 1).
