@@ -241,7 +241,7 @@ def add_ablate(p: argparse.ArgumentParser) -> None:
 
 
 def _run_variants(variants, baseline: str, seeds: int, splits: tuple, eval_split: str, config, out: str,
-                  title: str) -> dict:
+                  title: str, on_model=None) -> dict:
     """Run a comparison, print its table and verdict; returns the results."""
     from crossclr_lab.compare import format_table, run_comparison, verdict_lines
 
@@ -253,7 +253,7 @@ def _run_variants(variants, baseline: str, seeds: int, splits: tuple, eval_split
           f"{selection}; evaluated on {eval_split}, {len(splits[2])} pairs; {config.epochs} epochs)", flush=True)
     try:
         results = run_comparison(variants, list(range(seeds)), splits, config, group=config.group, out_dir=out,
-                                 baseline=baseline)
+                                 baseline=baseline, on_model=on_model)
     except ValueError as err:
         raise UsageError(str(err)) from None
     print()
@@ -313,7 +313,20 @@ def add_demo(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", default="runs/demo", help="output folder (default: %(default)s)")
     p.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1, all reported (default: %(default)s)")
     p.add_argument("--epochs", type=int, default=30, help="epochs per run (default: %(default)s; the paper: 40)")
+    p.add_argument("--map-points", type=int, default=300,
+                   help="test pairs (whole concepts) on the UMAP map of seed 0's models; 0: no map (default: %(default)s)")
     _add_threads_arg(p, default=1)
+
+
+def _write_map(models: dict, test, max_points: int, out: Path) -> Path:
+    """UMAP map of each model's joint space on a sample of whole test concepts, as in notebook 04."""
+    from crossclr_lab.maps import joint_umap, plot_joint_maps, sample_concepts
+    from crossclr_lab.plotting import save_figure
+    from crossclr_lab.train import embed
+
+    subset = test.subset(sample_concepts(test.groups["concept"], max_points, seed=0))
+    maps = {name: joint_umap(*embed(model, subset), random_state=0) for name, model in models.items()}
+    return save_figure(plot_joint_maps(maps, subset), out / "umap_map.png")
 
 
 def run_demo(args) -> int:
@@ -338,7 +351,11 @@ def run_demo(args) -> int:
           + f"\n  optimiser (the paper's): {config.optimizer}, lr {config.lr}, batch {config.batch_size}, "
           f"{config.warmup_epochs:g} warm-up epochs, lr x{config.plateau_factor} on a val plateau; "
           f"{args.seeds} seeds × {config.epochs} epochs; model selected on val (rsum), reported on test.")
-    _run_variants(variants, "infonce", args.seeds, splits, "test", config, args.out, title="demo")
+    seed0_models = {}
+    _run_variants(variants, "infonce", args.seeds, splits, "test", config, args.out, title="demo",
+                  on_model=lambda name, seed, model: seed0_models.setdefault(name, model) if seed == 0 else None)
+    if args.map_points > 0:
+        print(f"map: {_write_map(seed0_models, splits[2], args.map_points, Path(args.out))}")
     print(f"demo finished in {time.perf_counter() - start:.0f} s")
     return 0
 

@@ -86,11 +86,13 @@ def default_group(features: PairedFeatures) -> str | None:
 
 def run_comparison(variants: list[Variant], seeds: list[int], splits: tuple, config: TrainConfig,
                    group: str | None = None, out_dir: str | os.PathLike | None = None, baseline: str | None = None,
-                   log: Callable[[str], None] = print, curve_k: int = 50) -> dict:
+                   log: Callable[[str], None] = print, curve_k: int = 50,
+                   on_model: Callable[[str, int, object], None] | None = None) -> dict:
     """Train every variant with every seed; return JSON-able results (also ``out_dir/results.json``).
 
     ``splits = (train, val, test)``; ``val`` may be ``None`` (no model selection: the last epoch is used).
     ``baseline`` names the variant the paired differences are taken against (default: the first).
+    ``on_model(variant_name, seed, model)`` is called with each selected model (e.g. to keep embeddings).
     """
     train_data, val_data, test_data = splits
     names = [v.name for v in variants]
@@ -117,6 +119,8 @@ def run_comparison(variants: list[Variant], seeds: list[int], splits: tuple, con
             run_dir = None if out_dir is None else Path(out_dir) / "runs" / _slug(variant.name) / f"seed{seed}"
             trainer = Trainer(cfg, train_data, val_data, out_dir=run_dir)
             record = trainer.fit()
+            if on_model is not None:
+                on_model(variant.name, seed, trainer.model)
             video_emb, text_emb = embed(trainer.model, test_data)
             test = retrieval_metrics(video_emb, text_emb, groups=None if group is None else test_data.groups[group])
             curves = {d: recall_curve(video_emb, text_emb, direction=d, max_k=max_k).tolist()
