@@ -270,6 +270,43 @@ def parameters_for(nb: Notebook, params: str) -> dict:
     return chosen
 
 
+POLL_SLICE_S = 0.5
+
+
+def _kernel_manager_class():
+    """A kernel manager whose clients wait for kernel messages in polls of at most :data:`POLL_SLICE_S`.
+
+    With pyzmq 27's asyncio sockets a wait can miss the wake-up of a message that has already arrived (seen
+    here as an ``execute_reply`` read only when the cell's timeout expired, after fast cells and widget
+    cells, with ipykernel 6 and 7 alike). A poll that times out ends with a real zmq poll, which finds such a
+    message; polling in short slices bounds the stall to one slice instead of the whole timeout (or forever).
+    """
+    from queue import Empty
+    from time import monotonic
+
+    from jupyter_client import AsyncKernelManager
+    from jupyter_client.channels import AsyncZMQSocketChannel
+
+    class SlicedPollChannel(AsyncZMQSocketChannel):
+        async def get_msg(self, timeout: float | None = None):
+            deadline = None if timeout is None else monotonic() + timeout
+            while True:
+                left = POLL_SLICE_S if deadline is None else max(0.0, min(POLL_SLICE_S, deadline - monotonic()))
+                try:
+                    return await super().get_msg(timeout=left)
+                except Empty:
+                    if deadline is not None and monotonic() >= deadline:
+                        raise
+
+    class SlicedPollKernelManager(AsyncKernelManager):
+        def client(self, **kwargs):
+            kc = super().client(**kwargs)
+            kc.shell_channel_class = kc.iopub_channel_class = SlicedPollChannel   # before channels start
+            return kc
+
+    return SlicedPollKernelManager
+
+
 def execute(nb: Notebook, out_dir: str | os.PathLike, parameters: dict, kernel_name: str = KERNEL_NAME,
             timeout_s: float | None = None) -> Path:
     """Execute ``nb`` with ``parameters`` into ``out_dir/<name>.ipynb`` (cwd: the notebook folder).
@@ -281,7 +318,8 @@ def execute(nb: Notebook, out_dir: str | os.PathLike, parameters: dict, kernel_n
     out = Path(out_dir) / nb.ipynb.name
     out.parent.mkdir(parents=True, exist_ok=True)
     papermill.execute_notebook(str(nb.ipynb), str(out), parameters=parameters, kernel_name=kernel_name,
-                               cwd=str(nb.ipynb.parent), progress_bar=False, execution_timeout=timeout_s)
+                               cwd=str(nb.ipynb.parent), progress_bar=False, execution_timeout=timeout_s,
+                               kernel_manager_class=_kernel_manager_class())
     return out
 
 

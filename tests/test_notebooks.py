@@ -162,3 +162,58 @@ def test_ensure_kernel_finds_ours_and_explains_a_missing_one():
     assert nbs.ensure_kernel().endswith(nbs.KERNEL_NAME)
     with pytest.raises(RuntimeError, match="ipykernel install --sys-prefix --name no-such-kernel"):
         nbs.ensure_kernel("no-such-kernel", install=False)
+
+
+def test_execute_uses_sliced_polling_clients(folder, tmp_path, monkeypatch):
+    """papermill's kernel clients must use the sliced-poll channels (a missed zmq wake-up otherwise stalls a
+    cell until its timeout, or forever)."""
+    used = []
+    base = nbs._kernel_manager_class
+
+    def recording():
+        class Recording(base()):
+            def client(self, **kwargs):
+                kc = super().client(**kwargs)
+                used.append((kc.shell_channel_class.__name__, kc.iopub_channel_class.__name__))
+                return kc
+        return Recording
+
+    monkeypatch.setattr(nbs, "_kernel_manager_class", recording)
+    nb = nbs.discover(folder)[0]
+    nbs.sync([nb])
+    nbs.execute(nb, tmp_path, {})
+    assert used and set(used) == {("SlicedPollChannel", "SlicedPollChannel")}
+
+
+def test_sliced_poll_channel_waits_until_its_deadline_and_returns_messages(monkeypatch):
+    import asyncio
+    from queue import Empty
+
+    import zmq
+    import zmq.asyncio
+    from jupyter_client.session import Session
+
+    monkeypatch.setattr(nbs, "POLL_SLICE_S", 0.05)
+    km = nbs._kernel_manager_class()(kernel_name=nbs.KERNEL_NAME)
+    channel_class = km.client().shell_channel_class
+
+    async def scenario():
+        ctx = zmq.asyncio.Context()
+        a, b = ctx.socket(zmq.PAIR), ctx.socket(zmq.PAIR)
+        port = a.bind_to_random_port("tcp://127.0.0.1")
+        b.connect(f"tcp://127.0.0.1:{port}")
+        session = Session()
+        channel = channel_class(b, session)
+        start = time.perf_counter()
+        with pytest.raises(Empty):
+            await channel.get_msg(timeout=0.3)
+        waited = time.perf_counter() - start
+        session.send(a, "kernel_info_request", {})
+        msg = await channel.get_msg(timeout=5)
+        a.close(0), b.close(0)
+        ctx.term()
+        return waited, msg["msg_type"]
+
+    waited, msg_type = asyncio.run(scenario())
+    assert 0.28 <= waited < 2.0          # many 0.05 s slices, but the caller's 0.3 s deadline holds
+    assert msg_type == "kernel_info_request"
