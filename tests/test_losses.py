@@ -357,3 +357,30 @@ def test_learnable_temperature_override_gets_gradient():
         loss_fn(v, t, vf, tf, temperature=log_tau.exp()).backward()
         assert log_tau.grad is not None and log_tau.grad != 0
         log_tau.grad = None
+
+
+@pytest.mark.parametrize("mode", ["similarity", "logits"])
+@pytest.mark.parametrize("chunk", [1, 3, 7])
+def test_chunked_equals_unchunked_values_and_gradients(chunk, mode):
+    kwargs = dict(temperature=0.1, prune_threshold=0.7, weight_temperature=0.5, queue_size=6, intra_weight_on=mode)
+    whole, chunked = CrossCLRLoss(**kwargs), CrossCLRLoss(chunk_size=chunk, **kwargs)
+    for step in range(3):
+        v, t, vf, tf = batch(8, 5, seed=step)
+        grads = []
+        for loss_fn in (whole, chunked):
+            a, b = v.clone().requires_grad_(True), t.clone().requires_grad_(True)
+            parts = loss_fn(a, b, vf, tf, return_parts=True)
+            parts["loss"].backward()
+            grads.append((parts, a.grad, b.grad))
+        (p1, gv1, gt1), (p2, gv2, gt2) = grads
+        assert p1["influential_video"].any()
+        for key in ("loss", "loss_video", "loss_text", "per_sample_video", "per_sample_text"):
+            torch.testing.assert_close(p2[key], p1[key])
+        torch.testing.assert_close(gv2, gv1)
+        torch.testing.assert_close(gt2, gt1)
+
+
+def test_chunk_size_validation():
+    for bad in (0, -1, 2.5, True):
+        with pytest.raises(ValueError, match="chunk_size"):
+            CrossCLRLoss(chunk_size=bad)

@@ -56,6 +56,11 @@ class CrossCLRLoss(PairLoss):
         temperature: τ > 0. intra_weight: λ >= 0. prune_threshold: γ in (0, 1] or None.
         weight_temperature: κ > 0 or None. queue_size: Q >= 0 entries per modality.
         intra_weight_on: ``"similarity"`` or ``"logits"``.
+        chunk_size: ``None`` (default) computes each side's ``[B, B + Q]`` blocks at once. An int computes
+            the anchors in chunks of that many rows and recomputes each chunk in backward
+            (``torch.utils.checkpoint``), so memory grows as ``chunk_size·(B + Q)`` instead of ``B·(B + Q)``,
+            for batches that do not fit otherwise; same values, about twice the matrix work. With
+            ``return_parts=True`` the ``[B, B]`` logits and masks are then not returned.
 
     Example::
 
@@ -67,7 +72,7 @@ class CrossCLRLoss(PairLoss):
     def __init__(self, temperature: float = 0.03, intra_weight: float = 0.8, prune_threshold: float | None = 0.9,
                  weight_temperature: float | None = 3.5e-3, queue_size: int = 0,
                  intra_weight_on: str = "similarity", check_finite: bool = True,
-                 gather_distributed: bool = False):
+                 gather_distributed: bool = False, chunk_size: int | None = None):
         super().__init__(temperature=temperature, check_finite=check_finite, gather_distributed=gather_distributed)
         if not (isinstance(intra_weight, (int, float)) and math.isfinite(intra_weight) and intra_weight >= 0):
             raise ValueError(f"intra_weight (λ) must be a finite number >= 0 (0 switches intra negatives off), "
@@ -82,6 +87,10 @@ class CrossCLRLoss(PairLoss):
             raise ValueError(f"queue_size must be an int >= 0 (0 = batch only), got {queue_size!r}")
         if intra_weight_on not in INTRA_WEIGHT_MODES:
             raise ValueError(f"intra_weight_on must be one of {INTRA_WEIGHT_MODES}, got {intra_weight_on!r}")
+        if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int)
+                                       or chunk_size < 1):
+            raise ValueError(f"chunk_size must be an int >= 1, or None for no chunking, got {chunk_size!r}")
+        self.chunk_size = chunk_size
         self.intra_weight = float(intra_weight)
         self.prune_threshold = None if prune_threshold is None else float(prune_threshold)
         self.weight_temperature = weight_temperature
@@ -114,6 +123,9 @@ class CrossCLRLoss(PairLoss):
             infl_v, infl_t = influential(conn_v, self.prune_threshold), influential(conn_t, self.prune_threshold)
             weight_v, weight_t = self._weights(conn_v), self._weights(conn_t)
 
+        if self.chunk_size is not None and self.chunk_size < b:
+            return self._compute_chunked(v, t, queue, infl_v, infl_t, weight_v, weight_t, conn_v, conn_t,
+                                         video_feat, text_feat, tau)
         # [B, B] logits, rows video anchors, columns text anchors; 1/τ scales [B, D], not [B, B]
         logits_vt = upcast((v / tau) @ t.T)
         side_v = self._side(logits_vt, 1, v, queue["video"], queue["valid"], infl_v, tau)
@@ -177,6 +189,45 @@ class CrossCLRLoss(PairLoss):
         per_sample = log_denominator - positive
         return {"per_sample": per_sample, "inter_mask": ~infl[None, :] & ~eye, "intra_mask": intra_mask,
                 "intra_logits": intra_logits}
+
+    def _compute_chunked(self, v, t, queue, infl_v, infl_t, weight_v, weight_t, conn_v, conn_t, video_feat,
+                         text_feat, tau) -> dict:
+        """:meth:`compute` over anchor chunks, each recomputed in backward; no ``[B, B]`` block is kept."""
+        from torch.utils.checkpoint import checkpoint
+
+        def side(anchors, others, queue_emb, infl):
+            rows = torch.arange(len(anchors), device=anchors.device)
+            chunks = [slice(i, i + self.chunk_size) for i in range(0, len(anchors), self.chunk_size)]
+            return torch.cat([checkpoint(self._chunk_losses, anchors[c], rows[c], anchors, others, queue_emb,
+                                         queue["valid"], infl, tau, use_reentrant=False) for c in chunks])
+
+        per_v, per_t = side(v, t, queue["video"], infl_v), side(t, v, queue["text"], infl_t)
+        loss_video = (weight_v * per_v).sum() / weight_v.sum()
+        loss_text = (weight_t * per_t).sum() / weight_t.sum()
+        if self.training and self.queue_size > 0:
+            self._enqueue(v, t, video_feat, text_feat)
+        return {"loss": (loss_video + loss_text) / 2, "loss_video": loss_video, "loss_text": loss_text,
+                "per_sample_video": per_v, "per_sample_text": per_t, "weight_video": weight_v,
+                "weight_text": weight_t, "connectivity_video": conn_v, "connectivity_text": conn_t,
+                "influential_video": infl_v, "influential_text": infl_t, "queue_filled": queue["valid"].sum()}
+
+    def _chunk_losses(self, chunk: Tensor, rows: Tensor, anchors: Tensor, others: Tensor, queue_emb: Tensor,
+                      queue_valid: Tensor, infl: Tensor, tau) -> Tensor:
+        """Losses ``[c]`` of the anchors ``chunk [c, D]`` (batch rows ``rows [c]``) against the whole batch."""
+        is_self = rows[:, None] == torch.arange(len(anchors), device=anchors.device)[None, :]       # [c, B]
+        inter = upcast((chunk / tau) @ others.T)                                                   # [c, B]
+        positive = inter.gather(1, rows[:, None]).squeeze(1)
+        lse_blocks = [torch.logsumexp(inter.masked_fill(infl[None, :] & ~is_self, _LEFT_OUT), dim=1)]
+        if self.intra_weight > 0:
+            scale = (self.intra_weight if self.intra_weight_on == "logits" else 1.0) / tau
+            shift = math.log(self.intra_weight) if self.intra_weight_on == "similarity" else 0.0
+            intra = upcast((chunk * scale) @ anchors.T)
+            lse_blocks.append(torch.logsumexp(intra.masked_fill(infl[None, :] | is_self, _LEFT_OUT), dim=1) + shift)
+            if len(queue_emb):
+                from_queue = upcast((chunk * scale) @ queue_emb.T)
+                lse_blocks.append(torch.logsumexp(from_queue.masked_fill(~queue_valid[None, :], _LEFT_OUT), dim=1)
+                                  + shift)
+        return torch.logsumexp(torch.stack(lse_blocks, dim=1), dim=1) - positive
 
     def _weights(self, conn: Tensor) -> Tensor:
         """Per-sample weights ``[B]`` with mean 1 (all ones when weighting is off or Σ C <= 0)."""
