@@ -15,16 +15,18 @@ import resource
 import torch
 
 from .harness import peak_rss_delta, run_worker
-from .loss_speed import OURS, TEMPERATURE, _make_inputs, _step, build_ours
+from .loss_speed import MEMORY_ONLY, OURS, TEMPERATURE, _make_inputs, _step, build_ours
 from .peers import available_peers
 
 BUDGET_BYTES = 8 * 2**30
 BIG_BATCH = 16384
 SCALING_CASE = "crossclr full q3k"
+CHUNKED_CASE = "crossclr full q3k chunk2048"
 
 
 def _queue_size(case: str) -> int:
-    return OURS[case][1].get("queue_size", 0) if case in OURS else 0
+    cases = {**OURS, **MEMORY_ONLY}
+    return cases[case][1].get("queue_size", 0) if case in cases else 0
 
 
 def measure(args: dict) -> dict:
@@ -32,7 +34,7 @@ def measure(args: dict) -> dict:
     torch.set_num_threads(args["threads"])
     device = torch.device(args.get("device", "cpu"))
     case, b, d = args["case"], args["b"], args["d"]
-    if case in OURS:
+    if case in OURS or case in MEMORY_ONLY:
         fn = build_ours(case, d, device, torch.float32)
     else:
         peers, status = available_peers(TEMPERATURE)
@@ -115,4 +117,10 @@ def run(quick: bool, threads: int, device: torch.device, log=print) -> dict:
                                                    "d": d, "threads": threads, "device": str(device)}, threads,
                              address_limit_bytes=BUDGET_BYTES)
             result["big_batch"]["measured"] = out
+            log(f"  memory {CHUNKED_CASE} B={BIG_BATCH} under an 8 GiB address-space limit ...")
+            result["big_batch"]["chunked_case"] = CHUNKED_CASE
+            result["big_batch"]["measured_chunked"] = run_worker(
+                "benchmarks.worker", {"section": "loss_memory", "case": CHUNKED_CASE, "b": BIG_BATCH, "d": d,
+                                      "threads": threads, "device": str(device)}, threads,
+                address_limit_bytes=BUDGET_BYTES)
     return result

@@ -37,6 +37,8 @@ OURS = {
     "dcl": ("dcl", {}),
 }
 FULL_CASES = ("crossclr full", "crossclr full q3k", "crossclr full q10k")
+# Measured for memory only (loss_memory's big batch): the chunked path for batches that do not fit otherwise.
+MEMORY_ONLY = {"crossclr full q3k chunk2048": ("crossclr", {**FULL, "queue_size": 3000, "chunk_size": 2048})}
 
 
 def bound_shapes(case: str, b: int, d: int) -> list[tuple[int, int, int]]:
@@ -84,7 +86,7 @@ def _fill_queue(loss_fn, d: int, device, dtype) -> None:
 
 
 def build_ours(case: str, d: int, device, dtype) -> Callable:
-    name, kwargs = OURS[case]
+    name, kwargs = {**OURS, **MEMORY_ONLY}[case]
     loss_fn = build_loss(name, temperature=TEMPERATURE, **kwargs) if name != "max_margin" else build_loss(name)
     loss_fn.to(device).train()
     if kwargs.get("queue_size"):

@@ -127,6 +127,11 @@ def memory_lines(memory: dict) -> list[str]:
                         f"{measured['peak_bytes'] / 2**30:.2f} GiB resident → **fits in 8 GB**.")
             else:
                 est += f" Run under an 8 GiB address-space limit: failed ({measured.get('error')}) → **does not fit**."
+        chunked = big.get("measured_chunked")
+        if chunked is not None:
+            est += (f" The chunked path ({big['chunked_case']}, `CrossCLRLoss(chunk_size=2048)`) under the same limit: "
+                    + (f"ran, peak {chunked['peak_bytes'] / 2**30:.2f} GiB resident → **fits**." if chunked.get("fits")
+                       else f"failed ({chunked.get('error')}) → **does not fit**."))
         lines += ["", est]
     return lines
 
