@@ -314,7 +314,8 @@ def add_demo(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1, all reported (default: %(default)s)")
     p.add_argument("--epochs", type=int, default=30, help="epochs per run (default: %(default)s; the paper: 40)")
     p.add_argument("--map-points", type=int, default=300,
-                   help="test pairs (whole concepts) on the UMAP map of seed 0's models; 0: no map (default: %(default)s)")
+                   help="test pairs (whole concepts) on the UMAP map of seed 0's models; 0: no map "
+                        "(default: %(default)s)")
     _add_threads_arg(p, default=1)
 
 

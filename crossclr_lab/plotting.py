@@ -74,16 +74,22 @@ def plot_recall_curves(results: dict, directions: tuple[str, ...] = ("t2v", "v2t
         for i, (name, variant) in enumerate(results["variants"].items()):
             runs = np.asarray([r["recall_curves"][d] for r in variant["runs"]], dtype=float)
             _mean_band(ax, np.arange(1, runs.shape[1] + 1), runs, name, f"C{i}")
-        ks = np.arange(1, runs.shape[1] + 1)
-        ax.plot(ks, 100.0 * np.minimum(ks, n) / n, color="grey", ls="--", lw=1, label=f"chance (K/{n})")
-        ax.set_xscale("log")
-        ax.set_xlabel("K (log scale)")
-        ax.set_ylabel("R@K (%)")
-        ax.set_ylim(0, 100)
-        ax.set_title(f"{results['dataset']}: {names[d]}, {n} test pairs")
-        ax.grid(alpha=0.3, which="both")
-        ax.legend(loc="lower right")
+        recall_axes(ax, n, runs.shape[1], f"{results['dataset']}: {names[d]}, {n} test pairs")
     return fig
+
+
+def recall_axes(ax, n: int, max_k: int, title: str, fontsize: float | None = None,
+                chance_label: str = "chance") -> None:
+    """Finish an R@K plot: the chance line K/n for K = 1..max_k, log-scaled K, labels, grid and legend."""
+    ks = np.arange(1, max_k + 1)
+    ax.plot(ks, 100.0 * np.minimum(ks, n) / n, color="grey", ls=":", lw=1.2, label=f"{chance_label} (K/{n})")
+    ax.set_xscale("log")
+    ax.set_xlabel("K (log scale)")
+    ax.set_ylabel("R@K (%)")
+    ax.set_ylim(0, 100)
+    ax.set_title(title)
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(loc="lower right", fontsize=fontsize)
 
 
 def plot_metric_bars(results: dict, metrics: tuple[str, ...] = ("t2v_r1", "t2v_r5", "v2t_r1", "v2t_r5"),

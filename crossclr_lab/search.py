@@ -28,6 +28,7 @@ from torch import Tensor
 
 from crossclr_lab.data.paired import PairedFeatures
 from crossclr_lab.metrics import recall_curve, retrieval_metrics
+from crossclr_lab.plotting import recall_axes
 
 DIRECTION_NAMES = {"t2v": "text → video", "v2t": "video → text"}
 
@@ -69,15 +70,8 @@ def plot_recall_curves(curves: dict[str, dict[str, np.ndarray]], n: int, title: 
             ax.plot(ks, c[d], color=f"C{i}", lw=1.8, label=f"{name}: exact")
             if f"{d}_sem" in c:
                 ax.plot(ks, c[f"{d}_sem"], color=f"C{i}", lw=1.4, ls="--", label=f"{name}: semantic")
-        ks = np.arange(1, length + 1)
-        ax.plot(ks, 100.0 * np.minimum(ks, n) / n, color="grey", ls=":", lw=1.2, label=f"chance, exact (K/{n})")
-        ax.set_xscale("log")
-        ax.set_xlabel("K (log scale)")
-        ax.set_ylabel("R@K (%)")
-        ax.set_ylim(0, 100)
-        ax.set_title(f"{title + ': ' if title else ''}{label}")
-        ax.grid(alpha=0.3, which="both")
-        ax.legend(loc="lower right", fontsize=8)
+        recall_axes(ax, n, length, f"{title + ': ' if title else ''}{label}", fontsize=8,
+                    chance_label="chance, exact")
     return fig
 
 
