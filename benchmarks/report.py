@@ -146,13 +146,20 @@ def retrieval_lines(retrieval: dict) -> list[str]:
     return lines
 
 
+def _not_measured(label: str, section: dict) -> str | None:
+    """The report line of a section that failed or was skipped, else None."""
+    if "error" in section:
+        return f"- {label}: failed ({section['error']})."
+    if "skipped" in section:
+        return f"- {label}: skipped ({section['skipped']})."
+    return None
+
+
 def e2e_lines(e2e: dict) -> list[str]:
     lines = []
     em = e2e["emoji_motion"]
-    if "error" in em:
-        lines.append(f"- Emoji Motion: failed ({em['error']}).")
-    elif "skipped" in em:
-        lines.append(f"- Emoji Motion: skipped ({em['skipped']}).")
+    if line := _not_measured("Emoji Motion", em):
+        lines.append(line)
     else:
         for loss, r in em["epoch"].items():
             lines.append(f"- Emoji Motion ({em['n']['train']} train pairs), {loss}: {r['epoch_s']:.2f} s per epoch "
@@ -164,10 +171,8 @@ def e2e_lines(e2e: dict) -> list[str]:
         else:
             lines.append(f"- Emoji Motion 3-seed comparison: {c.get('skipped') or c.get('error')}.")
     yc = e2e["youcook2_sized"]
-    if "error" in yc:
-        lines.append(f"- YouCook2-sized synthetic: failed ({yc['error']}).")
-    elif "skipped" in yc:
-        lines.append(f"- YouCook2-sized synthetic: skipped ({yc['skipped']}).")
+    if line := _not_measured("YouCook2-sized synthetic", yc):
+        lines.append(line)
     else:
         s = yc["shape"]
         for encoder, r in yc["encoders"].items():
