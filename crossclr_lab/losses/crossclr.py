@@ -123,30 +123,35 @@ class CrossCLRLoss(PairLoss):
             infl_v, infl_t = influential(conn_v, self.prune_threshold), influential(conn_t, self.prune_threshold)
             weight_v, weight_t = self._weights(conn_v), self._weights(conn_t)
 
+        parts = {"weight_video": weight_v, "weight_text": weight_t, "connectivity_video": conn_v,
+                 "connectivity_text": conn_t, "influential_video": infl_v, "influential_text": infl_t,
+                 "queue_filled": queue["valid"].sum()}
         if self.chunk_size is not None and self.chunk_size < b:
-            return self._compute_chunked(v, t, queue, infl_v, infl_t, weight_v, weight_t, conn_v, conn_t,
-                                         video_feat, text_feat, tau)
-        # [B, B] logits, rows video anchors, columns text anchors; 1/τ scales [B, D], not [B, B]
-        logits_vt = upcast((v / tau) @ t.T)
-        side_v = self._side(logits_vt, 1, v, queue["video"], queue["valid"], infl_v, tau)
-        side_t = self._side(logits_vt, 0, t, queue["text"], queue["valid"], infl_t, tau)
-        loss_video = (weight_v * side_v["per_sample"]).sum() / weight_v.sum()
-        loss_text = (weight_t * side_t["per_sample"]).sum() / weight_t.sum()
-
+            per_v = self._chunked_side(v, t, queue["video"], queue["valid"], infl_v, tau)
+            per_t = self._chunked_side(t, v, queue["text"], queue["valid"], infl_t, tau)
+        else:
+            # [B, B] logits, rows video anchors, columns text anchors; 1/τ scales [B, D], not [B, B]
+            logits_vt = upcast((v / tau) @ t.T)
+            side_v = self._side(logits_vt, 1, v, queue["video"], queue["valid"], infl_v, tau)
+            side_t = self._side(logits_vt, 0, t, queue["text"], queue["valid"], infl_t, tau)
+            per_v, per_t = side_v["per_sample"], side_t["per_sample"]
+            parts.update({"inter_mask_video": side_v["inter_mask"], "inter_mask_text": side_t["inter_mask"],
+                          "intra_mask_video": side_v["intra_mask"], "intra_mask_text": side_t["intra_mask"],
+                          "logits_inter": logits_vt.detach(), "logits_intra_video": side_v["intra_logits"],
+                          "logits_intra_text": side_t["intra_logits"]})
+        loss_video = (weight_v * per_v).sum() / weight_v.sum()
+        loss_text = (weight_t * per_t).sum() / weight_t.sum()
         if self.training and self.queue_size > 0:
             self._enqueue(v, t, video_feat, text_feat)
-        return {
-            "loss": (loss_video + loss_text) / 2, "loss_video": loss_video, "loss_text": loss_text,
-            "per_sample_video": side_v["per_sample"], "per_sample_text": side_t["per_sample"],
-            "weight_video": weight_v, "weight_text": weight_t,
-            "connectivity_video": conn_v, "connectivity_text": conn_t,
-            "influential_video": infl_v, "influential_text": infl_t,
-            "inter_mask_video": side_v["inter_mask"], "inter_mask_text": side_t["inter_mask"],
-            "intra_mask_video": side_v["intra_mask"], "intra_mask_text": side_t["intra_mask"],
-            "logits_inter": logits_vt.detach(),
-            "logits_intra_video": side_v["intra_logits"], "logits_intra_text": side_t["intra_logits"],
-            "queue_filled": queue["valid"].sum(),
-        }
+        return {"loss": (loss_video + loss_text) / 2, "loss_video": loss_video, "loss_text": loss_text,
+                "per_sample_video": per_v, "per_sample_text": per_t, **parts}
+
+    def _intra_form(self, tau) -> tuple:
+        """``(scale, shift)``: intra logits are ``scale · s + shift`` — ``(1/τ, log λ)`` in the paper's form,
+        ``(λ/τ, 0)`` in the authors' code's form."""
+        if self.intra_weight_on == "similarity":
+            return 1.0 / tau, math.log(self.intra_weight)
+        return self.intra_weight / tau, 0.0
 
     def _side(self, logits: Tensor, dim: int, anchors: Tensor, queue_emb: Tensor, queue_valid: Tensor,
               infl: Tensor, tau) -> dict:
@@ -169,8 +174,7 @@ class CrossCLRLoss(PairLoss):
         intra_mask = ~infl[None, :] & ~eye
         intra_logits = None
         if self.intra_weight > 0:
-            scale = (self.intra_weight if self.intra_weight_on == "logits" else 1.0) / tau
-            shift = math.log(self.intra_weight) if self.intra_weight_on == "similarity" else 0.0
+            scale, shift = self._intra_form(tau)
             intra = upcast((anchors * scale) @ anchors.T)                   # [B, B] logits before log λ
             if shift:
                 intra = intra + shift
@@ -190,26 +194,15 @@ class CrossCLRLoss(PairLoss):
         return {"per_sample": per_sample, "inter_mask": ~infl[None, :] & ~eye, "intra_mask": intra_mask,
                 "intra_logits": intra_logits}
 
-    def _compute_chunked(self, v, t, queue, infl_v, infl_t, weight_v, weight_t, conn_v, conn_t, video_feat,
-                         text_feat, tau) -> dict:
-        """:meth:`compute` over anchor chunks, each recomputed in backward; no ``[B, B]`` block is kept."""
+    def _chunked_side(self, anchors: Tensor, others: Tensor, queue_emb: Tensor, queue_valid: Tensor, infl: Tensor,
+                      tau) -> Tensor:
+        """Per-anchor losses ``[B]`` over anchor chunks, each recomputed in backward; no ``[B, B]`` block is kept."""
         from torch.utils.checkpoint import checkpoint
 
-        def side(anchors, others, queue_emb, infl):
-            rows = torch.arange(len(anchors), device=anchors.device)
-            chunks = [slice(i, i + self.chunk_size) for i in range(0, len(anchors), self.chunk_size)]
-            return torch.cat([checkpoint(self._chunk_losses, anchors[c], rows[c], anchors, others, queue_emb,
-                                         queue["valid"], infl, tau, use_reentrant=False) for c in chunks])
-
-        per_v, per_t = side(v, t, queue["video"], infl_v), side(t, v, queue["text"], infl_t)
-        loss_video = (weight_v * per_v).sum() / weight_v.sum()
-        loss_text = (weight_t * per_t).sum() / weight_t.sum()
-        if self.training and self.queue_size > 0:
-            self._enqueue(v, t, video_feat, text_feat)
-        return {"loss": (loss_video + loss_text) / 2, "loss_video": loss_video, "loss_text": loss_text,
-                "per_sample_video": per_v, "per_sample_text": per_t, "weight_video": weight_v,
-                "weight_text": weight_t, "connectivity_video": conn_v, "connectivity_text": conn_t,
-                "influential_video": infl_v, "influential_text": infl_t, "queue_filled": queue["valid"].sum()}
+        rows = torch.arange(len(anchors), device=anchors.device)
+        chunks = [slice(i, i + self.chunk_size) for i in range(0, len(anchors), self.chunk_size)]
+        return torch.cat([checkpoint(self._chunk_losses, anchors[c], rows[c], anchors, others, queue_emb, queue_valid,
+                                     infl, tau, use_reentrant=False) for c in chunks])
 
     def _chunk_losses(self, chunk: Tensor, rows: Tensor, anchors: Tensor, others: Tensor, queue_emb: Tensor,
                       queue_valid: Tensor, infl: Tensor, tau) -> Tensor:
@@ -219,14 +212,12 @@ class CrossCLRLoss(PairLoss):
         positive = inter.gather(1, rows[:, None]).squeeze(1)
         lse_blocks = [torch.logsumexp(inter.masked_fill(infl[None, :] & ~is_self, _LEFT_OUT), dim=1)]
         if self.intra_weight > 0:
-            scale = (self.intra_weight if self.intra_weight_on == "logits" else 1.0) / tau
-            shift = math.log(self.intra_weight) if self.intra_weight_on == "similarity" else 0.0
+            scale, shift = self._intra_form(tau)
             intra = upcast((chunk * scale) @ anchors.T)
             lse_blocks.append(torch.logsumexp(intra.masked_fill(infl[None, :] | is_self, _LEFT_OUT), dim=1) + shift)
             if len(queue_emb):
-                from_queue = upcast((chunk * scale) @ queue_emb.T)
-                lse_blocks.append(torch.logsumexp(from_queue.masked_fill(~queue_valid[None, :], _LEFT_OUT), dim=1)
-                                  + shift)
+                from_queue = upcast((chunk * scale) @ queue_emb.T).masked_fill(~queue_valid[None, :], _LEFT_OUT)
+                lse_blocks.append(torch.logsumexp(from_queue, dim=1) + shift)
         return torch.logsumexp(torch.stack(lse_blocks, dim=1), dim=1) - positive
 
     def _weights(self, conn: Tensor) -> Tensor:
