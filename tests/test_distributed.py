@@ -8,6 +8,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from crossclr_lab.distributed import destroy_process_group
 from crossclr_lab.losses import LOSSES, build_loss
 
 WORLD = 2
@@ -56,18 +57,22 @@ def run_steps(name, video_model, text_model, loss_fn, rank=0, world=1, steps=3):
     return out
 
 
+def run_ranked(rank, names, result_dir):
+    for name in names:
+        video_model, text_model = models()
+        ddp_video = torch.nn.parallel.DistributedDataParallel(video_model)
+        ddp_text = torch.nn.parallel.DistributedDataParallel(text_model)
+        results = run_steps(name, ddp_video, ddp_text, make_loss(name, True), rank, WORLD)
+        torch.save(results, os.path.join(result_dir, f"{name}_{rank}.pt"))
+
+
 def worker(rank, port, names, result_dir):
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=WORLD)
     try:
-        for name in names:
-            video_model, text_model = models()
-            ddp_video = torch.nn.parallel.DistributedDataParallel(video_model)
-            ddp_text = torch.nn.parallel.DistributedDataParallel(text_model)
-            results = run_steps(name, ddp_video, ddp_text, make_loss(name, True), rank, WORLD)
-            torch.save(results, os.path.join(result_dir, f"{name}_{rank}.pt"))
+        run_ranked(rank, names, result_dir)     # its DDP wrappers are unreachable once it returns
     finally:
-        dist.destroy_process_group()
+        destroy_process_group()
 
 
 @pytest.mark.slow

@@ -13,7 +13,8 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from crossclr_lab.data import make_synthetic
-from crossclr_lab.distributed import GlobalBatchSlices, torchrun_device, torchrun_process_group
+from crossclr_lab.distributed import (GlobalBatchSlices, destroy_process_group, torchrun_device,
+                                      torchrun_process_group)
 from crossclr_lab.train import TrainConfig, Trainer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -85,7 +86,7 @@ def worker(rank, port, out):
             results["odd_batch_error"] = str(err)
         (out / f"results-rank{rank}.json").write_text(json.dumps(results))
     finally:
-        dist.destroy_process_group()
+        destroy_process_group()
 
 
 @pytest.fixture(scope="module")
