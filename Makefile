@@ -19,9 +19,11 @@ demo: $(STAMP)
 	$(VENV)/bin/crossclr-lab demo
 
 test: $(STAMP)
+	$(PY) -m ruff check .
 	$(PY) -m pytest
 
 test-fast: $(STAMP)
+	$(PY) -m ruff check .
 	$(PY) -m pytest -m "not slow and not browser"
 
 notebooks: $(STAMP)

@@ -39,7 +39,8 @@ def _calibrate(fn: Callable[[], object], min_sample_s: float) -> int:
     return max(1, int(min_sample_s / once + 0.999))
 
 
-def time_alternating(fns: dict[str, Callable[[], object]], reps: int, min_sample_s: float = 0.01) -> dict[str, list[float]]:
+def time_alternating(fns: dict[str, Callable[[], object]], reps: int,
+                     min_sample_s: float = 0.01) -> dict[str, list[float]]:
     """Seconds per call of each function: ``reps`` samples each, taken in rotating round-robin order.
 
     Each sample averages enough calls to last ``min_sample_s`` (timer noise on sub-millisecond cases).

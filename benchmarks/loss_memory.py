@@ -109,7 +109,8 @@ def run(quick: bool, threads: int, device: torch.device, log=print) -> dict:
         q = _queue_size(SCALING_CASE)
         estimate = a * BIG_BATCH * (BIG_BATCH + q) + c * BIG_BATCH
         result["big_batch"] = {"case": SCALING_CASE, "b": BIG_BATCH, "budget_bytes": BUDGET_BYTES,
-                               "estimate_bytes": estimate, "fit": f"peak ≈ {a:.2f}·B(B+Q) {'+' if c >= 0 else '−'} {abs(c):.0f}·B bytes",
+                               "estimate_bytes": estimate,
+                               "fit": f"peak ≈ {a:.2f}·B(B+Q) {'+' if c >= 0 else '−'} {abs(c):.0f}·B bytes",
                                "estimate_fits": estimate <= BUDGET_BYTES}
         if not quick and device.type == "cpu":
             log(f"  memory {SCALING_CASE} B={BIG_BATCH} under an 8 GiB address-space limit ...")

@@ -9,8 +9,8 @@ loss module's own file, the package ``__init__`` files skipped; that is reported
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
 import importlib.machinery
+import importlib.metadata
 import os
 import sys
 import types
@@ -78,7 +78,8 @@ PEERS = [
          note="memory_bank_size=0"),
     Peer("lightly DCLLoss", "lightly", "lightly.loss.dcl_loss", _lightly_dcl, same_as=None,
          note="decoupled contrastive learning (Yeh et al., 2022): positive left out of the denominator, "
-              "intra-view negatives; not the debiased DCL (Chuang et al., 2020) of our DCLLoss; values not compared"),
+              "intra-view negatives; not the debiased DCL (Chuang et al., 2020) of our DebiasedContrastiveLoss; "
+              "values not compared"),
 ]
 
 

@@ -14,8 +14,6 @@ import time
 from pathlib import Path
 from typing import Callable
 
-CROSSCLR_FLAGS = ("intra_weight", "prune_threshold", "weight_temperature", "queue_size")
-
 
 class UsageError(Exception):
     """A problem with the command line the user can fix; reported in one line with exit code 2."""
@@ -61,42 +59,55 @@ def _add_data_args(p: argparse.ArgumentParser, default: str | None = "emoji_moti
                                    "else its first group; 'none' to skip)")
 
 
-def _add_train_args(p: argparse.ArgumentParser, epochs: int = 40) -> None:
-    from crossclr_lab.models import ENCODERS
-    from crossclr_lab.train import AMP_DTYPES, OPTIMIZERS
+def _flag_type(annotation: str):
+    """The argparse type of a :class:`~crossclr_lab.train.TrainConfig` field from its annotation."""
+    for name, kind in (("int", int), ("float", float), ("str", str)):
+        if annotation.split(" | ")[0] == name:
+            return kind
+    raise TypeError(f"no command-line type for a field annotated {annotation!r}")
+
+
+def _add_train_args(p: argparse.ArgumentParser, epochs: int | None = None) -> None:
+    """The training flags: one per :class:`~crossclr_lab.train.TrainConfig` field marked ``cli`` (its default and
+    help come from the field), plus the loss flags (their defaults from the loss's signature)."""
+    from dataclasses import MISSING, fields
+
+    from crossclr_lab.experiments import CROSSCLR_COMPONENTS
+    from crossclr_lab.losses import loss_defaults
+    from crossclr_lab.train import TrainConfig
 
     g = p.add_argument_group("training")
-    g.add_argument("--epochs", type=int, default=epochs, help="(default: %(default)s)")
-    g.add_argument("--batch-size", type=int, default=64,
-                   help="(default: %(default)s; under torchrun: the global batch, split evenly over the processes)")
-    g.add_argument("--lr", type=float, default=7e-4, help="(default: %(default)s)")
-    g.add_argument("--optimizer", choices=sorted(OPTIMIZERS), default="radam")
-    g.add_argument("--warmup-epochs", type=float, default=4.0, help="linear lr warm-up (default: %(default)s)")
-    g.add_argument("--early-stop-patience", type=int, help="stop after N evaluations without val improvement")
-    g.add_argument("--encoder", choices=ENCODERS, default="mlp", help="(default: %(default)s)")
-    g.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N")
-    g.add_argument("--amp", choices=sorted(AMP_DTYPES), default="none", help="autocast dtype (default: none)")
+    for f in fields(TrainConfig):
+        if not f.metadata.get("cli"):
+            continue
+        default = epochs if f.name == "epochs" and epochs is not None else f.default
+        assert default is not MISSING
+        help_text = f.metadata["help"] + ("" if default is None else " (default: %(default)s)")
+        g.add_argument("--" + f.name.replace("_", "-"), type=_flag_type(f.type), default=default,
+                       choices=f.metadata.get("choices"), help=help_text)
     g.add_argument("--no-progress", action="store_true", help="hide progress bars (also hidden when CI is set)")
     _add_threads_arg(g, default=None)
+    defaults = loss_defaults("crossclr")
     g = p.add_argument_group("loss (CrossCLR flags apply to crossclr only; 'none' switches a component off)")
-    g.add_argument("--temperature", type=float, help="τ (default: the loss's, 0.03)")
+    g.add_argument("--temperature", type=float, help=f"τ (default: the loss's, {defaults['temperature']})")
     # CrossCLR flags default to "not given" (absent from args), so that 'none' can mean "switched off"
-    g.add_argument("--intra-weight", type=float, default=argparse.SUPPRESS,
-                   help="λ, 0 = no intra-modality negatives (default 0.8)")
-    g.add_argument("--prune-threshold", type=_optional_float, default=argparse.SUPPRESS,
-                   help="γ in (0, 1] or none (default 0.9)")
-    g.add_argument("--weight-temperature", type=_optional_float, default=argparse.SUPPRESS,
-                   help="κ > 0 or none (default 3.5e-3)")
-    g.add_argument("--queue-size", type=int, default=argparse.SUPPRESS,
-                   help="FIFO queue of earlier batches per modality (default 0)")
+    about = {"intra_weight": (float, "λ, 0 = no intra-modality negatives"),
+             "prune_threshold": (_optional_float, "γ in (0, 1] or none"),
+             "weight_temperature": (_optional_float, "κ > 0 or none"),
+             "queue_size": (int, "FIFO queue of earlier batches per modality")}
+    for name in CROSSCLR_COMPONENTS:
+        kind, text = about[name]
+        g.add_argument("--" + name.replace("_", "-"), type=kind, default=argparse.SUPPRESS,
+                       help=f"{text} (default {defaults[name]})")
 
 
 def _train_config(args, **overrides):
+    from dataclasses import fields
+
     from crossclr_lab.train import TrainConfig
 
-    settings = dict(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
-                    warmup_epochs=args.warmup_epochs, early_stop_patience=args.early_stop_patience,
-                    encoder=args.encoder, device=args.device, amp=args.amp, progress=not args.no_progress)
+    settings = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if f.metadata.get("cli")}
+    settings["progress"] = not args.no_progress
     try:
         return TrainConfig(**{**settings, **overrides})
     except ValueError as err:
@@ -104,16 +115,25 @@ def _train_config(args, **overrides):
 
 
 def _loss_kwargs(args, loss: str, strict: bool) -> dict:
-    """Keyword arguments for ``loss`` from the flags given; ``strict``: CrossCLR flags on another loss are an error."""
-    kwargs = {}
-    if args.temperature is not None and loss != "max_margin":
-        kwargs["temperature"] = args.temperature
-    given = {k: getattr(args, k) for k in CROSSCLR_FLAGS if hasattr(args, k)}
+    """Keyword arguments for ``loss`` from the flags given; ``strict``: a flag the loss does not take is an error
+    (else it is left out for that loss, e.g. CrossCLR flags in a comparison with InfoNCE)."""
+    from crossclr_lab.experiments import CROSSCLR_COMPONENTS
+    from crossclr_lab.losses import LOSSES
+
+    kwargs, unused = {}, []
+    if args.temperature is not None:
+        if LOSSES[loss].uses_temperature:
+            kwargs["temperature"] = args.temperature
+        else:
+            unused.append("temperature")
+    given = {k: getattr(args, k) for k in CROSSCLR_COMPONENTS if hasattr(args, k)}
     if loss == "crossclr":
         kwargs.update(given)
-    elif given and strict:
-        flags = ", ".join("--" + k.replace("_", "-") for k in given)
-        raise UsageError(f"{flags}: only for --loss crossclr, not {loss!r}")
+    else:
+        unused += list(given)
+    if unused and strict:
+        flags = ", ".join("--" + k.replace("_", "-") for k in unused)
+        raise UsageError(f"{flags}: not an option of --loss {loss!r}")
     return kwargs
 
 
@@ -148,10 +168,8 @@ def _load_splits(args) -> tuple[tuple, str]:
 
 
 def _group(args, features) -> str | None:
-    from crossclr_lab.compare import default_group
-
     if args.group is None:
-        return default_group(features)
+        return features.default_group()
     if args.group.lower() == "none":
         return None
     if args.group not in features.groups:
@@ -216,11 +234,11 @@ def _train_and_evaluate(args, device: str) -> int:
 
 
 # -- compare / ablate ------------------------------------------------------------------------------------------
-def _add_compare_common(p: argparse.ArgumentParser, seeds: int, epochs: int) -> None:
+def _add_compare_common(p: argparse.ArgumentParser, seeds: int) -> None:
     _add_data_args(p)
     p.add_argument("--seeds", type=int, default=seeds, help="seeds 0..N-1, all reported (default: %(default)s)")
     p.add_argument("--out", required=True, help="folder for results.json, results.md, figures and per-run records")
-    _add_train_args(p, epochs=epochs)
+    _add_train_args(p)
 
 
 def add_compare(p: argparse.ArgumentParser) -> None:
@@ -231,19 +249,20 @@ def add_compare(p: argparse.ArgumentParser) -> None:
     p.add_argument("--baseline", choices=list(LOSSES), help="paired differences against this loss (default: infonce "
                                                           "when compared, else the first)")
     p.add_argument("--ablation", action="store_true", help="run the CrossCLR component ablation instead (= ablate)")
-    _add_compare_common(p, seeds=5, epochs=40)
+    _add_compare_common(p, seeds=5)
 
 
 def add_ablate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--queue-sizes", nargs="*", type=int, default=[],
                    help="extra variants: full CrossCLR with these queue sizes")
-    _add_compare_common(p, seeds=5, epochs=40)
+    _add_compare_common(p, seeds=5)
 
 
 def _run_variants(variants, baseline: str, seeds: int, splits: tuple, eval_split: str, config, out: str,
                   title: str, on_model=None) -> dict:
     """Run a comparison, print its table and verdict; returns the results."""
-    from crossclr_lab.compare import format_table, run_comparison, verdict_lines
+    from crossclr_lab.experiments import run_comparison
+    from crossclr_lab.report import format_table, verdict_lines, write_figures, write_results
 
     if seeds < 1:
         raise UsageError(f"--seeds must be >= 1, got {seeds}")
@@ -260,20 +279,10 @@ def _run_variants(variants, baseline: str, seeds: int, splits: tuple, eval_split
     print(format_table(results))
     print()
     print("\n".join(verdict_lines(results)))
-    print(f"\nresults: {Path(out) / 'results.md'}  {Path(out) / 'results.json'}")
-    print("figures: " + "  ".join(str(p) for p in _write_figures(results, Path(out))))
+    json_path, md_path = write_results(results, out)
+    print(f"\nresults: {md_path}  {json_path}")
+    print("figures: " + "  ".join(str(p) for p in write_figures(results, out)))
     return results
-
-
-def _write_figures(results: dict, out: Path) -> list[Path]:
-    """Recall@K curves, training-loss curves and metric bars of a comparison, as PNGs in ``out``."""
-    from crossclr_lab.plotting import plot_loss_curves, plot_metric_bars, plot_recall_curves, save_figure
-
-    step_losses = {name: [r["step_losses"] for r in v["runs"]] for name, v in results["variants"].items()}
-    loss_title = f"{results['dataset']}: training loss (each loss on its own scale)"
-    return [save_figure(plot_recall_curves(results), out / "recall_curves.png"),
-            save_figure(plot_loss_curves(step_losses, title=loss_title), out / "loss_curves.png"),
-            save_figure(plot_metric_bars(results), out / "metrics.png")]
 
 
 def _run_variants_from_args(args, variants, baseline: str, title: str) -> dict:
@@ -283,7 +292,7 @@ def _run_variants_from_args(args, variants, baseline: str, title: str) -> dict:
 
 
 def run_compare(args) -> int:
-    from crossclr_lab.compare import Variant
+    from crossclr_lab.experiments import Variant
 
     if args.ablation:
         args.queue_sizes = []
@@ -298,7 +307,7 @@ def run_compare(args) -> int:
 
 
 def run_ablate(args) -> int:
-    from crossclr_lab.compare import ablation_variants
+    from crossclr_lab.experiments import ablation_variants
 
     crossclr_kwargs = _loss_kwargs(args, "crossclr", strict=True)
     if any(q < 0 for q in args.queue_sizes):
@@ -321,8 +330,8 @@ def add_demo(p: argparse.ArgumentParser) -> None:
 
 def _write_map(models: dict, test, max_points: int, out: Path) -> Path:
     """UMAP map of each model's joint space on a sample of whole test concepts, as in notebook 04."""
-    from crossclr_lab.maps import joint_umap, plot_joint_maps, sample_concepts
-    from crossclr_lab.plotting import save_figure
+    from crossclr_lab.lab.embedding_maps import joint_umap, plot_joint_maps, sample_concepts
+    from crossclr_lab.report import save_figure
     from crossclr_lab.train import embed
 
     subset = test.subset(sample_concepts(test.groups["concept"], max_points, seed=0))
@@ -332,23 +341,24 @@ def _write_map(models: dict, test, max_points: int, out: Path) -> Path:
 
 def run_demo(args) -> int:
     """CrossCLR vs InfoNCE on Emoji Motion (concept split), a few seeds, table + figures."""
-    from crossclr_lab.compare import Variant, default_group
-    from crossclr_lab.data import load_dataset
+    from crossclr_lab.data import load_splits
+    from crossclr_lab.experiments import as_variants
     from crossclr_lab.losses import build_loss
     from crossclr_lab.train import TrainConfig
 
     start = time.perf_counter()
     try:
-        splits = tuple(load_dataset("emoji_motion", s, split_kind="concept") for s in ("train", "val", "test"))
+        splits = load_splits("emoji_motion", split_kind="concept")
     except (FileNotFoundError, ValueError) as err:
         raise UsageError(f"cannot load the shipped Emoji Motion data: {err}") from None
     try:
-        config = TrainConfig(epochs=args.epochs, group=default_group(splits[2]), progress=False)
+        config = TrainConfig(epochs=args.epochs, group=splits[2].default_group(), progress=False)
     except ValueError as err:
         raise UsageError(str(err)) from None
-    variants = [Variant("crossclr", "crossclr"), Variant("infonce", "infonce")]
+    variants = as_variants(["crossclr", "infonce"])
+    losses = [build_loss(v.loss) for v in variants]
     print("demo: emoji_motion, concept split (test concepts never seen in training)\n  losses (the paper's defaults): "
-          + "; ".join(repr(build_loss(v.loss)) for v in variants)
+          + "; ".join(f"{type(fn).__name__}({fn.extra_repr()})" for fn in losses)
           + f"\n  optimiser (the paper's): {config.optimizer}, lr {config.lr}, batch {config.batch_size}, "
           f"{config.warmup_epochs:g} warm-up epochs, lr x{config.plateau_factor} on a val plateau; "
           f"{args.seeds} seeds × {config.epochs} epochs; model selected on val (rsum), reported on test.")

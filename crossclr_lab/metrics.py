@@ -1,4 +1,5 @@
-"""Retrieval metrics for paired embeddings: R@K, median and mean rank, semantic (group-level) recall.
+"""Retrieval metrics for paired embeddings: R@K, median and mean rank, semantic (group-level) recall, R@K
+curves, chance levels, and the metric vocabulary (directions, labels, which metrics are lower-is-better).
 
 Pair i is video i and text i; similarity is cosine. Ranks are 1-based and ties are broken
 pessimistically: rank = 1 + the number of *other* gallery items scoring >= the true one.
@@ -7,6 +8,7 @@ Queries are processed in chunks, so 20k × 20k never materialises a full similar
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Sequence
 
 import numpy as np
@@ -14,7 +16,24 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from crossclr_lab.data.paired import group_codes
+
 DIRECTIONS = ("t2v", "v2t")
+DIRECTION_NAMES = {"t2v": "text → video", "v2t": "video → text"}
+METRIC_LABELS = {"t2v_r1": "T→V R@1", "t2v_r5": "T→V R@5", "t2v_r10": "T→V R@10", "t2v_medr": "T→V MedR",
+                 "v2t_r1": "V→T R@1", "v2t_r5": "V→T R@5", "v2t_r10": "V→T R@10", "v2t_medr": "V→T MedR",
+                 "t2v_sem_r1": "T→V sem R@1", "v2t_sem_r1": "V→T sem R@1", "rsum": "R-sum"}
+_RANK_METRICS = ("medr", "mnr")  # metric-name endings of ranks, where lower is better
+
+
+def lower_is_better(metric: str) -> bool:
+    """Whether a smaller value of ``metric`` (e.g. ``"t2v_medr"``) is better: ranks yes, recalls no."""
+    return metric.endswith(_RANK_METRICS)
+
+
+def metric_label(metric: str) -> str:
+    """A display label, e.g. ``"t2v_r1"`` → ``"T→V R@1"`` (the name itself when it has none)."""
+    return METRIC_LABELS.get(metric, metric)
 
 
 def _check(video_emb: Tensor, text_emb: Tensor, groups: Sequence | None) -> None:
@@ -32,11 +51,6 @@ def _check(video_emb: Tensor, text_emb: Tensor, groups: Sequence | None) -> None
         raise ValueError(f"groups must hold one label per pair: got {len(groups)} labels for {len(video_emb)} pairs")
 
 
-def _group_codes(groups: Sequence, device) -> Tensor:
-    _, codes = np.unique(np.asarray([str(g) for g in groups]), return_inverse=True)
-    return torch.as_tensor(codes.reshape(-1), device=device)
-
-
 @torch.no_grad()
 def retrieval_ranks(query: Tensor, gallery: Tensor, groups: Sequence | None = None,
                     chunk_size: int = 1024) -> Tensor:
@@ -48,7 +62,7 @@ def retrieval_ranks(query: Tensor, gallery: Tensor, groups: Sequence | None = No
     """
     q = F.normalize(query.float(), dim=1)
     g = F.normalize(gallery.float(), dim=1)
-    codes = None if groups is None else _group_codes(groups, q.device)
+    codes = None if groups is None else torch.as_tensor(group_codes(groups), device=q.device)
     ranks = []
     for start in range(0, len(q), chunk_size):
         rows = torch.arange(start, min(start + chunk_size, len(q)), device=q.device)
@@ -78,8 +92,9 @@ def retrieval_metrics(video_emb: Tensor, text_emb: Tensor, groups: Sequence | No
     """Text→video and video→text retrieval metrics for paired embeddings ``[N, D]``.
 
     Returns a flat dict of floats: ``t2v_r1, t2v_r5, t2v_r10`` (percent, 0–100), ``t2v_medr``,
-    ``t2v_mnr`` (1-based ranks) and the same with ``v2t_``. With ``groups`` (one label per pair) also
-    ``t2v_sem_r1/5/10`` and ``v2t_sem_r1/5/10``: a hit when any of the top K shares the query's group.
+    ``t2v_mnr`` (1-based ranks) and the same with ``v2t_``, and ``rsum`` (the sum of R@1/5/10 both ways, the
+    usual single number for model selection). With ``groups`` (one label per pair) also ``t2v_sem_r1/5/10``
+    and ``v2t_sem_r1/5/10``: a hit when any of the top K shares the query's group.
 
     Example::
 
@@ -92,6 +107,7 @@ def retrieval_metrics(video_emb: Tensor, text_emb: Tensor, groups: Sequence | No
         out.update(_summary(direction, retrieval_ranks(query, gallery, chunk_size=chunk_size)))
         if groups is not None:
             out.update(_summary(f"{direction}_sem", retrieval_ranks(query, gallery, groups, chunk_size)))
+    out["rsum"] = sum(out[f"{d}_r{k}"] for d in DIRECTIONS for k in (1, 5, 10))
     return out
 
 
@@ -114,8 +130,41 @@ def recall_curve(video_emb: Tensor, text_emb: Tensor, direction: str = "t2v", gr
     return np.cumsum(hits) / n * 100.0
 
 
+def recall_curves(embeddings: dict[str, tuple[Tensor, Tensor]], groups: Sequence | None = None,
+                  max_k: int = 100) -> dict[str, dict[str, np.ndarray]]:
+    """``{model: (video_emb [N, D], text_emb [N, D])}`` → ``{model: {"t2v": [K], "v2t": [K], "t2v_sem": ...}}``.
+
+    Curves hold R@K in percent for K = 1..min(max_k, N); the ``*_sem`` curves need ``groups`` (one label per pair).
+    """
+    if not embeddings:
+        raise ValueError("embeddings is empty: pass {model name: (video_emb, text_emb)}")
+    if max_k < 1:
+        raise ValueError(f"max_k must be >= 1, got {max_k}")
+    out = {}
+    for name, (video_emb, text_emb) in embeddings.items():
+        k = min(max_k, len(video_emb))
+        curves = {d: recall_curve(video_emb, text_emb, direction=d, max_k=k) for d in DIRECTIONS}
+        if groups is not None:
+            curves.update({f"{d}_sem": recall_curve(video_emb, text_emb, direction=d, groups=groups, max_k=k)
+                           for d in DIRECTIONS})
+        out[name] = curves
+    return out
+
+
 def chance_metrics(n: int, ks=(1, 5, 10)) -> dict[str, float]:
     """Expected R@K (percent) and MedR of a random ranking over a gallery of ``n`` items."""
     out = {f"r{k}": min(k, n) / n * 100 for k in ks}
     out["medr"] = (n + 1) / 2
     return out
+
+
+def chance_levels(n: int, groups: Sequence | None = None) -> dict[str, float]:
+    """Expected metrics of a random ranking of ``n`` pairs, named like :func:`retrieval_metrics`' keys
+    (recalls in %); with ``groups`` also the semantic R@1 (the top item shares the query's group)."""
+    chance = {}
+    for d in DIRECTIONS:
+        chance.update({f"{d}_{k}": v for k, v in chance_metrics(n).items()})
+        if groups is not None:
+            # the top-1 item is uniform over n; it shares the query's group with probability n_g / n
+            chance[f"{d}_sem_r1"] = 100.0 * sum((c / n) ** 2 for c in Counter(groups).values())
+    return chance

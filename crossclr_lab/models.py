@@ -17,20 +17,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from crossclr_lab.checks import check_int, check_number
 from crossclr_lab.data.paired import PairedFeatures, masked_mean
 
 ENCODERS = ("mlp", "temporal")
 
 
-def _check_positive(**values) -> None:
+def _check_sizes(**values) -> None:
     for name, value in values.items():
-        if not isinstance(value, int) or value <= 0:
-            raise ValueError(f"{name} must be a positive int, got {value!r}")
-
-
-def _check_dropout(dropout: float) -> None:
-    if not 0.0 <= dropout < 1.0:
-        raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        check_int(name, value, minimum=1)
 
 
 class MLPEncoder(nn.Module):
@@ -46,8 +41,8 @@ class MLPEncoder(nn.Module):
 
     def __init__(self, in_dim: int, out_dim: int = 256, hidden_dim: int = 512, dropout: float = 0.1):
         super().__init__()
-        _check_positive(in_dim=in_dim, out_dim=out_dim, hidden_dim=hidden_dim)
-        _check_dropout(dropout)
+        _check_sizes(in_dim=in_dim, out_dim=out_dim, hidden_dim=hidden_dim)
+        check_number("dropout", dropout, minimum=0.0, below=1.0)
         self.net = nn.Sequential(nn.LayerNorm(in_dim), nn.Linear(in_dim, hidden_dim), nn.GELU(),
                                  nn.Dropout(dropout), nn.Linear(hidden_dim, out_dim))
 
@@ -79,8 +74,8 @@ class TemporalEncoder(nn.Module):
     def __init__(self, in_dim: int, out_dim: int = 256, d_model: int = 256, num_heads: int = 4,
                  max_len: int = 128, dropout: float = 0.1):
         super().__init__()
-        _check_positive(in_dim=in_dim, out_dim=out_dim, d_model=d_model, num_heads=num_heads, max_len=max_len)
-        _check_dropout(dropout)
+        _check_sizes(in_dim=in_dim, out_dim=out_dim, d_model=d_model, num_heads=num_heads, max_len=max_len)
+        check_number("dropout", dropout, minimum=0.0, below=1.0)
         if d_model % num_heads:
             raise ValueError(f"d_model ({d_model}) must be divisible by num_heads ({num_heads})")
         self.max_len = max_len

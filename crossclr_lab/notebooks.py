@@ -15,7 +15,6 @@ Each notebook ``notebooks/NN_name.ipynb`` is generated from its jupytext percent
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import sys
@@ -142,7 +141,10 @@ def assigned_names(source: str) -> list[str]:
 
     names = []
     for stmt in ast.parse(source).body:
-        targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target] if isinstance(stmt, ast.AnnAssign) else []
+        if isinstance(stmt, ast.Assign):
+            targets = stmt.targets
+        else:
+            targets = [stmt.target] if isinstance(stmt, ast.AnnAssign) else []
         names += [t.id for t in targets if isinstance(t, ast.Name)]
     return names
 
@@ -167,7 +169,8 @@ def lint_node(node) -> list[str]:
     if not code:
         problems.append("has no code cells")
     elif "parameters" not in code[0].metadata.get("tags", []):
-        problems.append("the first code cell is not tagged 'parameters' (in the .py twin: `# %% tags=[\"parameters\"]`)")
+        problems.append("the first code cell is not tagged 'parameters' "
+                        "(in the .py twin: `# %% tags=[\"parameters\"]`)")
     else:
         try:
             unparsed = sorted(set(assigned_names(code[0].source)) - {p.name for p in parameter_specs(code[0])})

@@ -33,53 +33,72 @@ from tqdm.auto import tqdm
 
 from crossclr_lab import distributed
 from crossclr_lab.data.paired import PairedDataset, PairedFeatures, collate_paired
-from crossclr_lab.losses import build_loss
-from crossclr_lab.metrics import retrieval_metrics
+from crossclr_lab.losses import LossParts, PairLoss, build_loss
+from crossclr_lab.metrics import lower_is_better, retrieval_metrics
 from crossclr_lab.models import ENCODERS, DualEncoder, build_model
-from crossclr_lab.utils import (atomic_torch_save, atomic_write_json, new_run_record, resolve_device, rng_states,
-                                seed_everything, set_rng_states)
+from crossclr_lab.utils import (
+    atomic_torch_save,
+    atomic_write_json,
+    new_run_record,
+    resolve_device,
+    rng_states,
+    seed_everything,
+    set_rng_states,
+)
 
 # the trainer's progress, saved in every checkpoint beside the model, optimiser, scheduler, loss and RNG states
 PROGRESS = ("epoch", "step", "batch_in_epoch", "bad_evals", "elapsed", "epoch_sums", "history", "step_losses", "best",
              "stopped_early", "started_utc", "epoch_loader_state")
 OPTIMIZERS = {"radam": torch.optim.RAdam, "adamw": torch.optim.AdamW}
 AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
-LOWER_IS_BETTER = ("medr", "mnr")  # metric-name endings where lower is better (ranks)
 RANK_SEED_STRIDE = 1_000_003  # rank r > 0 reseeds its RNGs with seed + r * stride after the model is built
+
+
+def _setting(default, help: str, cli: bool = False, **kwargs):
+    """A :class:`TrainConfig` field: its default, a help line, and whether the CLI exposes it as a flag."""
+    factory = {"default_factory": default} if callable(default) else {"default": default}
+    return field(**factory, metadata={"help": help, "cli": cli, **kwargs})
 
 
 @dataclass
 class TrainConfig:
     """Training settings; the defaults follow the paper (batch 64, RAdam, lr 7e-4, 4 warm-up epochs,
-    lr x0.1 on a plateau of 6 evaluations, 40 epochs)."""
+    lr x0.1 on a plateau of 6 evaluations, 40 epochs). Each field's help line is in its metadata; the CLI
+    builds its training flags from the fields marked ``cli`` (:func:`crossclr_lab.cli`), so every default
+    is written here once."""
 
-    loss: str = "crossclr"
-    loss_kwargs: dict = field(default_factory=dict)
-    encoder: str = "mlp"                 # "mlp" (pooled features) or "temporal" (frames/tokens)
-    embed_dim: int = 256
-    hidden_dim: int = 512
-    dropout: float = 0.1
-    learn_temperature: bool = False      # True: the model holds a log-scale temperature passed to the loss
-    epochs: int = 40
-    max_steps: int | None = None         # stop after this many optimiser steps, whatever the epoch
-    batch_size: int = 64
-    optimizer: str = "radam"
-    lr: float = 7e-4
-    weight_decay: float = 0.0
-    warmup_epochs: float = 4.0
-    plateau_factor: float = 0.1
-    plateau_patience: int = 6
-    grad_clip: float | None = None       # max gradient norm, None = no clipping
-    amp: str = "none"                    # "none", "bf16" (CPU or CUDA), "fp16" (CUDA only)
-    device: str = "auto"
-    seed: int = 0
-    eval_every: int = 1                  # evaluate on val every N epochs
-    monitor: str = "rsum"                # val metric for LR plateau, early stopping and model selection
-    group: str | None = None             # groups key for semantic metrics (e.g. "concept")
-    early_stop_patience: int | None = None  # evaluations without improvement before stopping
-    checkpoint_every: int | None = None  # also checkpoint every N steps (always at each epoch end)
-    progress: bool = True
-    num_workers: int = 0
+    loss: str = _setting("crossclr", "loss name (crossclr_lab.losses.LOSSES)")
+    loss_kwargs: dict = _setting(dict, "keyword arguments of the loss")
+    encoder: str = _setting("mlp", "mlp (pooled features) or temporal (a transformer over frames/tokens)", cli=True,
+                            choices=ENCODERS)
+    embed_dim: int = _setting(256, "joint-space dimension")
+    hidden_dim: int = _setting(512, "hidden width: the MLP heads' hidden layer, or the temporal encoder's d_model")
+    dropout: float = _setting(0.1, "dropout in the encoders")
+    learn_temperature: bool = _setting(False, "the model holds a learnable log-scale temperature passed to the "
+                                       "loss (losses with uses_temperature only)")
+    epochs: int = _setting(40, "training epochs", cli=True)
+    max_steps: int | None = _setting(None, "stop after this many optimiser steps, whatever the epoch")
+    batch_size: int = _setting(64, "batch size; under torchrun the global batch, split evenly over the processes",
+                               cli=True)
+    optimizer: str = _setting("radam", "optimiser", cli=True, choices=tuple(OPTIMIZERS))
+    lr: float = _setting(7e-4, "peak learning rate", cli=True)
+    weight_decay: float = _setting(0.0, "weight decay")
+    warmup_epochs: float = _setting(4.0, "linear lr warm-up, in epochs", cli=True)
+    plateau_factor: float = _setting(0.1, "lr factor when val stops improving")
+    plateau_patience: int = _setting(6, "evaluations without improvement before the lr drops")
+    grad_clip: float | None = _setting(None, "max gradient norm, None = no clipping")
+    amp: str = _setting("none", "autocast dtype: none, bf16 (CPU or CUDA), fp16 (CUDA only)", cli=True,
+                        choices=tuple(AMP_DTYPES))
+    device: str = _setting("auto", "auto (CUDA when present), cpu, cuda, cuda:N", cli=True)
+    seed: int = _setting(0, "seed of the initial weights, batch order and dropout")
+    eval_every: int = _setting(1, "evaluate on val every N epochs")
+    monitor: str = _setting("rsum", "val metric for the lr plateau, early stopping and model selection")
+    group: str | None = _setting(None, "groups key for semantic metrics (e.g. concept)")
+    early_stop_patience: int | None = _setting(None, "evaluations without val improvement before stopping",
+                                               cli=True)
+    checkpoint_every: int | None = _setting(None, "also checkpoint every N steps (always at each epoch end)")
+    progress: bool = _setting(True, "show progress bars (hidden when CI is set)")
+    num_workers: int = _setting(0, "DataLoader worker processes")
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -113,13 +132,25 @@ def embed(model: DualEncoder, features: PairedFeatures, batch_size: int = 512,
 
 
 def evaluate(model: DualEncoder, features: PairedFeatures, group: str | None = None) -> dict:
-    """Retrieval metrics of ``model`` on ``features`` plus ``rsum`` (sum of R@1/5/10 both ways)."""
+    """Retrieval metrics of ``model`` on ``features`` (:func:`~crossclr_lab.metrics.retrieval_metrics`, ``rsum``
+    included); semantic ones when ``group`` names one of ``features.groups``."""
     if group is not None and group not in features.groups:
         raise ValueError(f"group {group!r} not in dataset {features.name!r}; available: {sorted(features.groups)}")
     video_emb, text_emb = embed(model, features)
-    metrics = retrieval_metrics(video_emb, text_emb, groups=None if group is None else features.groups[group])
-    metrics["rsum"] = sum(metrics[f"{d}_r{k}"] for d in ("t2v", "v2t") for k in (1, 5, 10))
-    return metrics
+    return retrieval_metrics(video_emb, text_emb, groups=None if group is None else features.groups[group])
+
+
+def pair_step(forward: Callable[[dict], tuple[torch.Tensor, torch.Tensor]], loss_fn: PairLoss, batch: dict,
+              temperature: torch.Tensor | None = None) -> LossParts:
+    """The default training step for :class:`~crossclr_lab.data.paired.PairedDataset` batches: embed the batch
+    with ``forward`` (the model, possibly DDP-wrapped and under autocast) and apply the loss to the embeddings
+    and the batch's pooled input features (connectivity is measured on those). Returns the loss's parts.
+
+    A :class:`Trainer` takes any function of this signature as ``step=``, e.g. for batches of other fields.
+    """
+    video_emb, text_emb = forward(batch)
+    return loss_fn.parts(video_emb.float(), text_emb.float(), batch["video_pooled"], batch["text_pooled"],
+                         temperature=temperature)
 
 
 class Trainer:
@@ -127,6 +158,8 @@ class Trainer:
 
     Callbacks: ``on_step(trainer, step, parts)`` after every optimiser step (``parts``: the loss's scalar
     parts as floats) and ``on_epoch_end(trainer, epoch, entry)`` with the epoch's record entry.
+    ``step(forward, loss_fn, batch, temperature) -> LossParts`` computes a batch's loss (default
+    :func:`pair_step`); the trainer passes the model's learnable temperature only to losses that use one.
     With ``out_dir``, writes ``record.json`` and ``checkpoint.pt`` there; ``fit(resume=True)`` continues
     from the checkpoint and reaches the same result as an uninterrupted run. In a process group of N ranks
     (see the module docstring) only rank 0 writes; every rank resumes from rank 0's checkpoint, which also
@@ -135,10 +168,11 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, train_data: PairedFeatures, val_data: PairedFeatures | None = None,
                  out_dir: str | os.PathLike | None = None, model: DualEncoder | None = None,
-                 callbacks: dict[str, Callable] | None = None):
+                 callbacks: dict[str, Callable] | None = None, step: Callable[..., LossParts] = pair_step):
         if config.batch_size > len(train_data):
             raise ValueError(f"batch_size {config.batch_size} exceeds the {len(train_data)} training items")
         self.config, self.train_data, self.val_data = config, train_data, val_data
+        self.step_fn = step
         self.out_dir = None if out_dir is None else Path(out_dir)
         self.rank, self.world = distributed.rank(), distributed.world_size()
         if self.world > 1 and (config.batch_size % self.world or config.batch_size // self.world < 2):
@@ -163,7 +197,7 @@ class Trainer:
         self.optimizer = OPTIMIZERS[config.optimizer](self.model.parameters(), lr=config.lr,
                                                       weight_decay=config.weight_decay)
         self.plateau = torch.optim.lr_scheduler.ReduceLROnPlateau(
-            self.optimizer, mode="min" if config.monitor.endswith(LOWER_IS_BETTER) else "max",
+            self.optimizer, mode="min" if lower_is_better(config.monitor) else "max",
             factor=config.plateau_factor, patience=config.plateau_patience)
         self.scaler = torch.amp.GradScaler("cuda", enabled=config.amp == "fp16")
         self.loader_gen = torch.Generator().manual_seed(config.seed)
@@ -199,12 +233,9 @@ class Trainer:
         if self.step < self.warmup_steps:
             for group in self.optimizer.param_groups:
                 group["lr"] = cfg.lr * (self.step + 1) / self.warmup_steps
-        with torch.autocast(self.device.type, dtype=AMP_DTYPES[cfg.amp], enabled=cfg.amp != "none"):
-            video_emb, text_emb = self.train_model(batch)
-        extra = {} if self.model.temperature is None else {"temperature": self.model.temperature}
-        out = self.loss_fn(video_emb.float(), text_emb.float(), video_feat=batch["video_pooled"],
-                           text_feat=batch["text_pooled"], return_parts=True, **extra)
-        loss = out["loss"]
+        parts = self.step_fn(self._forward, self.loss_fn, batch,
+                             self.model.temperature if self.loss_fn.uses_temperature else None)
+        loss = parts.loss
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss is {loss.item()} at step {self.step}; "
                                      "lower the lr or raise the temperature")
@@ -215,7 +246,13 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
         self.scaler.step(self.optimizer)
         self.scaler.update()
-        return {k: v.item() for k, v in out.items() if torch.is_tensor(v) and v.numel() == 1}
+        return parts.scalars()
+
+    def _forward(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
+        """The training model (DDP-wrapped under torchrun) on ``batch``, under the configured autocast."""
+        cfg = self.config
+        with torch.autocast(self.device.type, dtype=AMP_DTYPES[cfg.amp], enabled=cfg.amp != "none"):
+            return self.train_model(batch)
 
     def fit(self, resume: bool = False) -> dict:
         """Train; returns the run record (also written to ``out_dir/record.json``)."""
@@ -272,7 +309,7 @@ class Trainer:
             value = entry["val"][cfg.monitor]
             if self.step >= self.warmup_steps:
                 self.plateau.step(value)
-            lower = cfg.monitor.endswith(LOWER_IS_BETTER)
+            lower = lower_is_better(cfg.monitor)
             if self.best is None or (value < self.best["value"] if lower else value > self.best["value"]):
                 self.best = {"epoch": self.epoch, "value": value, "model": copy.deepcopy(self.model.state_dict())}
                 self.bad_evals = 0

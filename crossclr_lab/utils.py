@@ -93,7 +93,7 @@ def library_versions() -> dict[str, str]:
             "crossclr_lab": __version__}
 
 
-def rng_states(loader_generator: torch.Generator | None = None) -> dict:
+def rng_states() -> dict:
     """All RNG states as tensors and plain types (loadable with ``torch.load(weights_only=True)``)."""
     np_state = np.random.get_state(legacy=False)
     states = {
@@ -105,12 +105,10 @@ def rng_states(loader_generator: torch.Generator | None = None) -> dict:
         "torch": torch.get_rng_state(),
         "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
     }
-    if loader_generator is not None:
-        states["loader"] = loader_generator.get_state()
     return states
 
 
-def set_rng_states(states: dict, loader_generator: torch.Generator | None = None) -> None:
+def set_rng_states(states: dict) -> None:
     """Restore the states saved by :func:`rng_states`."""
     version, internal, gauss = states["python"]
     random.setstate((version, tuple(internal), gauss))
@@ -120,8 +118,6 @@ def set_rng_states(states: dict, loader_generator: torch.Generator | None = None
     torch.set_rng_state(states["torch"])
     if states["cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])
-    if loader_generator is not None and "loader" in states:
-        loader_generator.set_state(states["loader"])
 
 
 def new_run_record(config: dict, seed: int, device: str | torch.device, **extra: Any) -> dict:

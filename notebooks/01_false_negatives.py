@@ -36,14 +36,24 @@ n_thumbnails = 12            # most connected emoji to show
 seed = 0
 
 # %%
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from IPython.display import display
 
-from crossclr_lab.analysis import (batch_connectivity, false_negative_share, most_connected, plot_connectivity,
-                                   plot_pruning_curves, plot_similarity_matrix, pruning_curve, random_batches,
-                                   show_thumbnails, zipf_subset)
 from crossclr_lab.data import load_dataset, make_synthetic
+from crossclr_lab.lab.false_negatives import (
+    batch_connectivity,
+    describe_pruning,
+    false_negative_share,
+    most_connected,
+    plot_connectivity,
+    plot_pruning_curves,
+    plot_similarity_matrices,
+    pruning_curve,
+    random_batches,
+    show_thumbnails,
+    zipf_subset,
+)
 from crossclr_lab.utils import seed_everything
 
 seed_everything(seed)
@@ -75,11 +85,9 @@ print(f"video input {tuple(full.video.shape[1:])} per pair, text input {tuple(fu
 # concepts take up most of the matrix.
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(12, 4.8), constrained_layout=True)
-plot_similarity_matrix(balanced.video_pooled, balanced.groups["concept"], ax=axes[0],
-                       title="Balanced concepts: video features")
-plot_similarity_matrix(zipf.video_pooled, zipf.groups["concept"], ax=axes[1], title="Zipf concepts: video features")
-plt.show()
+display(plot_similarity_matrices({
+    "Balanced concepts: video features": (balanced.video_pooled, balanced.groups["concept"]),
+    "Zipf concepts: video features": (zipf.video_pooled, zipf.groups["concept"])}))
 
 # %% [markdown]
 # **Connectivity.** For sample i of a batch, CrossCLR's connectivity is the mean cosine similarity of its
@@ -91,8 +99,7 @@ plt.show()
 # %%
 idx = random_batches(len(zipf), min(batch_size, len(zipf)), seed)[0]
 conn = batch_connectivity(zipf.video_pooled[torch.as_tensor(idx)]).numpy()
-plot_connectivity(conn, gamma, title=f"Video connectivity in one Zipf batch (γ = {gamma})")
-plt.show()
+display(plot_connectivity(conn, gamma, title=f"Video connectivity in one Zipf batch (γ = {gamma})"))
 
 # %% [markdown]
 # **Precision and recall of pruning.** Over shuffled batches, for each γ: *precision* is the share of removed
@@ -105,12 +112,8 @@ plt.show()
 synthetic_curves = {name: pruning_curve(d.video_pooled, d.groups["concept"], gammas, min(batch_size, len(d)),
                                         epochs, seed)
                     for name, d in (("balanced", balanced), ("Zipf", zipf))}
-plot_pruning_curves(synthetic_curves, title="Synthetic video features: pruning vs known false negatives")
-plt.show()
-for name, c in synthetic_curves.items():
-    j = int(np.argmin(np.abs(c["threshold"] - gamma)))
-    print(f"{name:>8}: at γ={c['threshold'][j]:.2f} pruning marks {c['pruned_fraction'][j]:.1%} of samples; "
-          f"precision {c['precision'][j]:.2f} vs base rate {c['base_rate'][j]:.2f}, recall {c['recall'][j]:.2f}")
+display(plot_pruning_curves(synthetic_curves, title="Synthetic video features: pruning vs known false negatives"))
+print("\n".join(describe_pruning(synthetic_curves, gamma)))
 
 # %% [markdown]
 # Read the curves with the definition in mind: connectivity measures how close a sample is to *everyone*,
@@ -140,10 +143,8 @@ key = "concept" if "concept" in data.groups else group_names[0]
 # emoji share colours, outlines and motion far beyond their concept.
 
 # %%
-fig, axes = plt.subplots(1, 2, figsize=(12, 4.8), constrained_layout=True)
-plot_similarity_matrix(data.video_pooled, data.groups[key], ax=axes[0], title=f"{data.name}: video features")
-plot_similarity_matrix(data.text_pooled, data.groups[key], ax=axes[1], title=f"{data.name}: text features")
-plt.show()
+display(plot_similarity_matrices({f"{data.name}: video features": (data.video_pooled, data.groups[key]),
+                                  f"{data.name}: text features": (data.text_pooled, data.groups[key])}))
 
 # %% [markdown]
 # Now the same precision/recall analysis, with two notions of "the same content": the same `concept`
@@ -154,14 +155,8 @@ plt.show()
 real_curves = {f"{modality} / {g}": pruning_curve(feat, data.groups[g], gammas, batch_size, epochs, seed)
                for g in [x for x in ("concept", "base") if x in data.groups][:2]
                for modality, feat in (("video", data.video_pooled), ("text", data.text_pooled))}
-plot_pruning_curves(real_curves, title=f"{data.name}: pruning vs same-group negatives")
-plt.show()
-for name, c in real_curves.items():
-    j = int(np.argmin(np.abs(c["threshold"] - gamma)))
-    lift = c["precision"][j] / c["base_rate"][j] if c["base_rate"][j] > 0 else float("nan")
-    print(f"{name:>22}: γ={c['threshold'][j]:.2f} prunes {c['pruned_fraction'][j]:5.1%} of samples, "
-          f"precision {c['precision'][j]:.3f} = {lift:.1f}× the base rate {c['base_rate'][j]:.3f}, "
-          f"recall {c['recall'][j]:.3f}")
+display(plot_pruning_curves(real_curves, title=f"{data.name}: pruning vs same-group negatives"))
+print("\n".join(describe_pruning(real_curves, gamma)))
 share = false_negative_share(data.text_pooled, data.groups[key], gamma, batch_size, seed)
 print(f"share of influential text samples with a same-{key} partner in their batch: {share:.1%}")
 
@@ -181,9 +176,8 @@ print(f"share of influential text samples with a same-{key} partner in their bat
 top, top_conn = most_connected(data.text_pooled, k=n_thumbnails)
 titles = [f"{data.captions[i].split(',')[0]}  (C={c:.2f})" for i, c in zip(top, top_conn)]
 if data.thumbnail_fn is not None:
-    show_thumbnails([data.thumbnail(int(i), strict=False) for i in top], titles,
-                    suptitle="Most connected clips (text features)")
-    plt.show()
+    display(show_thumbnails([data.thumbnail(int(i), strict=False) for i in top], titles,
+                            suptitle="Most connected clips (text features)"))
 else:
     print("this dataset ships no thumbnails; the most connected captions are:")
     print("\n".join(titles))

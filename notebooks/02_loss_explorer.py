@@ -35,13 +35,20 @@ seed = 0
 interactive = False          # True: sliders and toggles (needs a live kernel, e.g. JupyterLab)
 
 # %%
-import matplotlib.pyplot as plt
 import numpy as np
-import torch
+from IPython.display import display
 
 from crossclr_lab.data import load_dataset
-from crossclr_lab.explorer import draw_explorer, explore, explorer_widget, intra_weight_forms, temperature_sweep
-from crossclr_lab.train import TrainConfig, embed, train
+from crossclr_lab.lab.loss_explorer import (
+    draw_explorer,
+    explore,
+    explorer_batch,
+    explorer_widget,
+    plot_intra_weight_forms,
+    plot_temperature_sweep,
+    temperature_sweep,
+)
+from crossclr_lab.train import TrainConfig, train
 from crossclr_lab.utils import seed_everything
 
 seed_everything(seed)
@@ -61,13 +68,10 @@ model, record = train(TrainConfig(loss="infonce", epochs=train_epochs, seed=seed
 print(f"trained {train_epochs} epochs on {len(train_data)} pairs; val text→video R@1 = "
       f"{record['history'][-1]['val']['t2v_r1']:.1f}%")
 
-order = torch.randperm(len(train_data), generator=torch.Generator().manual_seed(seed))
-rows, queue_part = order[:batch_size], order[batch_size:batch_size + queue_rows]
-video_emb, text_emb = embed(model, train_data.subset(rows))
-queue = (*embed(model, train_data.subset(queue_part)),
-         train_data.video_pooled[queue_part], train_data.text_pooled[queue_part])
-video_feat, text_feat = train_data.video_pooled[rows], train_data.text_pooled[rows]
-print("batch:", [train_data.captions[i].split(",")[0] for i in rows.tolist()])
+batch = explorer_batch(model, train_data, batch_size, queue_rows, seed)
+video_emb, text_emb, video_feat, text_feat = (batch[k] for k in ("video_emb", "text_emb", "video_feat", "text_feat"))
+queue = batch["queue"]
+print("batch:", [train_data.captions[i].split(",")[0] for i in batch["rows"].tolist()])
 
 # %% [markdown]
 # ## The paper's settings on this batch
@@ -80,10 +84,8 @@ print("batch:", [train_data.captions[i].split(",")[0] for i in rows.tolist()])
 # Bottom row: each sample's connectivity (red = pruned), the weights $w_i$ and the per-sample losses.
 
 # %%
-result = explore(video_emb, text_emb, video_feat, text_feat, temperature=0.03, intra_weight=0.8,
-                 prune_threshold=0.9, weight_temperature=3.5e-3)
-draw_explorer(result)
-plt.show()
+result = explore(video_emb, text_emb, video_feat, text_feat)   # the paper's settings (CrossCLRLoss's defaults)
+display(draw_explorer(result))
 print(f"loss {result['loss']:.3f} (video anchors {result['loss_video']:.3f}, text anchors {result['loss_text']:.3f}); "
       f"pruned: {int(result['influential_video'].sum())} videos, {int(result['influential_text'].sum())} texts")
 top_share = np.max(result["share_inter_video"] + result["share_intra_video"], axis=1)
@@ -104,15 +106,7 @@ print(f"largest gradient share per video anchor: mean {top_share.mean():.2f} (1 
 
 # %%
 sweep = temperature_sweep(video_emb, text_emb, video_feat, text_feat, temperatures=np.geomspace(0.01, 1.0, 9))
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-axes[0].plot(sweep["temperature"], sweep["loss"], "-o", label="CrossCLR (left-out entries removed)")
-axes[0].plot(sweep["temperature"], sweep["loss_zero_mask_bug"], "--s", label="same, with the ×0 masking bug")
-axes[0].set(xscale="log", xlabel="temperature τ", ylabel="loss", title="Loss vs temperature")
-axes[0].legend(fontsize=8)
-axes[1].plot(sweep["temperature"], sweep["top_share"], "-o")
-axes[1].set(xscale="log", xlabel="temperature τ", ylabel="mean largest share", ylim=(0, 1.02),
-            title="How concentrated the push is")
-plt.show()
+display(plot_temperature_sweep(sweep))
 
 # %% [markdown]
 # ## λ·δ (paper) versus λ·logit (authors' code)
@@ -124,15 +118,7 @@ plt.show()
 # one negative adds to the denominator as a function of its cosine similarity (log scale).
 
 # %%
-forms = intra_weight_forms(np.linspace(-1, 1, 201), temperature=0.03, intra_weight=0.8)
-fig, ax = plt.subplots(figsize=(7, 3.8))
-ax.plot(forms["similarity"], forms["inter"], label="inter negative: exp(s/τ)")
-ax.plot(forms["similarity"], forms["paper"], label="intra, paper: λ·exp(s/τ)")
-ax.plot(forms["similarity"], forms["code"], label="intra, code: exp(λ·s/τ)")
-ax.set(yscale="log", xlabel="cosine similarity s", ylabel="term in the denominator",
-       title="One negative's contribution (τ = 0.03, λ = 0.8)")
-ax.legend(fontsize=8)
-plt.show()
+display(plot_intra_weight_forms())
 paper = explore(video_emb, text_emb, video_feat, text_feat, intra_weight_on="similarity")
 code = explore(video_emb, text_emb, video_feat, text_feat, intra_weight_on="logits")
 print(f"loss with the paper's form {paper['loss']:.3f}; with the code's form {code['loss']:.3f}")
@@ -166,7 +152,7 @@ for tau, good, bad in zip(sweep["temperature"], sweep["loss"], sweep["loss_zero_
 # %%
 if interactive:
     ui = explorer_widget(video_emb, text_emb, video_feat, text_feat, queue=queue)
-    display(ui)  # noqa: F821 (IPython's display)
+    display(ui)
 else:
     print("interactive = False: the static figures above show the paper's settings; "
           "set interactive = True in the parameters cell for the sliders.")

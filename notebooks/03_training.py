@@ -40,10 +40,9 @@ from pathlib import Path
 
 from IPython.display import Markdown, display
 
-from crossclr_lab.compare import (Variant, ablation_variants, default_group, format_table, run_comparison,
-                                  verdict_lines)
-from crossclr_lab.data import load_dataset
-from crossclr_lab.plotting import plot_loss_curves, plot_metric_bars, plot_recall_curves
+from crossclr_lab.data import load_splits
+from crossclr_lab.experiments import ablation_variants, as_variants, run_comparison
+from crossclr_lab.report import comparison_figures, format_table, verdict_lines
 from crossclr_lab.train import TrainConfig
 
 # %% [markdown]
@@ -57,8 +56,8 @@ from crossclr_lab.train import TrainConfig
 
 # %%
 kwargs = {"split_kind": split_kind} if dataset == "emoji_motion" else {}
-train, val, test = (load_dataset(dataset, split, **kwargs) for split in ("train", "val", "test"))
-group = default_group(test)
+train, val, test = load_splits(dataset, **kwargs)
+group = test.default_group()
 config = TrainConfig(epochs=epochs, batch_size=batch_size, warmup_epochs=min(2.0, epochs / 4), group=group,
                      progress=False)
 print(f"{dataset}: train {len(train)}, val {len(val)}, test {len(test)} pairs; video input "
@@ -74,8 +73,8 @@ print(f"{len(losses)} losses × {len(seeds)} seeds, {epochs} epochs each, batch 
 
 # %%
 baseline = "infonce" if "infonce" in losses else losses[0]
-results = run_comparison([Variant(name, name) for name in losses], seeds, (train, val, test), config, group=group,
-                         baseline=baseline)
+results = run_comparison(as_variants(losses), seeds, (train, val, test), config, group=group, baseline=baseline)
+figures = comparison_figures(results)
 
 # %% [markdown]
 # ### Loss curves
@@ -87,8 +86,7 @@ results = run_comparison([Variant(name, name) for name in losses], seeds, (train
 # the seeds of one loss agree with each other.
 
 # %%
-step_losses = {name: [run["step_losses"] for run in v["runs"]] for name, v in results["variants"].items()}
-plot_loss_curves(step_losses, title=f"{results['dataset']}: training loss")
+figures["loss_curves"]
 
 # %% [markdown]
 # ### The results table
@@ -113,10 +111,10 @@ display(Markdown(format_table(results)))
 # curves R@K for K up to 50, where the whole ranking rather than its top few items is compared:
 
 # %%
-plot_metric_bars(results)
+figures["metrics"]
 
 # %%
-plot_recall_curves(results)
+figures["recall_curves"]
 
 # %% [markdown]
 # ### The verdict, computed
@@ -179,9 +177,9 @@ if data_root is None or not Path(data_root).is_dir():
           "features (video_feat_100m.h5) and the official youcookii_annotations_trainval.json into one folder and "
           "set data_root to it (see help(crossclr_lab.data.youcook2)).")
 else:
-    yc_train, yc_val = (load_dataset("youcook2", split, data_root=data_root) for split in ("train", "val"))
-    yc_group = default_group(yc_val)
-    yc_results = run_comparison([Variant("crossclr", "crossclr"), Variant("infonce", "infonce")], seeds,
+    yc_train, yc_val = load_splits("youcook2", ("train", "val"), data_root=data_root)
+    yc_group = yc_val.default_group()
+    yc_results = run_comparison(as_variants(["crossclr", "infonce"]), seeds,
                                 (yc_train, None, yc_val), replace(config, epochs=youcook2_epochs, group=yc_group),
                                 group=yc_group, baseline="infonce")
     display(Markdown(format_table(yc_results)))

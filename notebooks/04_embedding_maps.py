@@ -35,16 +35,20 @@ interactive = False        # True: a widget to recolour the maps and toggle the 
 
 # %%
 # %matplotlib inline
-from dataclasses import replace
-
 import torch
 from IPython.display import Markdown, display
 
-from crossclr_lab.compare import default_group
-from crossclr_lab.data import load_dataset
-from crossclr_lab.maps import (format_tightness, joint_umap, map_widget, plot_joint_maps, sample_concepts,
-                               tightness_table)
-from crossclr_lab.train import TrainConfig, Trainer, embed
+from crossclr_lab.data import load_splits
+from crossclr_lab.experiments import Variant, train_models
+from crossclr_lab.lab.embedding_maps import (
+    format_tightness,
+    joint_umap,
+    map_widget,
+    plot_joint_maps,
+    sample_concepts,
+    tightness_table,
+)
+from crossclr_lab.train import TrainConfig, embed
 
 # %% [markdown]
 # ## Two models on the same data
@@ -55,15 +59,10 @@ from crossclr_lab.train import TrainConfig, Trainer, embed
 
 # %%
 kwargs = {"split_kind": split_kind} if dataset == "emoji_motion" else {}
-train, val, shown_split = (load_dataset(dataset, split, **kwargs) for split in ("train", "val", map_split))
-group = default_group(shown_split)
+train, val, shown_split = load_splits(dataset, ("train", "val", map_split), **kwargs)
+group = shown_split.default_group()
 config = TrainConfig(epochs=epochs, warmup_epochs=min(2.0, epochs / 4), seed=seed, group=group, progress=False)
-models = {}
-for label, loss in (("InfoNCE", "infonce"), ("CrossCLR", "crossclr")):
-    trainer = Trainer(replace(config, loss=loss), train, val)
-    record = trainer.fit()
-    models[label] = trainer.model
-    print(f"{label}: {record['epochs_run']} epochs in {record['wall_time_s']:.1f} s, best val epoch {record['best_epoch']}")
+models = train_models([Variant("InfoNCE", "infonce"), Variant("CrossCLR", "crossclr")], train, val, config)
 embeddings = {label: embed(model, shown_split) for label, model in models.items()}   # (video [N, 256], text [N, 256])
 print(f"{len(shown_split)} {map_split} pairs embedded; concepts are labelled by {group!r}")
 
@@ -163,7 +162,7 @@ for part in ("video", "text", "joint"):
 
 # %%
 if interactive:
-    ui = map_widget(maps, shown, colour_by=colour_group)
+    ui = map_widget(maps, shown, color_by=colour_group)
     display(ui)
 else:
     print("set interactive = True in the parameters cell for the widget")

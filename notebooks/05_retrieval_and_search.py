@@ -36,14 +36,14 @@ interactive = False        # True: a query box to search with your own words
 
 # %%
 # %matplotlib inline
-from dataclasses import replace
-
 from IPython.display import Markdown, display
 
-from crossclr_lab.compare import default_group
-from crossclr_lab.data import load_dataset
-from crossclr_lab.search import ClipSearch, plot_recall_curves, recall_curves, retrieval_table
-from crossclr_lab.train import TrainConfig, Trainer, embed
+from crossclr_lab.data import load_dataset, load_splits
+from crossclr_lab.experiments import train_models
+from crossclr_lab.lab.retrieval import ClipSearch
+from crossclr_lab.metrics import recall_curves
+from crossclr_lab.report import plot_recall_curves, retrieval_table
+from crossclr_lab.train import TrainConfig, embed
 
 # %% [markdown]
 # ## Train one model per loss
@@ -53,15 +53,10 @@ from crossclr_lab.train import TrainConfig, Trainer, embed
 
 # %%
 kwargs = {"split_kind": split_kind} if dataset == "emoji_motion" else {}
-train, val, test = (load_dataset(dataset, split, **kwargs) for split in ("train", "val", "test"))
-group = default_group(test)
+train, val, test = load_splits(dataset, **kwargs)
+group = test.default_group()
 config = TrainConfig(epochs=epochs, warmup_epochs=min(2.0, epochs / 4), seed=seed, group=group, progress=False)
-models = {}
-for loss in losses:
-    trainer = Trainer(replace(config, loss=loss), train, val)
-    record = trainer.fit()
-    models[loss] = trainer.model
-    print(f"{loss}: {record['epochs_run']} epochs in {record['wall_time_s']:.1f} s, best val epoch {record['best_epoch']}")
+models = train_models(losses, train, val, config)
 embeddings = {name: embed(model, test) for name, model in models.items()}
 groups = test.groups[group] if group else None
 print(f"test: {len(test)} pairs; semantic hits share the query's {group!r}")

@@ -110,7 +110,8 @@ def test_report_shows_a_failed_section():
                               "machine": {"cpu": "x", "cpus_available": 2, "torch_threads": 1, "memory_gib": 1,
                                           "platform": "linux"}},
               "umap": {"error": "RuntimeError: boom"},
-              "end_to_end": {"emoji_motion": {"error": "AttributeError: x"}, "youcook2_sized": {"skipped": "no trainer"}}}
+              "end_to_end": {"emoji_motion": {"error": "AttributeError: x"},
+                             "youcook2_sized": {"skipped": "no trainer"}}}
     text = report.markdown(result)
     assert "## UMAP map\n\nFailed: RuntimeError: boom" in text
     assert "- Emoji Motion: failed (AttributeError: x)." in text and "skipped (no trainer)" in text

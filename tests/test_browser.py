@@ -39,7 +39,8 @@ def _require_browser():
     if not CHROMIUM.exists():
         if os.environ.get("CROSSCLR_REQUIRE_BROWSER") == "1":
             pytest.fail(f"{CHROMIUM} is missing but CROSSCLR_REQUIRE_BROWSER=1: apt-get install -y chromium")
-        pytest.skip(f"{CHROMIUM} is missing (apt-get install -y chromium); set CROSSCLR_REQUIRE_BROWSER=1 to fail instead")
+        pytest.skip(f"{CHROMIUM} is missing (apt-get install -y chromium); "
+                    "set CROSSCLR_REQUIRE_BROWSER=1 to fail instead")
     pytest.importorskip("playwright.sync_api", reason="playwright is not installed (it is in requirements.txt)")
 
 
@@ -157,7 +158,8 @@ def _drive(page, url: str, notebook: str, mark: str) -> dict:
     page.locator(".jp-Cell").last.locator(".jp-InputArea-editor").click()
     page.keyboard.press("Shift+Enter")
     page.wait_for_function(f"""() => {{
-        const outs = [...document.querySelectorAll('.jp-OutputArea-output')].filter(o => o.innerText.includes('{mark}'));
+        const outs = [...document.querySelectorAll('.jp-OutputArea-output')]
+            .filter(o => o.innerText.includes('{mark}'));
         return outs.length && outs[outs.length - 1].innerText.includes({json.dumps(after_value.strip())});
     }}""", timeout=20_000)
     kernel_line = probe_output.last.inner_text()

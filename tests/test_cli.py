@@ -52,7 +52,7 @@ def test_every_subcommand_has_help(command, capsys):
     (["compare", "--dataset", "lsmdc", "--out", "x"], "choose from 'emoji_motion', 'synthetic', 'youcook2'"),
     (["train", "--dataset", "synthetic", "--encoder", "lstm", "--out", "x"], "choose from 'mlp', 'temporal'"),
     (["train", "--dataset", "synthetic", "--loss", "infonce", "--queue-size", "8", "--out", "x"],
-     "--queue-size: only for --loss crossclr"),
+     "--queue-size: not an option of --loss 'infonce'"),
     (["train", "--dataset", "synthetic", "--split-kind", "random", "--out", "x"], "emoji_motion only"),
     (["train", "--dataset", "synthetic", "--group", "colour", "--out", "x"], "choose one of concept"),
     (["train", "--dataset", "synthetic", "--prune-threshold", "high", "--out", "x"], "a number or 'none'"),

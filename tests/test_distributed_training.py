@@ -13,8 +13,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from crossclr_lab.data import make_synthetic
-from crossclr_lab.distributed import (GlobalBatchSlices, destroy_process_group, torchrun_device,
-                                      torchrun_process_group)
+from crossclr_lab.distributed import GlobalBatchSlices, destroy_process_group, torchrun_device, torchrun_process_group
 from crossclr_lab.train import TrainConfig, Trainer
 
 REPO = Path(__file__).resolve().parents[1]

@@ -61,7 +61,7 @@ def test_temporal_heads_must_divide():
 
 @pytest.mark.parametrize("encoder, text_tokens", [("mlp", None), ("temporal", None), ("temporal", 4)])
 def test_dual_encoder_forward_and_encode(encoder, text_tokens):
-    from crossclr_lab.data.paired import collate_paired, PairedDataset
+    from crossclr_lab.data.paired import PairedDataset, collate_paired
 
     f = _features(text_tokens=text_tokens)
     model = build_model(f, encoder=encoder, embed_dim=8, hidden_dim=16, num_heads=2).eval()

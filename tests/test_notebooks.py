@@ -58,7 +58,8 @@ def test_ci_parameters_exist_in_the_parameters_cell(nb):
 
 def test_sync_writes_stable_clean_notebooks(folder):
     nb = nbs.discover(folder)[0]
-    assert _problems(folder) == {"99_scratch": ["99_scratch.ipynb is missing (run: python -m crossclr_lab.notebooks sync)"]}
+    missing = "99_scratch.ipynb is missing (run: python -m crossclr_lab.notebooks sync)"
+    assert _problems(folder) == {"99_scratch": [missing]}
     assert nbs.sync([nb]) == [nb.ipynb]
     first = nb.ipynb.read_bytes()
     assert nbs.sync([nb]) == [] and nb.ipynb.read_bytes() == first          # idempotent, byte for byte

@@ -9,7 +9,6 @@ import torch
 from crossclr_lab.data import make_synthetic
 from crossclr_lab.train import TrainConfig, Trainer, embed, evaluate, train
 
-
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 

@@ -5,7 +5,7 @@ Loaders are imported lazily so that ``import crossclr_lab.data`` stays cheap.
 
 from importlib import import_module
 
-from .paired import PairedDataset, PairedFeatures, collate_paired, masked_mean
+from .paired import PairedDataset, PairedFeatures, collate_paired, group_codes, masked_mean
 
 _LAZY = {
     "load_emoji_motion": ".emoji_motion",
@@ -16,10 +16,11 @@ _LAZY = {
     "summarize_annotations": ".youcook2",
     "make_synthetic": ".synthetic",
     "load_dataset": ".registry",
+    "load_splits": ".registry",
     "DATASETS": ".registry",
 }
 
-__all__ = ["PairedFeatures", "PairedDataset", "collate_paired", "masked_mean", *_LAZY]
+__all__ = ["PairedFeatures", "PairedDataset", "collate_paired", "group_codes", "masked_mean", *_LAZY]
 
 
 def __getattr__(name: str):

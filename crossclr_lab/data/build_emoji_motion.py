@@ -307,7 +307,8 @@ def fit_pca(x: np.ndarray, dim: int = PCA_DIM) -> tuple[np.ndarray, np.ndarray]:
     return mean.astype(np.float32), (comps * signs[:, None]).astype(np.float32)
 
 
-def _slug(label: str) -> str:
+def _fluent_name(label: str) -> str:
+    """The Fluent Emoji asset name of a CLDR label (its file-naming rule: lower case, dashes)."""
     label = label.lower().replace("’", "").replace("'", "").replace("#", "hashtag").replace("*", "asterisk")
     return re.sub(r"[^a-z0-9]+", "-", label).strip("-")
 
@@ -326,7 +327,8 @@ def render_thumbnails(rows: list[dict], tgz: Path, progress: bool = False) -> tu
     for r in tqdm(rows, desc="thumbnails", disable=not progress):
         tone = r["skin_tone"]      # an int, or a list for two people; those have no tone-named picture
         # Named by label ("waving-hand"), or base + tone ("waving-hand-default", "waving-hand-dark"); none: -1.
-        names = [_slug(r["label"]), *([f"{_slug(r['base'])}-{_TONE_SLUG[tone]}"] if isinstance(tone, int) else [])]
+        toned = [f"{_fluent_name(r['base'])}-{_TONE_SLUG[tone]}"] if isinstance(tone, int) else []
+        names = [_fluent_name(r["label"]), *toned]
         name = next((n for n in names if n in svgs), None)
         if name is None:
             index.append(-1)
@@ -395,8 +397,9 @@ def build(out: Path, cache_dir: Path | None = None, limit: int | None = None, pa
                                       raw[r["id"]]["hist"], raw[r["id"]]["motion"]], axis=1)
                       for r in rows]).astype(np.float16)
 
-    from .text_encoder import embed_texts
     import torch
+
+    from .text_encoder import embed_texts
     threads = torch.get_num_threads()
     torch.set_num_threads(1)                           # one thread: the same floats on every run
     try:

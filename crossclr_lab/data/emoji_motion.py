@@ -75,7 +75,8 @@ def _verified(root: Path, stamp: tuple) -> None:
     for name, digest in _manifest(root).items():
         path = root / name
         if not path.is_file():
-            raise FileNotFoundError(f"Emoji Motion file {path} listed in {MANIFEST} is missing; rebuild with: {REBUILD}")
+            raise FileNotFoundError(f"Emoji Motion file {path} listed in {MANIFEST} is missing; "
+                                    f"rebuild with: {REBUILD}")
         if sha256_file(path) != digest:
             raise ValueError(f"Emoji Motion file {path} is corrupt or truncated (sha256 does not match {MANIFEST}); "
                              f"restore it from git (git checkout -- {path}) or rebuild with: {REBUILD}")

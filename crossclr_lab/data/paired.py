@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 from torch.utils.data import Dataset
@@ -62,6 +63,13 @@ class PairedFeatures:
     def __len__(self) -> int:
         return self.video.shape[0]
 
+    def default_group(self) -> str | None:
+        """The groups key semantic metrics use by default: ``"concept"`` when present, else the first key
+        (``None`` when the dataset has no groups)."""
+        if "concept" in self.groups:
+            return "concept"
+        return next(iter(sorted(self.groups)), None)
+
     def __repr__(self) -> str:
         text = "x".join(map(str, self.text.shape))
         return (f"PairedFeatures(name={self.name!r}, N={len(self)}, video={'x'.join(map(str, self.video.shape))}, "
@@ -104,6 +112,21 @@ class PairedFeatures:
             if strict:
                 raise
             return None
+
+
+def group_codes(labels: Sequence) -> np.ndarray:
+    """Integer codes ``[N]`` for group labels (equal labels, equal codes; codes follow the sorted labels).
+
+    Labels must be of one type: ``1`` and ``"1"`` are different labels, so a mix is an error rather than
+    being merged through their text.
+    """
+    kinds = {type(label) for label in labels}
+    if len(kinds) > 1:
+        raise ValueError(f"group labels mix types {sorted(k.__name__ for k in kinds)}; convert them to one type")
+    if not len(labels):
+        return np.zeros(0, dtype=np.int64)
+    _, codes = np.unique(np.asarray(list(labels)), return_inverse=True)
+    return codes.reshape(-1).astype(np.int64)
 
 
 def masked_mean(x: Tensor, lengths: Tensor) -> Tensor:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 
+from . import emoji_motion, synthetic, youcook2
 from .paired import PairedFeatures
 
 DATASETS: dict[str, str] = {
@@ -19,12 +20,12 @@ DATASETS: dict[str, str] = {
     "synthetic": "generated pairs with known false negatives (pairs that share a latent concept)",
 }
 
-SPLITS: dict[str, tuple[str, ...]] = {
-    "emoji_motion": ("train", "val", "test", "all"),
+SPLITS: dict[str, tuple[str, ...]] = {   # each loader module's own list
+    "emoji_motion": emoji_motion.SPLITS,
     # YouCook2's test sentences are not public; the paper and COOT report results on val.
-    "youcook2": ("train", "val"),
+    "youcook2": youcook2.SPLITS,
     # Same concepts and modality maps in every split, independently drawn pairs (see make_synthetic).
-    "synthetic": ("train", "val", "test"),
+    "synthetic": synthetic.SPLITS,
 }
 
 
@@ -63,3 +64,9 @@ def load_dataset(name: str, split: str = "train", data_root: str | os.PathLike |
     from .synthetic import make_synthetic
 
     return make_synthetic(split=split, **kwargs)
+
+
+def load_splits(name: str, splits: tuple[str, ...] = ("train", "val", "test"),
+                data_root: str | os.PathLike | None = None, **kwargs) -> tuple[PairedFeatures, ...]:
+    """Several splits of one dataset at once, e.g. ``train, val, test = load_splits("emoji_motion")``."""
+    return tuple(load_dataset(name, split, data_root, **kwargs) for split in splits)

@@ -25,24 +25,13 @@ Usage::
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 import torch
 
+from ..checks import check_int, check_number
 from .paired import PairedFeatures
 
 SPLITS = ("train", "val", "test")
-
-
-def _check_int(name: str, value, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an int >= {minimum}, got {value!r}")
-
-
-def _check_float(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not np.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
 
 
 def _nonlinear_map(rng: np.random.Generator, latent_dim: int, hidden: int, out_dim: int):
@@ -79,9 +68,9 @@ def make_synthetic(n_concepts: int = 20, pairs_per_concept: int = 10, noise: flo
     for name, value, minimum in [("n_concepts", n_concepts, 1), ("pairs_per_concept", pairs_per_concept, 1),
                                  ("video_dim", video_dim, 1), ("text_dim", text_dim, 1), ("frames", frames, 1),
                                  ("seed", seed, 0), ("latent_dim", latent_dim, 1), ("hidden", hidden, 1)]:
-        _check_int(name, value, minimum)
+        check_int(name, value, minimum)
     for name, value in [("noise", noise), ("instance_spread", instance_spread), ("motion", motion)]:
-        _check_float(name, value)
+        check_number(name, value, minimum=0.0)
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
 

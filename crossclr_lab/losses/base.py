@@ -1,11 +1,14 @@
-"""What every loss shares: input checks, normalisation, the (video, text) → parts convention."""
+"""What every loss shares: input checks, normalisation, the (video, text) → :class:`LossParts` convention."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass, fields
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..checks import check_positive
 from ..distributed import all_gather_no_grad, all_gather_with_grad, require_process_group
 
 
@@ -13,17 +16,6 @@ def upcast(x: Tensor) -> Tensor:
     """``x`` in float32 when it is half precision (bf16/fp16 under autocast), else unchanged: soft-max
     statistics are kept in at least float32."""
     return x.float() if x.dtype in (torch.float16, torch.bfloat16) else x
-
-
-def check_positive(name: str, value: float) -> float:
-    """Return ``float(value)``; ``ValueError`` unless it is a finite number > 0."""
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number > 0, got {value!r}") from None
-    if not (value > 0 and value != float("inf")):
-        raise ValueError(f"{name} must be a finite number > 0, got {value}")
-    return value
 
 
 def check_pair(video_emb: Tensor, text_emb: Tensor, check_finite: bool = True) -> None:
@@ -60,13 +52,67 @@ def check_features(name: str, feat: Tensor | None, batch_size: int, check_finite
     return feat
 
 
-class PairLoss(nn.Module):
-    """Base class: ``forward(video_emb, text_emb, video_feat=None, text_feat=None, return_parts=False)``.
+@dataclass
+class LossParts:
+    """The named parts of one loss evaluation (``loss_fn.parts(...)`` or ``loss_fn(..., return_parts=True)``).
 
-    Subclasses implement :meth:`compute` on L2-normalised embeddings and return a parts dict holding at
-    least ``loss``, ``loss_video`` (video anchors), ``loss_text`` (text anchors). ``temperature`` passed to
-    ``forward`` (a float or a 0-d tensor, e.g. a model's learnable ``exp(log_temperature)``) overrides the
-    constructor's value for that call.
+    Every loss fills the first five fields; the others are ``None`` where a loss has no such part. ``B`` is
+    the batch size the loss saw (the global batch under ``gather_distributed``), ``Q`` the queue size.
+
+    Attributes:
+        loss: the scalar that is minimised, ``(loss_video + loss_text) / 2``.
+        loss_video, loss_text: each side's scalar (video anchors, text anchors).
+        per_sample_video, per_sample_text: ``[B]`` per-anchor losses, before any weighting.
+        logits_inter: ``[B, B]`` cross-modal logits ``s(v_i, t_k) / τ`` (rows video, columns text), detached.
+        weight_video, weight_text: ``[B]`` CrossCLR's connectivity weights, rescaled to mean 1.
+        connectivity_video, connectivity_text: ``[B]`` CrossCLR's connectivity ``C_i``.
+        influential_video, influential_text: ``[B]`` bool, CrossCLR's pruned (influential) samples.
+        queue_filled: 0-d, filled queue slots before this batch (CrossCLR).
+        inter_mask_video, inter_mask_text: ``[B, B]`` bool, kept inter-modality negatives per anchor row.
+        intra_mask_video, intra_mask_text: ``[B, B]`` bool, kept intra-modality batch negatives per anchor row.
+        logits_intra_video, logits_intra_text: ``[B, B]`` intra logits (log λ included in the paper's form).
+
+    CrossCLR's chunked path (``chunk_size < B``) never builds the ``[B, B]`` blocks: there ``logits_*`` and
+    ``*_mask_*`` are ``None``.
+    """
+
+    loss: Tensor
+    loss_video: Tensor
+    loss_text: Tensor
+    per_sample_video: Tensor
+    per_sample_text: Tensor
+    logits_inter: Tensor | None = None
+    weight_video: Tensor | None = None
+    weight_text: Tensor | None = None
+    connectivity_video: Tensor | None = None
+    connectivity_text: Tensor | None = None
+    influential_video: Tensor | None = None
+    influential_text: Tensor | None = None
+    queue_filled: Tensor | None = None
+    inter_mask_video: Tensor | None = None
+    inter_mask_text: Tensor | None = None
+    intra_mask_video: Tensor | None = None
+    intra_mask_text: Tensor | None = None
+    logits_intra_video: Tensor | None = None
+    logits_intra_text: Tensor | None = None
+
+    def scalars(self) -> dict[str, float]:
+        """The 0-d parts as Python floats (for logs and records), e.g. ``{"loss": 4.1, "loss_video": ...}``."""
+        return {f.name: value.item() for f in fields(self)
+                if torch.is_tensor(value := getattr(self, f.name)) and value.numel() == 1 and value.dim() == 0}
+
+
+class PairLoss(nn.Module):
+    """Base class: ``forward(video_emb, text_emb, video_feat=None, text_feat=None)`` → the scalar loss;
+    :meth:`parts` (or ``forward(..., return_parts=True)``) → :class:`LossParts`.
+
+    Subclasses implement :meth:`compute` on L2-normalised embeddings and return :class:`LossParts`.
+    ``temperature`` passed to ``forward`` (a float or a 0-d tensor, e.g. a model's learnable
+    ``exp(log_temperature)``) overrides the constructor's value for that call.
+
+    Class attributes tell a trainer what to pass, so it needs no per-loss cases: ``uses_features`` (the pooled
+    input features ``video_feat``/``text_feat`` are needed) and ``uses_temperature`` (a temperature divides the
+    similarities; ``False`` for a margin loss, which a model's learnable temperature must not be passed to).
 
     ``gather_distributed=True`` (under ``torchrun``): embeddings and input features of all ranks are
     all-gathered (gradients flow back to each rank's slice), so every rank computes the loss over the
@@ -77,6 +123,7 @@ class PairLoss(nn.Module):
     """
 
     uses_features = False
+    uses_temperature = True
 
     def __init__(self, temperature: float = 0.03, check_finite: bool = True, gather_distributed: bool = False):
         super().__init__()
@@ -88,27 +135,42 @@ class PairLoss(nn.Module):
 
     def forward(self, video_emb: Tensor, text_emb: Tensor, video_feat: Tensor | None = None,
                 text_feat: Tensor | None = None, return_parts: bool = False,
-                temperature: float | Tensor | None = None):
+                temperature: float | Tensor | None = None) -> Tensor | LossParts:
+        parts = self.parts(video_emb, text_emb, video_feat, text_feat, temperature=temperature)
+        return parts if return_parts else parts.loss
+
+    def parts(self, video_emb: Tensor, text_emb: Tensor, video_feat: Tensor | None = None,
+              text_feat: Tensor | None = None, temperature: float | Tensor | None = None) -> LossParts:
+        """The loss and its named parts (see :class:`LossParts`); same arguments as ``forward``."""
         check_pair(video_emb, text_emb, self.check_finite)
         if self.gather_distributed:
             video_emb, text_emb = all_gather_with_grad(video_emb), all_gather_with_grad(text_emb)
             video_feat = None if video_feat is None else all_gather_no_grad(video_feat)
             text_feat = None if text_feat is None else all_gather_no_grad(text_feat)
-        tau = self.temperature if temperature is None else temperature
+        tau = self.temperature if temperature is None else self._check_temperature(temperature)
         v = F.normalize(video_emb, dim=1)
         t = F.normalize(text_emb, dim=1)
-        parts = self.compute(v, t, video_feat, text_feat, tau)
-        return parts if return_parts else parts["loss"]
+        return self.compute(v, t, video_feat, text_feat, tau)
 
-    def compute(self, v: Tensor, t: Tensor, video_feat, text_feat, tau) -> dict:
+    def _check_temperature(self, temperature: float | Tensor) -> float | Tensor:
+        """A per-call temperature: a number > 0, or a 0-d tensor (checked > 0 and finite when ``check_finite``)."""
+        if not isinstance(temperature, Tensor):
+            return check_positive("temperature", temperature)
+        if temperature.dim() != 0:
+            raise ValueError(f"temperature must be a number or a 0-d tensor, got shape {tuple(temperature.shape)}")
+        if self.check_finite and not (torch.isfinite(temperature) and temperature > 0):
+            raise ValueError(f"temperature must be a finite number > 0, got {temperature.item()}")
+        return temperature
+
+    def compute(self, v: Tensor, t: Tensor, video_feat, text_feat, tau) -> LossParts:
         raise NotImplementedError
 
     def extra_repr(self) -> str:
         return f"temperature={self.temperature}"
 
 
-def symmetric_parts(per_video: Tensor, per_text: Tensor, **extra) -> dict:
-    """Parts dict for a loss that averages its per-anchor losses ``[B]`` of each side."""
+def symmetric_parts(per_video: Tensor, per_text: Tensor, **extra) -> LossParts:
+    """:class:`LossParts` of a loss that averages its per-anchor losses ``[B]`` of each side."""
     loss_video, loss_text = per_video.mean(), per_text.mean()
-    return {"loss": (loss_video + loss_text) / 2, "loss_video": loss_video, "loss_text": loss_text,
-            "per_sample_video": per_video, "per_sample_text": per_text, **extra}
+    return LossParts(loss=(loss_video + loss_text) / 2, loss_video=loss_video, loss_text=loss_text,
+                     per_sample_video=per_video, per_sample_text=per_text, **extra)

@@ -1,8 +1,8 @@
 """The losses CrossCLR is compared with in the paper's Table 1, all with one signature.
 
-Every loss: ``loss_fn(video_emb [B, D], text_emb [B, D], video_feat=None, text_feat=None,
-return_parts=False)``; embeddings are L2-normalised inside; the result is
-``(loss_video + loss_text) / 2`` where ``loss_video`` averages over video anchors.
+Every loss: ``loss_fn(video_emb [B, D], text_emb [B, D], video_feat=None, text_feat=None)`` → scalar, and
+``loss_fn.parts(...)`` → :class:`~crossclr_lab.losses.base.LossParts`; embeddings are L2-normalised inside;
+the result is ``(loss_video + loss_text) / 2`` where ``loss_video`` averages over video anchors.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .base import PairLoss, check_positive, symmetric_parts, upcast
+from ..checks import check_positive
+from .base import PairLoss, symmetric_parts, upcast
 
 
 class InfoNCELoss(PairLoss):
@@ -54,8 +55,11 @@ class MaxMarginLoss(PairLoss):
     """Bidirectional hinge (max-margin) ranking loss of VSE / COOT (Kiros et al., 2014; Faghri et al., 2018).
 
     Video anchor i: ``Σ_{k≠i} max(0, margin - s_ii + s_ik)`` over texts k (``reduction="sum"``), or only the
-    hardest negative (``"hardest"``, VSE++); text anchors mirror it. Cosine similarities, no temperature.
+    hardest negative (``"hardest"``, VSE++); text anchors mirror it. Cosine similarities, no temperature
+    (``uses_temperature = False``: a trainer passes no learnable temperature to it).
     """
+
+    uses_temperature = False
 
     def __init__(self, margin: float = 0.1, reduction: str = "sum", check_finite: bool = True,
                  gather_distributed: bool = False):
@@ -94,8 +98,9 @@ class MILNCELoss(PairLoss):
         return symmetric_parts(per_pair, per_pair)
 
 
-class DCLLoss(PairLoss):
-    """Debiased contrastive loss (Chuang et al., NeurIPS 2020), cross-modal and symmetric.
+class DebiasedContrastiveLoss(PairLoss):
+    """Debiased contrastive loss (Chuang et al., NeurIPS 2020), cross-modal and symmetric; built by name as
+    ``"dcl"``. Not the *decoupled* contrastive loss (Yeh et al., 2022) that lightly calls ``DCLLoss``.
 
     Video anchor i, positive ``p = δ(v_i, t_i)``, the N = B - 1 texts k ≠ i as negatives:
     ``Ng = max((Σ_k δ(v_i, t_k) - N·τ⁺·p) / (1 - τ⁺), N·e^{-1/τ})``, ``L_i = -log(p / (p + Ng))``.
@@ -128,4 +133,4 @@ class DCLLoss(PairLoss):
         return f"temperature={self.temperature}, tau_plus={self.tau_plus}"
 
 
-__all__ = ["InfoNCELoss", "NTXentLoss", "MaxMarginLoss", "MILNCELoss", "DCLLoss"]
+__all__ = ["InfoNCELoss", "NTXentLoss", "MaxMarginLoss", "MILNCELoss", "DebiasedContrastiveLoss"]

@@ -9,7 +9,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .base import PairLoss, check_features, check_positive, upcast
+from ..checks import check_positive
+from .base import LossParts, PairLoss, check_features, upcast
+from .queue import FeatureQueue
 
 INTRA_WEIGHT_MODES = ("similarity", "logits")
 _LEFT_OUT = torch.finfo(torch.float32).min   # a logit whose exp is exactly 0: the entry is left out
@@ -28,7 +30,9 @@ class CrossCLRLoss(PairLoss):
     - embeddings are L2-normalised inside the loss; s(a, b) = aᵀb.
     - ``N_inter(i)``: the batch's texts k ≠ i (never the queue), minus pruned ones.
     - ``N_intra(i)``: the batch's videos k ≠ i, minus pruned ones, plus every filled video entry of the
-      queue as it was *before* this batch is enqueued. ``intra_weight_on="similarity"`` (the paper)
+      queue (a :class:`~crossclr_lab.losses.queue.FeatureQueue`: the last ``Q`` batches' normalised detached
+      embeddings, a memory of recent samples that adds negatives beyond the batch) as it was *before* this
+      batch is enqueued. ``intra_weight_on="similarity"`` (the paper)
       adds λ·δ per intra negative (log λ added to the logit); ``"logits"`` (the authors' code) uses
       exp(λ·s/τ). ``intra_weight=0`` removes intra negatives in both modes.
     - connectivity ``C_i`` (per modality, cosine of the pooled *input* features, no gradient): the mean
@@ -40,17 +44,33 @@ class CrossCLRLoss(PairLoss):
     - weighting: ``c_i = C_i / Σ_j C_j``, ``w_i = exp(c_i / κ)``; side loss ``Σ w_i L_i / Σ w_i``
       (uniform weights when ``Σ C <= 0``). Returned weights are rescaled to mean 1.
     - ``loss = (loss_video + loss_text) / 2``; then, in training mode only, the batch (normalised detached
-      embeddings and input features) is enqueued, FIFO, in registered buffers.
+      embeddings and input features) is enqueued, FIFO, in the queue's registered buffers.
 
     Caveat on weighting: ``c_i = C_i / Σ_j C_j`` assumes connectivities that are mostly positive (as with
     ReLU features such as the paper's S3D). When input cosines centre on 0 (e.g. PCA-reduced features),
     ``Σ C`` is small, the ``c_i`` are large and ``exp(c_i / κ)`` at κ = 3.5e-3 puts almost all the weight on
     one or two samples (Emoji Motion's video features: the largest weight share is about 0.7 in a typical
-    batch of 64). Check ``return_parts=True``'s weights before trusting the default κ on new features.
+    batch of 64). Check :meth:`parts`' weights before trusting the default κ on new features.
 
     Switches: ``intra_weight=0``, ``prune_threshold=None``, ``weight_temperature=None``, ``queue_size=0``;
-    with all four off the loss equals :class:`InfoNCELoss`. Excluded entries are left out of the
-    log-sum-exp, never multiplied by 0 (the public code's bug: each such entry still adds exp(0) = 1).
+    with all four off the loss equals :class:`InfoNCELoss`.
+
+    Differences from the authors' public code (``trainer/loss.py``), each on purpose:
+
+    1. Excluded entries are left out of the log-sum-exp; the public code multiplies them by 0, so each still
+       adds exp(0) = 1 to the denominator (a bug: a pruned negative should weigh nothing).
+    2. λ multiplies δ as in the paper's equation; ``intra_weight_on="logits"`` reproduces the code's λ·logit.
+    3. Connectivity is the cosine of L2-normalised input features; the code takes the raw dot product of the
+       features as passed (its trainer passes un-normalised mean-pooled features), so there a feature's
+       norm, not only its direction, decides connectivity. The paper defines it by similarity, and the
+       cosine keeps ``Ĉ`` in [-1, 1] whatever the feature scale.
+    4. No pruning when ``max C <= 0`` and uniform weights when ``Σ C <= 0``; there everything is pruned and
+       the weights flip sign. With non-positive connectivity the ratios ``C / max C`` and ``C / Σ C`` no
+       longer rank samples by connectivity, so the safe reading is "no sample stands out".
+    5. One strict rule ``Ĉ > γ`` for both negative sets; the code removes a sample from the intra negatives
+       at ``Ĉ >= γ`` but from the inter negatives at ``Ĉ > γ``, so at γ = 1 it still prunes the most
+       connected sample from the intra set. Here γ = 1 prunes nothing, as "above the threshold" reads.
+    6. No ``.cuda()``: everything follows the input's device.
 
     Args:
         temperature: τ > 0. intra_weight: λ >= 0. prune_threshold: γ in (0, 1] or None.
@@ -59,14 +79,14 @@ class CrossCLRLoss(PairLoss):
         chunk_size: ``None`` (default) computes each side's ``[B, B + Q]`` blocks at once. An int computes
             the anchors in chunks of that many rows and recomputes each chunk in backward
             (``torch.utils.checkpoint``), so memory grows as ``chunk_size·(B + Q)`` instead of ``B·(B + Q)``,
-            for batches that do not fit otherwise; same values, about twice the matrix work. With
-            ``return_parts=True`` the ``[B, B]`` logits and masks are then not returned.
+            for batches that do not fit otherwise; same values, about twice the matrix work. The
+            ``[B, B]`` logits and masks of :class:`LossParts` are then ``None``.
 
     Example::
 
         loss_fn = CrossCLRLoss(queue_size=3000)
         loss = loss_fn(video_emb, text_emb, video_feat, text_feat)   # [B, D], [B, D], [B, Dv], [B, Dt]
-        parts = loss_fn(video_emb, text_emb, video_feat, text_feat, return_parts=True)
+        parts = loss_fn.parts(video_emb, text_emb, video_feat, text_feat)   # LossParts: weights, masks, ...
     """
 
     def __init__(self, temperature: float = 0.03, intra_weight: float = 0.8, prune_threshold: float | None = 0.9,
@@ -83,8 +103,6 @@ class CrossCLRLoss(PairLoss):
         if weight_temperature is not None:
             weight_temperature = check_positive("weight_temperature (κ; None switches weighting off)",
                                                 weight_temperature)
-        if isinstance(queue_size, bool) or not isinstance(queue_size, int) or queue_size < 0:
-            raise ValueError(f"queue_size must be an int >= 0 (0 = batch only), got {queue_size!r}")
         if intra_weight_on not in INTRA_WEIGHT_MODES:
             raise ValueError(f"intra_weight_on must be one of {INTRA_WEIGHT_MODES}, got {intra_weight_on!r}")
         if chunk_size is not None and (isinstance(chunk_size, bool) or not isinstance(chunk_size, int)
@@ -94,13 +112,12 @@ class CrossCLRLoss(PairLoss):
         self.intra_weight = float(intra_weight)
         self.prune_threshold = None if prune_threshold is None else float(prune_threshold)
         self.weight_temperature = weight_temperature
-        self.queue_size = queue_size
+        self.queue = FeatureQueue(queue_size)
         self.intra_weight_on = intra_weight_on
-        # The queue: allocated on the first batch, when the dimensions are known.
-        for name in ("queue_video", "queue_text", "queue_video_feat", "queue_text_feat"):
-            self.register_buffer(name, torch.empty(0))
-        self.register_buffer("queue_ptr", torch.zeros((), dtype=torch.long))
-        self.register_buffer("queue_filled", torch.zeros((), dtype=torch.long))
+
+    @property
+    def queue_size(self) -> int:
+        return self.queue.size
 
     @property
     def uses_features(self) -> bool:
@@ -112,39 +129,39 @@ class CrossCLRLoss(PairLoss):
         if self.uses_features:
             video_feat = F.normalize(check_features("video_feat", video_feat, b, self.check_finite).detach(), dim=1)
             text_feat = F.normalize(check_features("text_feat", text_feat, b, self.check_finite).detach(), dim=1)
-        queue = self._queue_contents(v, video_feat, text_feat)
+        queue = self.queue.contents(v, video_feat, text_feat)
 
         with torch.no_grad():
             if self.uses_features:
-                conn_v = connectivity(video_feat, queue["video_feat"], queue["valid"])
-                conn_t = connectivity(text_feat, queue["text_feat"], queue["valid"])
+                conn_v = connectivity(video_feat, queue.video_feat, queue.valid)
+                conn_t = connectivity(text_feat, queue.text_feat, queue.valid)
             else:
                 conn_v = conn_t = torch.zeros(b, device=v.device)
             infl_v, infl_t = influential(conn_v, self.prune_threshold), influential(conn_t, self.prune_threshold)
             weight_v, weight_t = self._weights(conn_v), self._weights(conn_t)
 
-        parts = {"weight_video": weight_v, "weight_text": weight_t, "connectivity_video": conn_v,
-                 "connectivity_text": conn_t, "influential_video": infl_v, "influential_text": infl_t,
-                 "queue_filled": queue["valid"].sum()}
+        blocks = {}
         if self.chunk_size is not None and self.chunk_size < b:
-            per_v = self._chunked_side(v, t, queue["video"], queue["valid"], infl_v, tau)
-            per_t = self._chunked_side(t, v, queue["text"], queue["valid"], infl_t, tau)
+            per_v = self._chunked_side(v, t, queue.video, queue.valid, infl_v, tau)
+            per_t = self._chunked_side(t, v, queue.text, queue.valid, infl_t, tau)
         else:
             # [B, B] logits, rows video anchors, columns text anchors; 1/τ scales [B, D], not [B, B]
             logits_vt = upcast((v / tau) @ t.T)
-            side_v = self._side(logits_vt, 1, v, queue["video"], queue["valid"], infl_v, tau)
-            side_t = self._side(logits_vt, 0, t, queue["text"], queue["valid"], infl_t, tau)
+            side_v = self._side(logits_vt, 1, v, queue.video, queue.valid, infl_v, tau)
+            side_t = self._side(logits_vt, 0, t, queue.text, queue.valid, infl_t, tau)
             per_v, per_t = side_v["per_sample"], side_t["per_sample"]
-            parts.update({"inter_mask_video": side_v["inter_mask"], "inter_mask_text": side_t["inter_mask"],
-                          "intra_mask_video": side_v["intra_mask"], "intra_mask_text": side_t["intra_mask"],
-                          "logits_inter": logits_vt.detach(), "logits_intra_video": side_v["intra_logits"],
-                          "logits_intra_text": side_t["intra_logits"]})
+            blocks = {"inter_mask_video": side_v["inter_mask"], "inter_mask_text": side_t["inter_mask"],
+                      "intra_mask_video": side_v["intra_mask"], "intra_mask_text": side_t["intra_mask"],
+                      "logits_inter": logits_vt.detach(), "logits_intra_video": side_v["intra_logits"],
+                      "logits_intra_text": side_t["intra_logits"]}
         loss_video = (weight_v * per_v).sum() / weight_v.sum()
         loss_text = (weight_t * per_t).sum() / weight_t.sum()
-        if self.training and self.queue_size > 0:
-            self._enqueue(v, t, video_feat, text_feat)
-        return {"loss": (loss_video + loss_text) / 2, "loss_video": loss_video, "loss_text": loss_text,
-                "per_sample_video": per_v, "per_sample_text": per_t, **parts}
+        if self.training:
+            self.queue.enqueue(v, t, video_feat, text_feat)
+        return LossParts(loss=(loss_video + loss_text) / 2, loss_video=loss_video, loss_text=loss_text,
+                         per_sample_video=per_v, per_sample_text=per_t, weight_video=weight_v, weight_text=weight_t,
+                         connectivity_video=conn_v, connectivity_text=conn_t, influential_video=infl_v,
+                         influential_text=infl_t, queue_filled=queue.valid.sum(), **blocks)
 
     def _intra_form(self, tau) -> tuple:
         """``(scale, shift)``: intra logits are ``scale · s + shift`` — ``(1/τ, log λ)`` in the paper's form,
@@ -229,67 +246,9 @@ class CrossCLRLoss(PairLoss):
         weights = torch.softmax(scaled, dim=0) * len(conn)
         return weights.where(total > 0, torch.ones_like(weights))
 
-    # -- the queue ---------------------------------------------------------------------------------------
-    def _queue_contents(self, v: Tensor, video_feat: Tensor | None, text_feat: Tensor | None) -> dict:
-        """The queue as it is before this batch: ``video/text [Q, D]``, features ``[Q, D_in]`` and
-        ``valid [Q]`` (filled slots). A boolean mask rather than a slice avoids a device sync."""
-        if self.queue_size == 0 or self.queue_video.numel() == 0:
-            return {"video": v.new_zeros(0, v.shape[1]), "text": v.new_zeros(0, v.shape[1]),
-                    "valid": torch.zeros(0, dtype=torch.bool, device=v.device),
-                    "video_feat": None if video_feat is None else video_feat.new_zeros(0, video_feat.shape[1]),
-                    "text_feat": None if text_feat is None else text_feat.new_zeros(0, text_feat.shape[1])}
-        if self.queue_video.shape[1] != v.shape[1]:
-            raise ValueError(f"embedding dim {v.shape[1]} differs from the queue's {self.queue_video.shape[1]}; "
-                             "call reset_queue() when the model changes")
-        # Copies: the buffers are overwritten in place by _enqueue before backward runs.
-        out = {"video": self.queue_video.to(v.dtype, copy=True), "text": self.queue_text.to(v.dtype, copy=True),
-               "valid": torch.arange(self.queue_size, device=v.device) < self.queue_filled,
-               "video_feat": None, "text_feat": None}
-        for key, feat in (("video_feat", video_feat), ("text_feat", text_feat)):
-            if feat is not None:
-                stored = getattr(self, f"queue_{key}")
-                if stored.shape[1] != feat.shape[1]:
-                    raise ValueError(f"{key} dim {feat.shape[1]} differs from the queue's {stored.shape[1]}; "
-                                     "call reset_queue() when the input features change")
-                out[key] = stored.to(feat.dtype)
-        return out
-
-    @torch.no_grad()
-    def _enqueue(self, v: Tensor, t: Tensor, video_feat: Tensor | None, text_feat: Tensor | None) -> None:
-        if self.queue_video.numel() == 0:
-            self._allocate(v, video_feat, text_feat)
-        n = min(len(v), self.queue_size)
-        slots = (self.queue_ptr + torch.arange(n, device=self.queue_ptr.device)) % self.queue_size
-        self.queue_video[slots] = v[-n:].detach().to(self.queue_video.dtype)
-        self.queue_text[slots] = t[-n:].detach().to(self.queue_text.dtype)
-        if video_feat is not None:
-            self.queue_video_feat[slots] = video_feat[-n:].to(self.queue_video_feat.dtype)
-            self.queue_text_feat[slots] = text_feat[-n:].to(self.queue_text_feat.dtype)
-        self.queue_ptr.copy_((self.queue_ptr + n) % self.queue_size)
-        self.queue_filled.copy_((self.queue_filled + n).clamp_max(self.queue_size))
-
-    def _allocate(self, v: Tensor, video_feat: Tensor | None, text_feat: Tensor | None) -> None:
-        q, kind = self.queue_size, {"device": v.device, "dtype": upcast(v.detach()).dtype}
-        self.queue_video = torch.zeros(q, v.shape[1], **kind)
-        self.queue_text = torch.zeros(q, v.shape[1], **kind)
-        self.queue_video_feat = torch.zeros(q, 0 if video_feat is None else video_feat.shape[1], **kind)
-        self.queue_text_feat = torch.zeros(q, 0 if text_feat is None else text_feat.shape[1], **kind)
-        self.queue_ptr = self.queue_ptr.to(v.device)
-        self.queue_filled = self.queue_filled.to(v.device)
-
     def reset_queue(self) -> None:
         """Empty the queue (e.g. between independent runs that reuse this loss object)."""
-        for name in ("queue_video", "queue_text", "queue_video_feat", "queue_text_feat"):
-            setattr(self, name, getattr(self, name).new_empty(0))
-        self.queue_ptr.zero_()
-        self.queue_filled.zero_()
-
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        # The queue's shape is set by the first batch; take it from the checkpoint.
-        for name in ("queue_video", "queue_text", "queue_video_feat", "queue_text_feat"):
-            if prefix + name in state_dict:
-                setattr(self, name, torch.empty_like(state_dict[prefix + name], device=self.queue_ptr.device))
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        self.queue.reset()
 
     def extra_repr(self) -> str:
         return (f"temperature={self.temperature}, intra_weight={self.intra_weight}, "

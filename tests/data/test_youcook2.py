@@ -6,10 +6,10 @@ import h5py
 import numpy as np
 import pytest
 import torch
+from fixtures.youcook2_layout import HANDMADE, HANDMADE_FRAMES, REAL_ANNOTATIONS, real_subset, video_array, write_root
 
 from crossclr_lab.data import youcook2
 from crossclr_lab.data.youcook2 import clip_frame_indices, load_youcook2, parse_annotations, summarize_annotations
-from fixtures.youcook2_layout import HANDMADE, HANDMADE_FRAMES, REAL_ANNOTATIONS, real_subset, video_array, write_root
 
 needs_real = pytest.mark.skipif(not REAL_ANNOTATIONS.is_file(),
                                 reason=f"real YouCook2 annotations not found at {REAL_ANNOTATIONS}")

@@ -7,9 +7,10 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 
 from crossclr_lab.data import make_synthetic
-from crossclr_lab.metrics import recall_curve
+from crossclr_lab.lab.retrieval import ClipSearch
+from crossclr_lab.metrics import recall_curve, recall_curves
 from crossclr_lab.models import build_model
-from crossclr_lab.search import ClipSearch, plot_recall_curves, recall_curves, retrieval_table
+from crossclr_lab.report import plot_recall_curves, retrieval_table
 
 
 @pytest.fixture(scope="module")

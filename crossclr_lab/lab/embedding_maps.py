@@ -1,4 +1,5 @@
-"""2-d maps of a joint video–text space (UMAP) and how tightly each concept's variants cluster in it.
+"""Companion of notebook 04 (embedding maps): 2-d maps of a joint video–text space (UMAP) and how tightly each
+concept's variants cluster in it.
 
 - :func:`joint_umap`: both modalities in one UMAP map (cosine distances, precomputed, fixed ``random_state``).
 - :func:`concept_tightness`: mean intra-concept distance / mean inter-concept distance, and the silhouette.
@@ -22,6 +23,8 @@ from typing import Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
+from crossclr_lab.data.paired import group_codes
+
 
 def _as_numpy(x, name: str) -> np.ndarray:
     arr = x.detach().cpu().numpy() if hasattr(x, "detach") else np.asarray(x)
@@ -40,7 +43,7 @@ def sample_concepts(labels: Sequence, max_points: int, seed: int = 0) -> np.ndar
     """
     if max_points < 1:
         raise ValueError(f"max_points must be >= 1, got {max_points}")
-    labels = np.asarray([str(g) for g in labels])
+    labels = group_codes(labels)
     if len(labels) <= max_points:
         return np.arange(len(labels))
     order = np.random.default_rng(seed).permutation(np.unique(labels))
@@ -57,7 +60,8 @@ def sample_concepts(labels: Sequence, max_points: int, seed: int = 0) -> np.ndar
 
 def joint_umap(video_emb, text_emb, n_neighbors: int = 15, min_dist: float = 0.1, random_state: int = 0,
                metric: str = "cosine") -> tuple[np.ndarray, np.ndarray]:
-    """One UMAP map of both modalities: ``video_emb [N, D]``, ``text_emb [N, D]`` -> ``(video_xy, text_xy)``, ``[N, 2]``.
+    """One UMAP map of both modalities: ``video_emb [N, D]``, ``text_emb [N, D]`` -> ``(video_xy, text_xy)``,
+    ``[N, 2]`` each.
 
     The ``2N`` points are embedded together from their precomputed pairwise distances (``metric``), which is
     fast for small maps; ``random_state`` makes the map reproducible.
@@ -99,7 +103,7 @@ def concept_tightness(emb, labels: Sequence, metric: str = "cosine") -> dict[str
     from sklearn.metrics import pairwise_distances, silhouette_score
 
     x = _as_numpy(emb, "emb")
-    labels = np.asarray([str(g) for g in labels])
+    labels = group_codes(labels)
     if len(labels) != len(x):
         raise ValueError(f"need one label per row: {len(labels)} labels for {len(x)} rows")
     counts = Counter(labels.tolist())
@@ -134,7 +138,8 @@ def tightness_table(spaces: dict[str, object], labels: Sequence, metric: str = "
 
 def format_tightness(rows: list[dict]) -> str:
     """A Markdown table of :func:`tightness_table` rows."""
-    lines = ["| space | intra-concept dist. | inter-concept dist. | ratio (lower = tighter) | silhouette (higher = tighter) |",
+    lines = ["| space | intra-concept dist. | inter-concept dist. | ratio (lower = tighter) "
+             "| silhouette (higher = tighter) |",
              "|---|---|---|---|---|"]
     lines += [f"| {r['space']} | {r['intra']:.3f} | {r['inter']:.3f} | {r['ratio']:.3f} | {r['silhouette']:.3f} |"
               for r in rows]
@@ -216,7 +221,8 @@ def plot_joint_maps(maps: dict[str, tuple[np.ndarray, np.ndarray]], features, co
             if missing:
                 ax.scatter(vxy[missing, 0], vxy[missing, 1], color="grey", s=14, zorder=2)
                 handles.append(Line2D([], [], ls="", marker="o", color="grey",
-                                      label=f"video clip ({len(missing)} without thumbnail)" if images else "video clip"))
+                                      label=(f"video clip ({len(missing)} without thumbnail)" if images
+                                             else "video clip")))
             ax.scatter(txy[:, 0], txy[:, 1], color="black", marker="x", s=14, linewidths=0.8, zorder=3)
             handles.append(Line2D([], [], ls="", marker="x", color="black", label="text"))
         if pair_lines:
@@ -232,7 +238,7 @@ def plot_joint_maps(maps: dict[str, tuple[np.ndarray, np.ndarray]], features, co
     return fig
 
 
-def map_widget(maps: dict[str, tuple[np.ndarray, np.ndarray]], features, colour_by: str | None = None):
+def map_widget(maps: dict[str, tuple[np.ndarray, np.ndarray]], features, color_by: str | None = None):
     """An ``ipywidgets.interactive`` redrawing :func:`plot_joint_maps` (the UMAP layouts are kept).
 
     ``ui.children[0]``: a dropdown with "thumbnails" (when the dataset has them) and every group of ``features``;
@@ -244,17 +250,17 @@ def map_widget(maps: dict[str, tuple[np.ndarray, np.ndarray]], features, colour_
     choices = (["thumbnails"] if features.thumbnail_fn is not None else []) + sorted(features.groups)
     if not choices:
         raise ValueError(f"dataset {features.name!r} has neither thumbnails nor groups to draw the maps with")
-    if colour_by is not None and colour_by not in choices:
-        raise ValueError(f"colour_by must be one of {choices}, got {colour_by!r}")
+    if color_by is not None and color_by not in choices:
+        raise ValueError(f"color_by must be one of {choices}, got {color_by!r}")
 
-    def redraw(colour_by: str, pair_lines: bool) -> Figure:
-        if colour_by == "thumbnails":
+    def redraw(color_by: str, pair_lines: bool) -> Figure:
+        if color_by == "thumbnails":
             fig = plot_joint_maps(maps, features, pair_lines=pair_lines)
         else:
-            fig = plot_joint_maps(maps, features, color_by=colour_by, pair_lines=pair_lines)
+            fig = plot_joint_maps(maps, features, color_by=color_by, pair_lines=pair_lines)
         display(fig)
         return fig
 
-    return widgets.interactive(redraw, colour_by=widgets.Dropdown(options=choices, value=colour_by or choices[0],
+    return widgets.interactive(redraw, color_by=widgets.Dropdown(options=choices, value=color_by or choices[0],
                                                                   description="colour by"),
                                pair_lines=widgets.Checkbox(value=True, description="pair lines"))

@@ -1,4 +1,5 @@
-"""False negatives and connectivity: what CrossCLR's pruning removes, measured against known groups.
+"""Companion of notebook 01 (false negatives): what CrossCLR's pruning removes, measured against known groups,
+and the figures that show it.
 
 The functions here call the loss's own :func:`~crossclr_lab.losses.connectivity` and
 :func:`~crossclr_lab.losses.influential`, so what a notebook shows is what trains.
@@ -11,8 +12,10 @@ from typing import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from matplotlib.figure import Figure
 from torch import Tensor
 
+from crossclr_lab.data.paired import group_codes
 from crossclr_lab.losses import connectivity, influential
 
 
@@ -30,10 +33,6 @@ def batch_connectivity(feat: Tensor, queue_feat: Tensor | None = None) -> Tensor
         return connectivity(x)
     q = F.normalize(queue_feat.float(), dim=1)
     return connectivity(x, q, torch.ones(len(q), dtype=torch.bool))
-
-
-def _codes(groups: Sequence) -> np.ndarray:
-    return np.unique(np.asarray([str(g) for g in groups]), return_inverse=True)[1].reshape(-1)
 
 
 def random_batches(n: int, batch_size: int, seed: int = 0) -> list[np.ndarray]:
@@ -63,7 +62,7 @@ def pruning_curve(feat: Tensor, groups: Sequence, thresholds: Sequence[float] = 
     """
     if len(groups) != len(feat):
         raise ValueError(f"groups must hold one label per row: {len(groups)} labels for {len(feat)} rows")
-    codes = torch.as_tensor(_codes(groups))
+    codes = torch.as_tensor(group_codes(groups))
     thresholds = np.asarray(thresholds, dtype=float)
     removed = np.zeros(len(thresholds))
     removed_false = np.zeros(len(thresholds))
@@ -95,7 +94,7 @@ def zipf_subset(data, group: str = "concept", largest: int = 80, exponent: float
     """A subset of ``data`` (:class:`~crossclr_lab.data.PairedFeatures`) whose groups have Zipf-like sizes:
     the k-th group (in order of first appearance, k = 1, 2, ...) keeps ``largest / k**exponent + minimum``
     of its items (at most all of them). Frequent concepts make dense regions, as in real data."""
-    codes = _codes(data.groups[group])
+    codes = group_codes(data.groups[group])
     firsts = sorted(np.unique(codes), key=lambda c: np.flatnonzero(codes == c)[0])
     keep = [np.flatnonzero(codes == c)[:int(largest / (k + 1) ** exponent) + minimum] for k, c in enumerate(firsts)]
     return data.subset(np.sort(np.concatenate(keep)))
@@ -111,7 +110,7 @@ def most_connected(feat: Tensor, k: int = 12) -> tuple[np.ndarray, np.ndarray]:
 def false_negative_share(feat: Tensor, groups: Sequence, gamma: float, batch_size: int = 64, seed: int = 0) -> float:
     """Share of the influential samples (at γ) that have a same-group partner in their batch, i.e. that are
     a false negative for at least one anchor."""
-    codes = torch.as_tensor(_codes(groups))
+    codes = torch.as_tensor(group_codes(groups))
     hit = total = 0
     for idx in random_batches(len(feat), batch_size, seed):
         idx = torch.as_tensor(idx)
@@ -123,52 +122,64 @@ def false_negative_share(feat: Tensor, groups: Sequence, gamma: float, batch_siz
     return hit / total if total else float("nan")
 
 
-# -- figures ---------------------------------------------------------------------------------------------
-def plot_similarity_matrix(feat: Tensor, groups: Sequence, ax=None, title: str = "Input-feature cosine similarity",
-                           max_items: int = 120):
-    """Cosine matrix of ``feat [N, D]`` with rows sorted by group, so same-group blocks sit on the diagonal;
-    above ``max_items`` rows, an evenly spaced sample of the sorted rows (every group keeps its share)."""
-    import matplotlib.pyplot as plt
+def describe_pruning(curves: dict[str, dict], gamma: float) -> list[str]:
+    """One line per :func:`pruning_curve` in ``curves`` at the threshold closest to ``gamma``: the share pruned,
+    precision against the base rate (their ratio is the lift) and recall."""
+    lines = []
+    for name, c in curves.items():
+        j = int(np.argmin(np.abs(c["threshold"] - gamma)))
+        lift = c["precision"][j] / c["base_rate"][j] if c["base_rate"][j] > 0 else float("nan")
+        lines.append(f"{name:>22}: γ={c['threshold'][j]:.2f} prunes {c['pruned_fraction'][j]:5.1%} of samples, "
+                     f"precision {c['precision'][j]:.3f} = {lift:.1f}× the base rate {c['base_rate'][j]:.3f}, "
+                     f"recall {c['recall'][j]:.3f}")
+    return lines
 
-    order = np.argsort(_codes(groups), kind="stable")
+
+# -- figures ---------------------------------------------------------------------------------------------
+def _similarity_panel(ax, feat: Tensor, groups: Sequence, title: str, max_items: int) -> None:
+    order = np.argsort(group_codes(groups), kind="stable")
     if len(order) > max_items:
         order = order[np.linspace(0, len(order) - 1, max_items).round().astype(int)]
     sims = cosine_matrix(feat[torch.as_tensor(order)]).numpy()
-    if ax is None:
-        _, ax = plt.subplots(figsize=(5.5, 4.8))
     image = ax.imshow(sims, cmap="viridis", vmin=min(0.0, sims.min()), vmax=1)
-    codes = _codes([groups[i] for i in order])
+    codes = group_codes([groups[i] for i in order])
     for edge in np.flatnonzero(np.diff(codes)) + 0.5:
         ax.axhline(edge, color="white", lw=0.4)
         ax.axvline(edge, color="white", lw=0.4)
     ax.set(title=title, xlabel="sample (sorted by group)", ylabel="sample (sorted by group)")
     ax.figure.colorbar(image, ax=ax, shrink=0.8, label="cosine similarity")
-    return ax
 
 
-def plot_connectivity(conn: np.ndarray, gamma: float, ax=None, title: str = "Connectivity in one batch"):
+def plot_similarity_matrices(panels: dict[str, tuple[Tensor, Sequence]], max_items: int = 120,
+                             panel_size: float = 6.0) -> Figure:
+    """Cosine matrices side by side, ``panels = {title: (feat [N, D], groups [N])}``, rows sorted by group so
+    same-group blocks sit on the diagonal; above ``max_items`` rows, an evenly spaced sample of the sorted rows
+    (every group keeps its share)."""
+    fig = Figure(figsize=(panel_size * len(panels), 0.8 * panel_size), layout="constrained")
+    for ax, (title, (feat, groups)) in zip(fig.subplots(1, len(panels), squeeze=False)[0], panels.items()):
+        _similarity_panel(ax, feat, groups, title, max_items)
+    return fig
+
+
+def plot_connectivity(conn: np.ndarray, gamma: float, title: str = "Connectivity in one batch") -> Figure:
     """Bar chart of a batch's connectivity ``[B]`` (scaled by its max) with the γ line: bars above are pruned."""
-    import matplotlib.pyplot as plt
-
     conn = np.asarray(conn, dtype=float)
     scaled = conn / conn.max() if conn.max() > 0 else conn
     order = np.argsort(-scaled)
-    if ax is None:
-        _, ax = plt.subplots(figsize=(8, 3.2))
+    fig = Figure(figsize=(8, 3.2), layout="constrained")
+    ax = fig.add_subplot()
     ax.bar(np.arange(len(conn)), scaled[order], color=np.where(scaled[order] > gamma, "C3", "C0"))
     ax.axhline(gamma, color="black", ls="--", lw=1, label=f"γ = {gamma:g}")
     ax.set(title=title, xlabel="batch sample (sorted by connectivity)", ylabel="Ĉ = C / max C")
     ax.legend()
-    return ax
+    return fig
 
 
-def plot_pruning_curves(curves: dict[str, dict], title: str = "Does pruning find false negatives?"):
+def plot_pruning_curves(curves: dict[str, dict], title: str = "Does pruning find false negatives?") -> Figure:
     """Three panels over γ, one line per entry of ``curves`` (name → :func:`pruning_curve`): the share of
-    samples pruned, the *lift* (precision ÷ base rate: 1 = no better than pruning at random) and the recall.
-    Returns the Figure."""
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4), constrained_layout=True)
+    samples pruned, the *lift* (precision ÷ base rate: 1 = no better than pruning at random) and the recall."""
+    fig = Figure(figsize=(15, 4), layout="constrained")
+    axes = fig.subplots(1, 3)
     for j, (name, c) in enumerate(curves.items()):
         style = {"color": f"C{j}", "marker": "o", "ms": 3, "label": name}
         axes[0].plot(c["threshold"], c["pruned_fraction"], **style)
@@ -185,15 +196,15 @@ def plot_pruning_curves(curves: dict[str, dict], title: str = "Does pruning find
     return fig
 
 
-def show_thumbnails(images: Sequence, titles: Sequence[str], ncols: int = 6, size: float = 1.9, suptitle: str = ""):
-    """A grid of PIL images (``None``: no picture, the title alone) with short titles; returns the Figure."""
+def show_thumbnails(images: Sequence, titles: Sequence[str], ncols: int = 6, size: float = 1.9,
+                    suptitle: str = "") -> Figure:
+    """A grid of PIL images (``None``: no picture, the title alone) with short titles."""
     import textwrap
-
-    import matplotlib.pyplot as plt
 
     n = len(images)
     nrows = max(1, -(-n // ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(ncols * size, nrows * (size + 0.5)), squeeze=False)
+    fig = Figure(figsize=(ncols * size, nrows * (size + 0.5)), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, image, title in zip(axes.flat, images, titles):
@@ -204,5 +215,4 @@ def show_thumbnails(images: Sequence, titles: Sequence[str], ncols: int = 6, siz
         ax.set_title("\n".join(textwrap.wrap(title, 22)[:3]), fontsize=8)
     if suptitle:
         fig.suptitle(suptitle)
-    fig.tight_layout()
     return fig

@@ -5,11 +5,26 @@ import math
 
 import pytest
 import torch
+from reference import (
+    QueueReference,
+    crossclr_reference,
+    dcl_reference,
+    infonce_reference,
+    max_margin_reference,
+    mil_nce_reference,
+    nt_xent_reference,
+)
 
-from crossclr_lab.losses import (LOSSES, CrossCLRLoss, DCLLoss, InfoNCELoss, MaxMarginLoss, MILNCELoss, NTXentLoss,
-                                 build_loss)
-from reference import (QueueReference, crossclr_reference, dcl_reference, infonce_reference, max_margin_reference,
-                       mil_nce_reference, nt_xent_reference)
+from crossclr_lab.losses import (
+    LOSSES,
+    CrossCLRLoss,
+    DebiasedContrastiveLoss,
+    InfoNCELoss,
+    MaxMarginLoss,
+    MILNCELoss,
+    NTXentLoss,
+    build_loss,
+)
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
@@ -45,11 +60,11 @@ def test_crossclr_matches_reference_grid(b, d, tau, lam, gamma, kappa):
     parts = loss_fn(v, t, vf, tf, return_parts=True)
     ref = crossclr_reference(v, t, vf, tf, tau=tau, lam=lam, gamma=gamma, kappa=kappa)
     for key in ("loss", "loss_video", "loss_text"):
-        close(parts[key].item(), ref[key])
-    assert parts["per_sample_video"].tolist() == pytest.approx(ref["per_sample_video"], rel=1e-6)
-    assert parts["influential_video"].tolist() == ref["influential_video"]
+        close(getattr(parts, key).item(), ref[key])
+    assert parts.per_sample_video.tolist() == pytest.approx(ref["per_sample_video"], rel=1e-6)
+    assert parts.influential_video.tolist() == ref["influential_video"]
     if gamma is not None or kappa is not None:
-        assert parts["connectivity_text"].tolist() == pytest.approx(ref["connectivity_text"], rel=1e-5, abs=1e-6)
+        assert parts.connectivity_text.tolist() == pytest.approx(ref["connectivity_text"], rel=1e-5, abs=1e-6)
 
 
 @pytest.mark.parametrize("mode", ["similarity", "logits"])
@@ -63,8 +78,8 @@ def test_crossclr_queue_matches_reference_over_steps(queue_size, b, mode):
         parts = loss_fn(v, t, vf, tf, return_parts=True)
         ref = crossclr_reference(v, t, vf, tf, queue=queue.state, tau=0.1, lam=0.8, gamma=0.9, kappa=0.5,
                                  intra_weight_on=mode)
-        close(parts["loss"].item(), ref["loss"])
-        assert int(parts["queue_filled"]) == len(queue.state["video"])
+        close(parts.loss.item(), ref["loss"])
+        assert int(parts.queue_filled) == len(queue.state["video"])
         queue.push(v, t, vf, tf)
 
 
@@ -74,10 +89,10 @@ def test_crossclr_every_negative_pruned():
     v, t, _, _ = batch(6, 8)
     feat = torch.ones(6, 4, dtype=torch.float64)
     parts = CrossCLRLoss(prune_threshold=0.5)(v, t, feat, feat, return_parts=True)
-    assert parts["influential_video"].all() and parts["influential_text"].all()
-    assert parts["loss"].item() == 0.0
+    assert parts.influential_video.all() and parts.influential_text.all()
+    assert parts.loss.item() == 0.0
     ref = crossclr_reference(v, t, feat, feat, gamma=0.5)
-    close(parts["loss"].item(), ref["loss"])
+    close(parts.loss.item(), ref["loss"])
 
 
 def test_crossclr_all_pruned_gradients_are_finite():
@@ -93,11 +108,11 @@ def test_masked_entries_are_left_out_not_zeroed():
     v, t, vf, tf = batch(8, 4)
     parts = CrossCLRLoss(intra_weight=0.0, prune_threshold=0.3, weight_temperature=None)(v, t, vf, tf,
                                                                                           return_parts=True)
-    assert parts["influential_video"].any()
-    logits = parts["logits_inter"]
-    keep = parts["inter_mask_video"] | torch.eye(8, dtype=torch.bool)
+    assert parts.influential_video.any()
+    logits = parts.logits_inter
+    keep = parts.inter_mask_video | torch.eye(8, dtype=torch.bool)
     expected = (torch.logsumexp(logits.masked_fill(~keep, float("-inf")), 1) - logits.diagonal()).mean()
-    close(parts["loss_video"].item(), expected.item())
+    close(parts.loss_video.item(), expected.item())
 
 
 def test_crossclr_all_off_equals_infonce():
@@ -107,15 +122,15 @@ def test_crossclr_all_off_equals_infonce():
                            queue_size=0)
         a, b = off(v, t, return_parts=True), InfoNCELoss(temperature=tau)(v, t, return_parts=True)
         for key in ("loss", "loss_video", "loss_text"):
-            torch.testing.assert_close(a[key], b[key], rtol=1e-12, atol=1e-12)
+            torch.testing.assert_close(getattr(a, key), getattr(b, key), rtol=1e-12, atol=1e-12)
 
 
 def test_gamma_one_means_no_pruning():
     v, t, vf, tf = batch(10, 8)
     parts = CrossCLRLoss(prune_threshold=1.0)(v, t, vf, tf, return_parts=True)
-    assert not parts["influential_video"].any() and not parts["influential_text"].any()
+    assert not parts.influential_video.any() and not parts.influential_text.any()
     none = CrossCLRLoss(prune_threshold=None)(v, t, vf, tf)
-    close(parts["loss"].item(), none.item(), 1e-12)
+    close(parts.loss.item(), none.item(), 1e-12)
 
 
 def test_logits_mode_differs_from_similarity_mode():
@@ -128,7 +143,7 @@ def test_logits_mode_differs_from_similarity_mode():
 def test_weights_follow_connectivity():
     v, t, vf, tf = batch(16, 8)
     parts = CrossCLRLoss(weight_temperature=0.05, prune_threshold=None)(v, t, vf, tf, return_parts=True)
-    w, c = parts["weight_video"], parts["connectivity_video"]
+    w, c = parts.weight_video, parts.connectivity_video
     close(w.mean().item(), 1.0, 1e-9)
     assert torch.equal(torch.argsort(w), torch.argsort(c))
 
@@ -137,17 +152,17 @@ def test_queue_is_buffer_and_not_updated_in_eval():
     loss_fn = CrossCLRLoss(queue_size=8)
     v, t, vf, tf = batch(4, 6)
     loss_fn(v, t, vf, tf)
-    assert int(loss_fn.queue_filled) == 4
+    assert int(loss_fn.queue.filled) == 4
     state = {k: x.clone() for k, x in loss_fn.state_dict().items()}
-    assert {"queue_video", "queue_text", "queue_video_feat", "queue_text_feat", "queue_ptr"} <= set(state)
+    assert {"queue.video", "queue.text", "queue.video_feat", "queue.text_feat", "queue.ptr"} <= set(state)
     loss_fn.eval()
     loss_fn(v, t, vf, tf)
-    assert int(loss_fn.queue_filled) == 4
+    assert int(loss_fn.queue.filled) == 4
     fresh = CrossCLRLoss(queue_size=8)
     fresh.load_state_dict(state)
     torch.testing.assert_close(fresh(v, t, vf, tf), loss_fn.train()(v, t, vf, tf))
     loss_fn.reset_queue()
-    assert int(loss_fn.queue_filled) == 0 and loss_fn.queue_video.numel() == 0
+    assert int(loss_fn.queue.filled) == 0 and loss_fn.queue.video.numel() == 0
 
 
 def test_backward_after_enqueue_over_steps():
@@ -164,7 +179,7 @@ def test_queue_entries_carry_no_gradient():
     v, t, vf, tf = batch(4, 6, dtype=torch.float32)
     v.requires_grad_(True)
     loss_fn(v, t, vf, tf)
-    assert not loss_fn.queue_video.requires_grad
+    assert not loss_fn.queue.video.requires_grad
 
 
 # --- baselines against their references ---------------------------------------------------------------
@@ -174,45 +189,46 @@ def test_baselines_match_reference(b, d, tau):
     cases = [(InfoNCELoss(temperature=tau), infonce_reference(v, t, tau)),
              (NTXentLoss(temperature=tau), nt_xent_reference(v, t, tau)),
              (MILNCELoss(temperature=tau), mil_nce_reference(v, t, tau)),
-             (DCLLoss(temperature=tau, tau_plus=0.1), dcl_reference(v, t, tau, 0.1)),
-             (DCLLoss(temperature=tau, tau_plus=0.5), dcl_reference(v, t, tau, 0.5)),
+             (DebiasedContrastiveLoss(temperature=tau, tau_plus=0.1), dcl_reference(v, t, tau, 0.1)),
+             (DebiasedContrastiveLoss(temperature=tau, tau_plus=0.5), dcl_reference(v, t, tau, 0.5)),
              (MaxMarginLoss(margin=0.2), max_margin_reference(v, t, 0.2, "sum")),
              (MaxMarginLoss(margin=0.2, reduction="hardest"), max_margin_reference(v, t, 0.2, "hardest"))]
     for loss_fn, ref in cases:
         parts = loss_fn(v, t, return_parts=True)
         for key in ("loss", "loss_video", "loss_text"):
-            assert parts[key].item() == pytest.approx(ref[key], rel=1e-6), (loss_fn, key)
+            assert getattr(parts, key).item() == pytest.approx(ref[key], rel=1e-6), (loss_fn, key)
 
 
-def test_dcl_with_zero_prior_equals_infonce():
+def test_debiased_with_zero_prior_equals_infonce():
     v, t, _, _ = batch(10, 8)
-    torch.testing.assert_close(DCLLoss(tau_plus=0.0, temperature=0.2)(v, t), InfoNCELoss(temperature=0.2)(v, t))
+    torch.testing.assert_close(DebiasedContrastiveLoss(tau_plus=0.0, temperature=0.2)(v, t),
+                               InfoNCELoss(temperature=0.2)(v, t))
 
 
 # --- invariants ----------------------------------------------------------------------------------------
 def all_losses():
     return [CrossCLRLoss(temperature=0.1, weight_temperature=0.5), InfoNCELoss(), NTXentLoss(), MaxMarginLoss(),
-            MaxMarginLoss(reduction="hardest"), MILNCELoss(), DCLLoss()]
+            MaxMarginLoss(reduction="hardest"), MILNCELoss(), DebiasedContrastiveLoss()]
 
 
-@pytest.mark.parametrize("loss_fn", all_losses(), ids=lambda l: type(l).__name__ + repr(getattr(l, "reduction", "")))
+@pytest.mark.parametrize("loss_fn", all_losses(), ids=lambda fn: type(fn).__name__ + repr(getattr(fn, "reduction", "")))
 def test_swapping_modalities_swaps_sides(loss_fn):
     v, t, vf, tf = batch(9, 8, din=(6, 6))
     a = loss_fn(v, t, vf, tf, return_parts=True)
     b = loss_fn(t, v, tf, vf, return_parts=True)
-    torch.testing.assert_close(a["loss_video"], b["loss_text"])
-    torch.testing.assert_close(a["loss_text"], b["loss_video"])
-    torch.testing.assert_close(a["loss"], b["loss"])
+    torch.testing.assert_close(a.loss_video, b.loss_text)
+    torch.testing.assert_close(a.loss_text, b.loss_video)
+    torch.testing.assert_close(a.loss, b.loss)
 
 
-@pytest.mark.parametrize("loss_fn", all_losses(), ids=lambda l: type(l).__name__)
+@pytest.mark.parametrize("loss_fn", all_losses(), ids=lambda fn: type(fn).__name__)
 def test_permuting_the_batch_leaves_loss_unchanged(loss_fn):
     v, t, vf, tf = batch(9, 8)
     perm = torch.randperm(9, generator=torch.Generator().manual_seed(3))
     torch.testing.assert_close(loss_fn(v, t, vf, tf), loss_fn(v[perm], t[perm], vf[perm], tf[perm]))
 
 
-@pytest.mark.parametrize("loss_fn", all_losses(), ids=lambda l: type(l).__name__)
+@pytest.mark.parametrize("loss_fn", all_losses(), ids=lambda fn: type(fn).__name__)
 def test_gradcheck_float64(loss_fn):
     v, t, vf, tf = batch(5, 4)
     v.requires_grad_(True)
@@ -301,7 +317,7 @@ def test_crossclr_rejects_bad_parameters(kwargs, match):
 
 def test_baselines_reject_bad_parameters():
     with pytest.raises(ValueError, match="tau_plus"):
-        DCLLoss(tau_plus=1.0)
+        DebiasedContrastiveLoss(tau_plus=1.0)
     with pytest.raises(ValueError, match="margin"):
         MaxMarginLoss(margin=0)
     with pytest.raises(ValueError, match="reduction"):
@@ -312,7 +328,7 @@ def test_baselines_reject_bad_parameters():
         build_loss("infonce", intra_weight=0.5)
 
 
-@pytest.mark.parametrize("loss_fn", all_losses(), ids=lambda l: type(l).__name__)
+@pytest.mark.parametrize("loss_fn", all_losses(), ids=lambda fn: type(fn).__name__)
 def test_bad_inputs_raise_clear_errors(loss_fn):
     v, t, vf, tf = batch(6, 4)
     with pytest.raises(ValueError, match="same shape"):
@@ -370,12 +386,12 @@ def test_chunked_equals_unchunked_values_and_gradients(chunk, mode):
         for loss_fn in (whole, chunked):
             a, b = v.clone().requires_grad_(True), t.clone().requires_grad_(True)
             parts = loss_fn(a, b, vf, tf, return_parts=True)
-            parts["loss"].backward()
+            parts.loss.backward()
             grads.append((parts, a.grad, b.grad))
         (p1, gv1, gt1), (p2, gv2, gt2) = grads
-        assert p1["influential_video"].any()
+        assert p1.influential_video.any()
         for key in ("loss", "loss_video", "loss_text", "per_sample_video", "per_sample_text"):
-            torch.testing.assert_close(p2[key], p1[key])
+            torch.testing.assert_close(getattr(p2, key), getattr(p1, key))
         torch.testing.assert_close(gv2, gv1)
         torch.testing.assert_close(gt2, gt1)
 

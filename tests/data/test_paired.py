@@ -63,3 +63,14 @@ def test_validation_and_thumbnails():
         data.thumbnail(0)
     assert data.thumbnail(0, strict=False) is None
     assert "N=6" in repr(data)
+
+
+def test_group_codes_and_default_group():
+    from crossclr_lab.data.paired import group_codes
+
+    assert group_codes(["b", "a", "b"]).tolist() == [1, 0, 1]
+    assert group_codes([3, 1, 3]).tolist() == [1, 0, 1]
+    with pytest.raises(ValueError, match="mix types"):
+        group_codes([1, "1"])
+    data = make_synthetic(n_concepts=2, pairs_per_concept=2, seed=0)
+    assert data.default_group() == "concept"

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from fixtures.youcook2_layout import HANDMADE, HANDMADE_FRAMES, write_root
 
 from crossclr_lab.data import DATASETS, PairedFeatures, load_dataset, make_synthetic
 from crossclr_lab.data.describe import describe, main
-from fixtures.youcook2_layout import HANDMADE, HANDMADE_FRAMES, write_root
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 COOT_LENS = {"vidTrainAAA": [4, 6], "vidTrainBBB": [3], "vidTrainCCC": [5], "vidValDDD": [2, 7]}
 
 
@@ -23,7 +23,8 @@ def _emoji_motion_available() -> bool:
     return (default_root() / "MANIFEST.sha256").is_file()
 
 
-needs_emoji = pytest.mark.skipif(not _emoji_motion_available(), reason="Emoji Motion data (data/emoji_motion) not built")
+needs_emoji = pytest.mark.skipif(not _emoji_motion_available(),
+                                 reason="Emoji Motion data (data/emoji_motion) not built")
 
 
 def test_names():

@@ -1,8 +1,7 @@
-"""Retrieval with trained models: R@K curves (exact and semantic) and free-text search over clips.
+"""Companion of notebook 05 (retrieval and search): free-text search over clips with trained models. The R@K
+curves and tables of that notebook come from :func:`crossclr_lab.metrics.recall_curves`,
+:func:`crossclr_lab.report.plot_recall_curves` and :func:`crossclr_lab.report.retrieval_table`.
 
-- :func:`recall_curves` / :func:`plot_recall_curves`: R@K for K = 1..max_k per model and direction, exact
-  (the paired item) and semantic (any item of the query's group), with the chance line K/N.
-- :func:`retrieval_table`: R@1/5/10, MedR and semantic R@1 per model and direction, as Markdown.
 - :class:`ClipSearch`: a text query -> top-k clips for each model. The query is embedded by the encoder the
   dataset's captions were embedded with (MiniLM, :func:`crossclr_lab.data.text_encoder.embed_texts`), then by
   each model's trained text encoder, and compared (cosine) with the model's clip embeddings.
@@ -27,73 +26,13 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 from crossclr_lab.data.paired import PairedFeatures
-from crossclr_lab.metrics import recall_curve, retrieval_metrics
-from crossclr_lab.plotting import recall_axes
-
-DIRECTION_NAMES = {"t2v": "text → video", "v2t": "video → text"}
-
-
-# -- curves and table ------------------------------------------------------------------------------------------
-def recall_curves(embeddings: dict[str, tuple[Tensor, Tensor]], groups: Sequence | None = None,
-                  max_k: int = 100) -> dict[str, dict[str, np.ndarray]]:
-    """``{model: (video_emb [N, D], text_emb [N, D])}`` -> ``{model: {"t2v": [K], "v2t": [K], "t2v_sem": ..., ...}}``.
-
-    Curves hold R@K in percent for K = 1..min(max_k, N); the ``*_sem`` curves need ``groups`` (one label per pair).
-    """
-    if not embeddings:
-        raise ValueError("embeddings is empty: pass {model name: (video_emb, text_emb)}")
-    if max_k < 1:
-        raise ValueError(f"max_k must be >= 1, got {max_k}")
-    out = {}
-    for name, (video_emb, text_emb) in embeddings.items():
-        k = min(max_k, len(video_emb))
-        curves = {d: recall_curve(video_emb, text_emb, direction=d, max_k=k) for d in DIRECTION_NAMES}
-        if groups is not None:
-            curves.update({f"{d}_sem": recall_curve(video_emb, text_emb, direction=d, groups=groups, max_k=k)
-                           for d in DIRECTION_NAMES})
-        out[name] = curves
-    return out
-
-
-def plot_recall_curves(curves: dict[str, dict[str, np.ndarray]], n: int, title: str = "",
-                       figsize=(11.0, 4.2)) -> Figure:
-    """One panel per direction: each model's exact R@K (solid) and semantic R@K (dashed), chance K/N (grey)."""
-    if n < 1:
-        raise ValueError(f"n (the number of gallery items) must be >= 1, got {n}")
-    fig = Figure(figsize=figsize, layout="constrained")
-    axes = fig.subplots(1, 2)
-    for ax, (d, label) in zip(axes, DIRECTION_NAMES.items()):
-        length = 1
-        for i, (name, c) in enumerate(curves.items()):
-            ks = np.arange(1, len(c[d]) + 1)
-            length = max(length, len(ks))
-            ax.plot(ks, c[d], color=f"C{i}", lw=1.8, label=f"{name}: exact")
-            if f"{d}_sem" in c:
-                ax.plot(ks, c[f"{d}_sem"], color=f"C{i}", lw=1.4, ls="--", label=f"{name}: semantic")
-        recall_axes(ax, n, length, f"{title + ': ' if title else ''}{label}", fontsize=8,
-                    chance_label="chance, exact")
-    return fig
-
-
-def retrieval_table(embeddings: dict[str, tuple[Tensor, Tensor]], groups: Sequence | None = None) -> str:
-    """A Markdown table per model and direction: R@1, R@5, R@10 (%), MedR and, with ``groups``, semantic R@1/R@5."""
-    sem = groups is not None
-    lines = ["| model | direction | R@1 | R@5 | R@10 | MedR |" + (" sem R@1 | sem R@5 |" if sem else ""),
-             "|---|---|---|---|---|---|" + ("---|---|" if sem else "")]
-    for name, (video_emb, text_emb) in embeddings.items():
-        m = retrieval_metrics(video_emb, text_emb, groups=groups)
-        for d, label in DIRECTION_NAMES.items():
-            cells = [f"{m[f'{d}_r{k}']:.1f}" for k in (1, 5, 10)] + [f"{m[f'{d}_medr']:.0f}"]
-            if sem:
-                cells += [f"{m[f'{d}_sem_r{k}']:.1f}" for k in (1, 5)]
-            lines.append(f"| {name} | {label} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
 
 
 # -- free-text search ------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Hit:
-    """One retrieved clip: its 1-based ``rank``, ``index`` into the gallery, ``id``, ``caption`` and cosine ``score``."""
+    """One retrieved clip: its 1-based ``rank``, ``index`` into the gallery, ``id``, ``caption`` and cosine
+    ``score``."""
 
     rank: int
     index: int

@@ -3,10 +3,23 @@
 import numpy as np
 import pytest
 import torch
+from matplotlib.figure import Figure
 
-from crossclr_lab.analysis import (batch_connectivity, cosine_matrix, false_negative_share, most_connected,
-                                   pruning_curve, random_batches, zipf_subset)
 from crossclr_lab.data import make_synthetic
+from crossclr_lab.lab.false_negatives import (
+    batch_connectivity,
+    cosine_matrix,
+    describe_pruning,
+    false_negative_share,
+    most_connected,
+    plot_connectivity,
+    plot_pruning_curves,
+    plot_similarity_matrices,
+    pruning_curve,
+    random_batches,
+    show_thumbnails,
+    zipf_subset,
+)
 
 
 def brute_curve(feat, groups, gammas, batch_size, seed):
@@ -75,3 +88,20 @@ def test_zipf_subset_sizes_and_pruning_beats_chance_on_frequent_concepts():
     # frequent concepts form dense regions: pruning's precision clearly beats its base rate
     curve = pruning_curve(sub.video_pooled, sub.groups["concept"], [0.8], batch_size=32, epochs=3)
     assert curve["precision"][0] > 1.5 * curve["base_rate"][0]
+
+
+def test_figures_are_labelled_figures_and_the_summary_reads_the_curve():
+    data = make_synthetic(n_concepts=4, pairs_per_concept=10, seed=0)
+    groups = data.groups["concept"]
+    curves = {"video": pruning_curve(data.video_pooled, groups, [0.5, 0.9], batch_size=8)}
+    figures = [plot_similarity_matrices({"a": (data.video_pooled, groups), "b": (data.text_pooled, groups)}),
+               plot_connectivity(batch_connectivity(data.video_pooled[:8]).numpy(), 0.9),
+               plot_pruning_curves(curves), show_thumbnails([None, None], ["one", "two"], ncols=2)]
+    for fig in figures:
+        assert isinstance(fig, Figure)
+    for ax in figures[0].axes[:1] + figures[1].axes + figures[2].axes:
+        assert ax.get_xlabel() and ax.get_ylabel() and ax.get_title()
+    assert len([ax for ax in figures[0].axes if ax.get_title()]) == 2
+    (line,) = describe_pruning(curves, gamma=0.88)
+    c = curves["video"]
+    assert "γ=0.90" in line and f"recall {c['recall'][1]:.3f}" in line

@@ -6,10 +6,11 @@ import math
 import pytest
 import torch
 
-from crossclr_lab.compare import (ablation_variants, chance_levels, default_group, format_table, run_comparison,
-                                  summarize, verdict_lines, Variant)
 from crossclr_lab.data import make_synthetic
 from crossclr_lab.data.paired import PairedFeatures
+from crossclr_lab.experiments import Variant, ablation_variants, run_comparison, summarize
+from crossclr_lab.metrics import chance_levels
+from crossclr_lab.report import format_table, verdict_lines, write_results
 from crossclr_lab.train import TrainConfig
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -76,13 +77,13 @@ def test_chance_levels_match_brute_force():
     data = PairedFeatures(video=torch.zeros(n, 1, 2), video_lengths=torch.ones(n, dtype=torch.long),
                           text=torch.zeros(n, 2), captions=[""] * n, ids=[str(i) for i in range(n)],
                           groups={"g": groups})
-    chance = chance_levels(data, "g")
+    chance = chance_levels(len(data), data.groups["g"])
     assert chance["t2v_r1"] == pytest.approx(2.5) and chance["v2t_r10"] == pytest.approx(25.0)
     assert chance["t2v_medr"] == pytest.approx(20.5)
     # a uniformly random top-1 item shares the query's group: average over queries of n_g / N
     brute = sum(groups.count(g) / n for g in groups) / n * 100
     assert chance["t2v_sem_r1"] == pytest.approx(brute) == pytest.approx(62.5)
-    assert default_group(data) == "g"
+    assert data.default_group() == "g"
 
 
 def test_ablation_variants_switch_one_component_each():
@@ -120,6 +121,8 @@ def test_run_comparison_end_to_end(tmp_path):
     assert len(run["recall_curves"]["t2v"]) == 10 and run["recall_curves"]["t2v"][-1] >= run["test"]["t2v_r10"] - 1e-9
     on_disk = json.loads((tmp_path / "results.json").read_text())
     assert on_disk["summary"]["x"]["diff"]["t2v_r1"]["n"] == 3
+    assert not (tmp_path / "results.md").exists()                  # rendering is report's job
+    write_results(res, tmp_path)
     assert "Verdict x vs y" in (tmp_path / "results.md").read_text()
     assert (tmp_path / "runs" / "x" / "seed2" / "record.json").exists()
     with pytest.raises(ValueError, match="unique"):

@@ -1,6 +1,7 @@
-"""The loss explorer: every tensor of one CrossCLR step on one batch, as pictures and as a widget.
+"""Companion of notebook 02 (the loss explorer): every tensor of one CrossCLR step on one batch, as pictures
+and as a widget.
 
-:func:`explore` runs the real :class:`~crossclr_lab.losses.CrossCLRLoss` with ``return_parts=True`` and adds
+:func:`explore` runs the real :class:`~crossclr_lab.losses.CrossCLRLoss`' :meth:`parts` and adds
 what a learner wants to see next to it: each negative's share of the gradient and the loss the public
 code's masking bug would give. :func:`draw_explorer` plots it; :func:`explorer_widget` wraps both in
 ipywidgets sliders.
@@ -8,16 +9,23 @@ ipywidgets sliders.
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 import numpy as np
 import torch
+from matplotlib.figure import Figure
 from torch import Tensor
 
-from crossclr_lab.losses import CrossCLRLoss
+from crossclr_lab.losses import CrossCLRLoss, loss_defaults
+
+PAPER = loss_defaults("crossclr")   # the paper's settings, as CrossCLRLoss's signature holds them
 
 
-def explore(video_emb: Tensor, text_emb: Tensor, video_feat: Tensor, text_feat: Tensor, temperature: float = 0.03,
-            intra_weight: float = 0.8, prune_threshold: float | None = 0.9, weight_temperature: float | None = 3.5e-3,
-            queue: tuple[Tensor, ...] | None = None, intra_weight_on: str = "similarity") -> dict:
+def explore(video_emb: Tensor, text_emb: Tensor, video_feat: Tensor, text_feat: Tensor,
+            temperature: float = PAPER["temperature"], intra_weight: float = PAPER["intra_weight"],
+            prune_threshold: float | None = PAPER["prune_threshold"],
+            weight_temperature: float | None = PAPER["weight_temperature"], queue: tuple[Tensor, ...] | None = None,
+            intra_weight_on: str = PAPER["intra_weight_on"]) -> dict:
     """One CrossCLR step on a batch ``[B, D]`` (+ input features ``[B, D_in]``), fully dissected.
 
     ``queue``: optional earlier batches ``(video_emb, text_emb, video_feat, text_feat)`` pushed through
@@ -30,17 +38,18 @@ def explore(video_emb: Tensor, text_emb: Tensor, video_feat: Tensor, text_feat: 
       exp(0) = 1 to its row's denominator), as in the authors' public code.
     """
     qsize = 0 if queue is None else len(queue[0])
-    loss_fn = CrossCLRLoss(temperature, intra_weight, prune_threshold, weight_temperature, qsize, intra_weight_on)
+    loss_fn = CrossCLRLoss(temperature=temperature, intra_weight=intra_weight, prune_threshold=prune_threshold,
+                           weight_temperature=weight_temperature, queue_size=qsize, intra_weight_on=intra_weight_on)
     if queue is not None:
         with torch.no_grad():
             loss_fn(*queue)
     loss_fn.eval()                                              # look, but do not enqueue this batch
     v = video_emb.detach().clone().float().requires_grad_(True)
     t = text_emb.detach().clone().float().requires_grad_(True)
-    parts = loss_fn(v, t, video_feat, text_feat, return_parts=True)
-    parts["loss"].backward()
-    out = {k: (x.detach().cpu().numpy() if isinstance(x, Tensor) else x) for k, x in parts.items()
-           if x is not None}
+    parts = loss_fn.parts(v, t, video_feat, text_feat)
+    parts.loss.backward()
+    out = {f.name: getattr(parts, f.name).detach().cpu().numpy() for f in fields(parts)
+           if getattr(parts, f.name) is not None}
     out["grad_norm_video"] = v.grad.norm(dim=1).numpy()
     out["grad_norm_text"] = t.grad.norm(dim=1).numpy()
     for side, inter in (("video", out["logits_inter"]), ("text", out["logits_inter"].T)):
@@ -85,10 +94,9 @@ def intra_weight_forms(similarities: np.ndarray, temperature: float, intra_weigh
 def draw_explorer(result: dict, figsize=(15, 8.5)):
     """A 2×3 figure: inter and intra logits with the pruning masks, the gradient shares, per-sample weights
     and losses. Returns the matplotlib Figure."""
-    import matplotlib.pyplot as plt
-
     b = len(result["per_sample_video"])
-    fig, axes = plt.subplots(2, 3, figsize=figsize, constrained_layout=True)
+    fig = Figure(figsize=figsize, layout="constrained")
+    axes = fig.subplots(2, 3)
     eye = np.eye(b, dtype=bool)
     panels = [
         (axes[0, 0], result["logits_inter"], result["inter_mask_video"] | eye,
@@ -138,7 +146,6 @@ def explorer_widget(video_emb: Tensor, text_emb: Tensor, video_feat: Tensor, tex
     holds the last :func:`explore` result. ``queue`` supplies up to the largest queue size of earlier rows.
     """
     import ipywidgets as widgets
-    import matplotlib.pyplot as plt
     from IPython.display import display
 
     max_queue = 0 if queue is None else len(queue[0])
@@ -149,26 +156,28 @@ def explorer_widget(video_emb: Tensor, text_emb: Tensor, video_feat: Tensor, tex
         result = explore(video_emb, text_emb, video_feat, text_feat, temperature,
                          intra_weight if use_intra else 0.0, prune_threshold if use_pruning else None,
                          weight_temperature if use_weighting else None, q, intra_weight_on)
-        fig = draw_explorer(result)
-        display(fig)
-        plt.close(fig)
+        display(draw_explorer(result))
         return result
 
     log_slider = dict(continuous_update=False, style={"description_width": "initial"})
     return widgets.interactive(
         update,
-        temperature=widgets.FloatLogSlider(value=0.03, base=10, min=-2.3, max=0, step=0.05, description="τ",
+        temperature=widgets.FloatLogSlider(value=PAPER["temperature"], base=10, min=-2.3, max=0, step=0.05,
+                                           description="τ",
                                            readout_format=".3f", **log_slider),
-        intra_weight=widgets.FloatSlider(value=0.8, min=0.05, max=1.0, step=0.05, description="λ", **log_slider),
-        prune_threshold=widgets.FloatSlider(value=0.9, min=0.3, max=1.0, step=0.01, description="γ", **log_slider),
-        weight_temperature=widgets.FloatLogSlider(value=3.5e-3, base=10, min=-4, max=0, step=0.1, description="κ",
+        intra_weight=widgets.FloatSlider(value=PAPER["intra_weight"], min=0.05, max=1.0, step=0.05, description="λ",
+                                         **log_slider),
+        prune_threshold=widgets.FloatSlider(value=PAPER["prune_threshold"], min=0.3, max=1.0, step=0.01,
+                                            description="γ", **log_slider),
+        weight_temperature=widgets.FloatLogSlider(value=PAPER["weight_temperature"], base=10, min=-4, max=0, step=0.1,
+                                                  description="κ",
                                                   readout_format=".4f", **log_slider),
         queue_size=widgets.IntSlider(value=0, min=0, max=max_queue, step=max(1, max_queue // 20),
                                      description="queue", **log_slider),
         use_intra=widgets.Checkbox(value=True, description="intra-modality negatives"),
         use_pruning=widgets.Checkbox(value=True, description="pruning"),
         use_weighting=widgets.Checkbox(value=True, description="weighting"),
-        intra_weight_on=widgets.Dropdown(options=["similarity", "logits"], value="similarity",
+        intra_weight_on=widgets.Dropdown(options=["similarity", "logits"], value=PAPER["intra_weight_on"],
                                          description="λ form"),
     )
 
@@ -183,3 +192,56 @@ def temperature_sweep(video_emb: Tensor, text_emb: Tensor, video_feat: Tensor, t
             "loss_zero_mask_bug": np.array([r["loss_zero_mask_bug"] for r in rows]),
             "top_share": np.array([np.max(r["share_inter_video"] + r["share_intra_video"], axis=1).mean()
                                    for r in rows])}
+
+
+def explorer_batch(model, data, batch_size: int = 16, queue_rows: int = 0, seed: int = 0) -> dict:
+    """A random batch of ``data`` embedded by ``model``, as :func:`explore` takes it.
+
+    Returns ``video_emb``/``text_emb [B, D]``, ``video_feat``/``text_feat [B, D_in]`` (pooled inputs), ``rows``
+    (the batch's item indices) and ``queue``: ``queue_rows`` further items as ``(video_emb, text_emb,
+    video_feat, text_feat)`` for the queue slider (``None`` when 0).
+    """
+    from crossclr_lab.train import embed
+
+    if not 2 <= batch_size <= len(data) - queue_rows:
+        raise ValueError(f"batch_size must be in [2, {len(data) - queue_rows}] for {len(data)} items and "
+                         f"{queue_rows} queue rows, got {batch_size}")
+    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(seed))
+    rows, queue_part = order[:batch_size], order[batch_size:batch_size + queue_rows]
+    video_emb, text_emb = embed(model, data.subset(rows))
+    queue = None
+    if queue_rows:
+        queue = (*embed(model, data.subset(queue_part)), data.video_pooled[queue_part], data.text_pooled[queue_part])
+    return {"video_emb": video_emb, "text_emb": text_emb, "video_feat": data.video_pooled[rows],
+            "text_feat": data.text_pooled[rows], "rows": rows, "queue": queue}
+
+
+def plot_temperature_sweep(sweep: dict[str, np.ndarray]) -> Figure:
+    """Two panels over τ (from :func:`temperature_sweep`): the loss with and without the ×0 masking bug, and the
+    mean largest gradient share per anchor (1 = one negative takes the whole push)."""
+    fig = Figure(figsize=(11, 3.8), layout="constrained")
+    axes = fig.subplots(1, 2)
+    axes[0].plot(sweep["temperature"], sweep["loss"], "-o", label="CrossCLR (left-out entries removed)")
+    axes[0].plot(sweep["temperature"], sweep["loss_zero_mask_bug"], "--s", label="same, with the ×0 masking bug")
+    axes[0].set(xscale="log", xlabel="temperature τ", ylabel="loss", title="Loss vs temperature")
+    axes[0].legend(fontsize=8)
+    axes[1].plot(sweep["temperature"], sweep["top_share"], "-o")
+    axes[1].set(xscale="log", xlabel="temperature τ", ylabel="mean largest share", ylim=(0, 1.02),
+                title="How concentrated the push is")
+    return fig
+
+
+def plot_intra_weight_forms(temperature: float = PAPER["temperature"], intra_weight: float = PAPER["intra_weight"]
+                            ) -> Figure:
+    """One negative's term in the denominator against its cosine similarity: an inter negative, and an intra
+    negative under the paper's λ·exp(s/τ) and the authors' code's exp(λ·s/τ) (log scale)."""
+    forms = intra_weight_forms(np.linspace(-1, 1, 201), temperature=temperature, intra_weight=intra_weight)
+    fig = Figure(figsize=(7, 3.8), layout="constrained")
+    ax = fig.add_subplot()
+    ax.plot(forms["similarity"], forms["inter"], label="inter negative: exp(s/τ)")
+    ax.plot(forms["similarity"], forms["paper"], label="intra, paper: λ·exp(s/τ)")
+    ax.plot(forms["similarity"], forms["code"], label="intra, code: exp(λ·s/τ)")
+    ax.set(yscale="log", xlabel="cosine similarity s", ylabel="term in the denominator",
+           title=f"One negative's contribution (τ = {temperature:g}, λ = {intra_weight:g})")
+    ax.legend(fontsize=8)
+    return fig

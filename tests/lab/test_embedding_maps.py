@@ -9,8 +9,15 @@ from matplotlib.figure import Figure
 from PIL import Image
 
 from crossclr_lab.data.paired import PairedFeatures
-from crossclr_lab.maps import (concept_tightness, format_tightness, joint_umap, map_widget, plot_joint_maps,
-                               sample_concepts, tightness_table)
+from crossclr_lab.lab.embedding_maps import (
+    concept_tightness,
+    format_tightness,
+    joint_umap,
+    map_widget,
+    plot_joint_maps,
+    sample_concepts,
+    tightness_table,
+)
 
 
 def _clusters(n_concepts=4, per=5, dim=8, spread=0.05, seed=0):
@@ -132,7 +139,7 @@ def test_plot_joint_maps_validates():
 
 def test_map_widget_redraws_on_change():
     feats = _features()
-    ui = map_widget(_maps(len(feats)), feats, colour_by="concept")
+    ui = map_widget(_maps(len(feats)), feats, color_by="concept")
     first = ui.result
     assert isinstance(first, Figure) and ui.children[0].options[0] == "thumbnails"
     ui.children[0].value = "thumbnails"
@@ -141,8 +148,8 @@ def test_map_widget_redraws_on_change():
     ui.children[1].value = False                      # pair lines off
     assert isinstance(ui.result, Figure)
     assert "video–text pair" not in [t.get_text() for t in ui.result.axes[0].get_legend().get_texts()]
-    with pytest.raises(ValueError, match="colour_by"):
-        map_widget(_maps(len(feats)), feats, colour_by="nope")
+    with pytest.raises(ValueError, match="color_by"):
+        map_widget(_maps(len(feats)), feats, color_by="nope")
 
 
 @pytest.mark.slow

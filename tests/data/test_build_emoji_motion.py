@@ -1,4 +1,5 @@
-"""The Emoji Motion builder: concept keys, frame sampling, PCA, clip decoding, and (network) a small deterministic build."""
+"""The Emoji Motion builder: concept keys, frame sampling, PCA, clip decoding, and (network) a small
+deterministic build."""
 
 import io
 import os
@@ -148,7 +149,8 @@ def test_subset_build_is_deterministic_and_loads(tmp_path):
     one, two = tmp_path / "one" / "emoji_motion", tmp_path / "two" / "emoji_motion"
     names = sorted(p.name for p in one.iterdir())
     assert names == sorted(p.name for p in two.iterdir())
-    assert set(names) == {"features.npz", "metadata.json.gz", "thumbnails.png", "README.md", "LICENSES", "MANIFEST.sha256"}
+    assert set(names) == {"features.npz", "metadata.json.gz", "thumbnails.png", "README.md", "LICENSES",
+                          "MANIFEST.sha256"}
     for name in names:
         assert (one / name).read_bytes() == (two / name).read_bytes(), f"{name} differs between two builds"
     assert info["clips"] == 40 and 0 < info["animated"] < 40

@@ -5,7 +5,13 @@ import numpy as np
 import pytest
 import torch
 
-from crossclr_lab.explorer import draw_explorer, explore, explorer_widget, intra_weight_forms, temperature_sweep
+from crossclr_lab.lab.loss_explorer import (
+    draw_explorer,
+    explore,
+    explorer_widget,
+    intra_weight_forms,
+    temperature_sweep,
+)
 from crossclr_lab.losses import CrossCLRLoss
 
 matplotlib.use("Agg")
