@@ -49,8 +49,8 @@ def _add_data_args(p: argparse.ArgumentParser, default: str | None = "emoji_moti
     from crossclr_lab.data.registry import DATASETS
 
     p.add_argument("--dataset", default=default, choices=sorted(DATASETS), help="dataset name (default: %(default)s)")
-    p.add_argument("--data-root",
-                   help="dataset folder (required for youcook2; emoji_motion defaults to the shipped copy)")
+    p.add_argument("--data-root", help="dataset folder (required for youcook2 and folder, see docs/dataset-format.md; "
+                                       "emoji_motion defaults to the shipped copy)")
     p.add_argument("--split-kind", choices=SPLIT_KINDS,
                    help="emoji_motion only: 'concept' (test concepts unseen in training, default) or 'random'")
     p.add_argument("--text-features", help="youcook2 only: COOT's token-feature h5 in --data-root (e.g. "
@@ -141,10 +141,11 @@ def _load_splits(args) -> tuple[tuple, str]:
     """``(train, val, eval)`` for the dataset and the name of the evaluation split.
 
     The evaluation split is ``test`` when the dataset has one (val then selects the model); YouCook2 has no
-    public test split, so there it is ``val`` and training runs without model selection (val = ``None``).
+    public test split (nor may a folder dataset), so there it is ``val`` and training runs without model
+    selection (val = ``None``).
     """
     from crossclr_lab.data import load_dataset
-    from crossclr_lab.data.registry import SPLITS
+    from crossclr_lab.data.registry import dataset_splits
 
     kwargs = {}
     if args.split_kind is not None:
@@ -155,8 +156,8 @@ def _load_splits(args) -> tuple[tuple, str]:
         if args.dataset != "youcook2":
             raise UsageError(f"--text-features applies to --dataset youcook2 only, not {args.dataset!r}")
         kwargs["text_features"] = args.text_features
-    has_test = "test" in SPLITS[args.dataset]
     try:
+        has_test = "test" in dataset_splits(args.dataset, args.data_root)
         if has_test:
             splits = tuple(load_dataset(args.dataset, s, args.data_root, **kwargs) for s in ("train", "val", "test"))
         else:

@@ -27,6 +27,7 @@
 
 # %% tags=["parameters"]
 dataset = "emoji_motion"     # the real dataset of part 2 ("synthetic" runs part 2 on synthetic data too)
+data_root = None             # dataset "folder": the folder of your features (docs/dataset-format.md)
 batch_size = 64              # the paper's batch size: connectivity is measured inside a batch
 gamma = 0.9                  # the paper's pruning threshold
 n_concepts = 12              # synthetic data: number of latent concepts ...
@@ -132,8 +133,8 @@ print("\n".join(describe_pruning(synthetic_curves, gamma)))
 # word and look alike.
 
 # %%
-data = load_dataset(dataset, split="train")
-group_names = [g for g in ("base", "concept", "subcategory") if g in data.groups]
+data = load_dataset(dataset, split="train", data_root=data_root)
+group_names = [g for g in ("base", "concept", "subcategory") if g in data.groups] or list(data.groups)
 print(f"{data.name}: {len(data)} training pairs; groups: "
       + ", ".join(f"{g} ({len(set(data.groups[g]))} distinct)" for g in group_names))
 key = "concept" if "concept" in data.groups else group_names[0]
@@ -154,7 +155,7 @@ display(plot_similarity_matrices({f"{data.name}: video features": (data.video_po
 
 # %%
 real_curves = {f"{modality} / {g}": pruning_curve(feat, data.groups[g], gammas, batch_size, epochs, seed)
-               for g in [x for x in ("concept", "base") if x in data.groups][:2]
+               for g in [x for x in ("concept", "base") if x in data.groups][:2] or [key]
                for modality, feat in (("video", data.video_pooled), ("text", data.text_pooled))}
 display(plot_pruning_curves(real_curves, title=f"{data.name}: pruning vs same-group negatives"))
 print("\n".join(describe_pruning(real_curves, gamma)))

@@ -28,6 +28,7 @@
 
 # %% tags=["parameters"]
 dataset = "emoji_motion"
+data_root = None             # dataset "folder": the folder of your features (docs/dataset-format.md)
 batch_size = 24              # a small batch keeps the matrices readable
 queue_rows = 256             # earlier samples available to the queue slider
 train_epochs = 8             # a short InfoNCE training, so the embeddings mean something
@@ -62,8 +63,8 @@ seed_everything(seed)
 # few epochs — enough that matching pairs have started to move together — then take one batch.
 
 # %%
-train_data = load_dataset(dataset, split="train")
-val_data = load_dataset(dataset, split="val")
+train_data = load_dataset(dataset, split="train", data_root=data_root)
+val_data = load_dataset(dataset, split="val", data_root=data_root)
 model, record = train(TrainConfig(loss="infonce", epochs=train_epochs, seed=seed, progress=False),
                       train_data, val_data)
 print(f"trained {train_epochs} epochs on {len(train_data)} pairs; val text→video R@1 = "

@@ -23,14 +23,15 @@
 # 4. Know what it takes to rerun this on YouCook2, the paper's benchmark.
 
 # %% tags=["parameters"]
-dataset = "emoji_motion"   # "emoji_motion" (animated emoji ↔ their names) or "synthetic"
+dataset = "emoji_motion"   # "emoji_motion" (animated emoji ↔ their names), "synthetic" or "folder"
+data_root = None           # dataset "folder": the folder of your features (docs/dataset-format.md)
 split_kind = "concept"     # emoji_motion: "concept" holds whole concepts out for test, "random" holds clips out
 seeds = [0, 1, 2]          # every variant is trained once per seed (more seeds: tighter error bars)
 epochs = 12                # training epochs per run (the model is selected on val)
 batch_size = 64            # the paper's batch size
 losses = ["crossclr", "infonce", "nt_xent", "max_margin", "mil_nce", "dcl"]
 ablation = True            # also run the CrossCLR component ablation (5 variants × seeds)
-data_root = None           # folder with COOT's YouCook2 features; None skips the YouCook2 cell
+youcook2_root = None       # folder with COOT's YouCook2 features; None skips the YouCook2 cell
 youcook2_epochs = 10
 
 # %%
@@ -56,7 +57,7 @@ from crossclr_lab.train import TrainConfig
 
 # %%
 kwargs = {"split_kind": split_kind} if dataset == "emoji_motion" else {}
-train, val, test = load_splits(dataset, **kwargs)
+train, val, test = load_splits(dataset, data_root=data_root, **kwargs)
 group = test.default_group()
 config = TrainConfig(epochs=epochs, batch_size=batch_size, warmup_epochs=min(2.0, epochs / 4), group=group,
                      progress=False)
@@ -165,19 +166,19 @@ else:
 # ## The same on YouCook2 (the paper's benchmark)
 #
 # The paper's Table 1 trains on YouCook2 clips with COOT's video features (S3D pre-trained on HowTo100M).
-# The features are not shipped with this project: set `data_root` in the parameters cell to a folder
+# The features are not shipped with this project: set `youcook2_root` in the parameters cell to a folder
 # holding `youcookii_annotations_trainval.json` and `video_feat_100m.h5` from COOT's release
 # (github.com/gingsi/coot-videotext, section "Youcook2 with Howto100m features"; `help(crossclr_lab.data.youcook2)`
 # lists the optional text features). YouCook2 has no public test split, so as in the paper the models are
 # evaluated on val, and without a separate split for model selection the last epoch is used.
 
 # %%
-if data_root is None or not Path(data_root).is_dir():
-    print(f"Skipping YouCook2: data_root={data_root!r} is not a folder. To run this cell, download COOT's YouCook2 "
-          "features (video_feat_100m.h5) and the official youcookii_annotations_trainval.json into one folder and "
-          "set data_root to it (see help(crossclr_lab.data.youcook2)).")
+if youcook2_root is None or not Path(youcook2_root).is_dir():
+    print(f"Skipping YouCook2: youcook2_root={youcook2_root!r} is not a folder. To run this cell, download COOT's "
+          "YouCook2 features (video_feat_100m.h5) and the official youcookii_annotations_trainval.json into one "
+          "folder and set youcook2_root to it (see help(crossclr_lab.data.youcook2)).")
 else:
-    yc_train, yc_val = load_splits("youcook2", ("train", "val"), data_root=data_root)
+    yc_train, yc_val = load_splits("youcook2", ("train", "val"), data_root=youcook2_root)
     yc_group = yc_val.default_group()
     yc_results = run_comparison(as_variants(["crossclr", "infonce"]), seeds,
                                 (yc_train, None, yc_val), replace(config, epochs=youcook2_epochs, group=yc_group),

@@ -23,7 +23,8 @@
 #    compare that number between InfoNCE and CrossCLR instead of trusting the picture.
 
 # %% tags=["parameters"]
-dataset = "emoji_motion"   # "emoji_motion" (thumbnails) or "synthetic" (coloured points only)
+dataset = "emoji_motion"   # "emoji_motion" (thumbnails), "synthetic" or "folder" (coloured points only)
+data_root = None           # dataset "folder": the folder of your features (docs/dataset-format.md)
 split_kind = "concept"     # emoji_motion: which split decides the held-out (test) clips
 map_split = "test"         # the clips drawn and measured: "test" (unseen concepts) or "train"
 epochs = 12                # training epochs of each model
@@ -59,7 +60,7 @@ from crossclr_lab.train import TrainConfig, embed
 
 # %%
 kwargs = {"split_kind": split_kind} if dataset == "emoji_motion" else {}
-train, val, shown_split = load_splits(dataset, ("train", "val", map_split), **kwargs)
+train, val, shown_split = load_splits(dataset, ("train", "val", map_split), data_root=data_root, **kwargs)
 group = shown_split.default_group()
 config = TrainConfig(epochs=epochs, warmup_epochs=min(2.0, epochs / 4), seed=seed, group=group, progress=False)
 models = train_models([Variant("InfoNCE", "infonce"), Variant("CrossCLR", "crossclr")], train, val, config)

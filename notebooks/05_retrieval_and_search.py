@@ -23,7 +23,8 @@
 #    compare what different losses return.
 
 # %% tags=["parameters"]
-dataset = "emoji_motion"   # "emoji_motion" (searchable: MiniLM captions, thumbnails) or "synthetic" (curves only)
+dataset = "emoji_motion"   # "emoji_motion" (searchable: MiniLM captions, thumbnails), "synthetic" or "folder"
+data_root = None           # dataset "folder": the folder of your features (docs/dataset-format.md)
 split_kind = "concept"     # emoji_motion: "concept" holds whole concepts out for test
 losses = ["crossclr", "infonce"]
 epochs = 12                # training epochs of each model
@@ -53,7 +54,7 @@ from crossclr_lab.train import TrainConfig, embed
 
 # %%
 kwargs = {"split_kind": split_kind} if dataset == "emoji_motion" else {}
-train, val, test = load_splits(dataset, **kwargs)
+train, val, test = load_splits(dataset, data_root=data_root, **kwargs)
 group = test.default_group()
 config = TrainConfig(epochs=epochs, warmup_epochs=min(2.0, epochs / 4), seed=seed, group=group, progress=False)
 models = train_models(losses, train, val, config)

@@ -49,7 +49,7 @@ def test_every_subcommand_has_help(command, capsys):
 
 @pytest.mark.parametrize("argv, expected", [
     (["train", "--loss", "clip", "--out", "x"], "invalid choice: 'clip' (choose from 'crossclr', 'infonce'"),
-    (["compare", "--dataset", "lsmdc", "--out", "x"], "choose from 'emoji_motion', 'synthetic', 'youcook2'"),
+    (["compare", "--dataset", "lsmdc", "--out", "x"], "choose from 'emoji_motion', 'folder', 'synthetic', 'youcook2'"),
     (["train", "--dataset", "synthetic", "--encoder", "lstm", "--out", "x"], "choose from 'mlp', 'temporal'"),
     (["train", "--dataset", "synthetic", "--loss", "infonce", "--queue-size", "8", "--out", "x"],
      "--queue-size: not an option of --loss 'infonce'"),

@@ -1,4 +1,5 @@
-"""Paired video–text datasets: the embedded Emoji Motion set, YouCook2 (COOT features), synthetic data.
+"""Paired video–text datasets: the embedded Emoji Motion set, YouCook2 (COOT features), synthetic data, and
+your own features in the folder format of docs/dataset-format.md.
 
 Loaders are imported lazily so that ``import crossclr_lab.data`` stays cheap.
 """
@@ -17,7 +18,10 @@ _LAZY = {
     "make_synthetic": ".synthetic",
     "load_dataset": ".registry",
     "load_splits": ".registry",
+    "dataset_splits": ".registry",
     "DATASETS": ".registry",
+    "load_folder": ".folder",
+    "export_folder": ".folder",
 }
 
 __all__ = ["PairedFeatures", "PairedDataset", "collate_paired", "group_codes", "masked_mean", *_LAZY]

@@ -1,8 +1,10 @@
-"""Print what a dataset holds: items per split, feature shapes, group sizes and (if any) its data card.
+"""Print what a dataset holds: items per split, feature shapes, group sizes, CrossCLR's connectivity weight share
+on its train split (does the paper's κ suit these features?) and (if any) its data card.
 
     python -m crossclr_lab.data.describe synthetic
     python -m crossclr_lab.data.describe emoji_motion
     python -m crossclr_lab.data.describe youcook2 --data-root /data/youcook2 --split val
+    python -m crossclr_lab.data.describe folder --data-root my_features      # docs/dataset-format.md
     python -m crossclr_lab.data.describe synthetic --set n_concepts=5 --set noise=1.0
 
 ``--set KEY=VALUE`` passes a loader argument (VALUE read as a Python literal, else as a string).
@@ -16,8 +18,11 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import torch
+from torch import Tensor
+
 from .paired import PairedFeatures
-from .registry import DATASETS, SPLITS, load_dataset
+from .registry import DATASETS, dataset_splits, load_dataset
 
 
 def summarize(data: PairedFeatures) -> list[str]:
@@ -43,8 +48,38 @@ def summarize(data: PairedFeatures) -> list[str]:
     return lines
 
 
+def weight_share_lines(pooled: dict[str, Tensor], weight_temperature: float | None = None, batch_size: int = 64,
+                       batches: int = 100) -> list[str]:
+    """CrossCLR's largest connectivity-weight share in random train batches, per modality (or view) of ``pooled``
+    (name -> ``[N, D]`` pooled input features) at κ = ``weight_temperature`` (default: the paper's); see
+    :mod:`.weight_share`."""
+    from .weight_share import PAPER_KAPPA, largest_weight_share
+
+    kappa = PAPER_KAPPA if weight_temperature is None else weight_temperature
+    b = min(batch_size, *(len(f) for f in pooled.values()))
+    which = "the paper's κ" if kappa == PAPER_KAPPA else "κ"
+    lines = [f"connectivity weight share (train; largest w_i / Σ w of CrossCLR's weights at {which} = "
+             f"{kappa:g}, median over {batches} random batches of {b}; uniform = 1/{b} = {1 / b:.3f}, "
+             "1 = one sample carries the batch):"]
+    width = max(map(len, pooled))
+    for name, feat in pooled.items():
+        share = largest_weight_share(feat, batch_size=b, batches=batches, weight_temperature=kappa)
+        advice = "  <- above 0.1: try a larger --weight-temperature, or none" if share > 0.1 else ""
+        lines.append(f"  {name:<{width}}  {share:.3f} ({share * b:.1f}x uniform){advice}")
+    return lines
+
+
 def data_card(name: str, data_root: str | None) -> list[str]:
-    """The dataset's README (emoji_motion only), or a line saying where it was looked for."""
+    """The dataset's card (emoji_motion's README, a folder's dataset.json), or a line saying where it was looked for."""
+    if name == "folder":
+        from .folder import read_card
+
+        card = read_card(data_root)
+        views = ", ".join(f"{v} ({spec['layout']}, {spec['dim']}-d)" for v, spec in card["views"].items())
+        return ["data card (dataset.json):", f"  name: {card['name']}", f"  licence: {card['licence']}",
+                f"  description: {card['description'] or '(none)'}",
+                f"  views: {views}; default pair: video_view {card['video_view']!r}, text_view {card['text_view']!r}",
+                f"  groups: {', '.join(card['groups']) or '(none)'}"]
     if name != "emoji_motion":
         return []
     from .emoji_motion import default_root
@@ -55,14 +90,27 @@ def data_card(name: str, data_root: str | None) -> list[str]:
     return ["data card:", *card.read_text(encoding="utf-8").rstrip().splitlines()]
 
 
-def describe(name: str, data_root: str | None = None, splits: list[str] | None = None, **kwargs) -> str:
-    """The full report for dataset ``name`` (each split unless ``splits`` is given; "all" only on request)."""
+def describe(name: str, data_root: str | None = None, splits: list[str] | None = None,
+             weight_temperature: float | None = None, **kwargs) -> str:
+    """The full report for dataset ``name`` (each split unless ``splits`` is given; "all" only on request); the
+    weight share (at κ = ``weight_temperature``, default the paper's) when the train split is described."""
     if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(sorted(DATASETS))}")
     lines = [f"dataset {name}: {DATASETS[name]}"]
-    for split in splits or [s for s in SPLITS[name] if s != "all"]:
+    train = None
+    for split in splits or [s for s in dataset_splits(name, data_root) if s != "all"]:
         lines.append(f"split {split}:")
-        lines += summarize(load_dataset(name, split=split, data_root=data_root, **kwargs))
+        data = load_dataset(name, split=split, data_root=data_root, **kwargs)
+        lines += summarize(data)
+        train = data if split == "train" else train
+    if train is not None:
+        if name == "folder":  # every view of the folder, not only the pair loaded
+            from .folder import load_views
+
+            pooled = {view: v.pooled() for view, v in load_views(data_root, "train").items()}
+        else:
+            pooled = {"video": train.video_pooled, "text": train.text_pooled}
+        lines += weight_share_lines(pooled, weight_temperature)
     lines += data_card(name, data_root)
     return "\n".join(lines)
 
@@ -84,15 +132,24 @@ def _parse_setting(text: str) -> tuple[str, object]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = _OneLineParser(prog="python -m crossclr_lab.data.describe",
-                            description="Describe a dataset: splits, shapes, group sizes, data card.")
+                            description="Describe a dataset: splits, shapes, group sizes, CrossCLR's connectivity "
+                                        "weight share, data card.")
     parser.add_argument("name", choices=sorted(DATASETS), help="dataset name")
-    parser.add_argument("--data-root", default=None, help="data folder (required for youcook2)")
+    parser.add_argument("--data-root", default=None, help="data folder (required for youcook2 and folder)")
     parser.add_argument("--split", action="append", default=None, help="only this split (repeatable)")
     parser.add_argument("--set", action="append", default=[], type=_parse_setting, metavar="KEY=VALUE",
                         help="extra loader argument, e.g. --set noise=1.0 (repeatable)")
+    parser.add_argument("--weight-temperature", type=float, default=None, metavar="KAPPA",
+                        help="κ for the weight share (default: the paper's 3.5e-3)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="CPU threads for torch (default: %(default)s, fastest for the small weight-share batches)")
     args = parser.parse_args(argv)
+    if args.threads < 1 or (args.weight_temperature is not None and not args.weight_temperature > 0):
+        parser.error(f"--threads must be >= 1 and --weight-temperature > 0, got {args.threads} and "
+                     f"{args.weight_temperature}")
+    torch.set_num_threads(args.threads)
     try:
-        report = describe(args.name, args.data_root, args.split, **dict(args.set))
+        report = describe(args.name, args.data_root, args.split, args.weight_temperature, **dict(args.set))
     except (ValueError, TypeError, FileNotFoundError) as err:
         parser.error(str(err).splitlines()[0])
     print(report)

@@ -129,6 +129,14 @@ def group_codes(labels: Sequence) -> np.ndarray:
     return codes.reshape(-1).astype(np.int64)
 
 
+def random_batches(n: int, batch_size: int, seed: int = 0) -> list[np.ndarray]:
+    """The index sets of one shuffled epoch in full batches of ``batch_size`` (the last partial one dropped)."""
+    if not 2 <= batch_size <= n:
+        raise ValueError(f"batch_size must be in [2, {n}] for {n} items, got {batch_size}")
+    order = np.random.default_rng(seed).permutation(n)
+    return [order[i:i + batch_size] for i in range(0, n - batch_size + 1, batch_size)]
+
+
 def masked_mean(x: Tensor, lengths: Tensor) -> Tensor:
     """Mean of ``x [N, T, D]`` over the first ``lengths [N]`` steps -> ``[N, D]``."""
     mask = torch.arange(x.shape[1], device=x.device)[None, :] < lengths.to(x.device)[:, None]

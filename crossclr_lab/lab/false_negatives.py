@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from crossclr_lab.data.paired import group_codes
+from crossclr_lab.data.paired import group_codes, random_batches
 from crossclr_lab.losses import connectivity, influential
 
 
@@ -33,14 +33,6 @@ def batch_connectivity(feat: Tensor, queue_feat: Tensor | None = None) -> Tensor
         return connectivity(x)
     q = F.normalize(queue_feat.float(), dim=1)
     return connectivity(x, q, torch.ones(len(q), dtype=torch.bool))
-
-
-def random_batches(n: int, batch_size: int, seed: int = 0) -> list[np.ndarray]:
-    """The index sets of one shuffled epoch in full batches of ``batch_size`` (the last partial one dropped)."""
-    if not 2 <= batch_size <= n:
-        raise ValueError(f"batch_size must be in [2, {n}] for {n} items, got {batch_size}")
-    order = np.random.default_rng(seed).permutation(n)
-    return [order[i:i + batch_size] for i in range(0, n - batch_size + 1, batch_size)]
 
 
 def pruning_curve(feat: Tensor, groups: Sequence, thresholds: Sequence[float] = tuple(np.linspace(0.5, 1.0, 11)),

@@ -28,11 +28,12 @@ needs_emoji = pytest.mark.skipif(not _emoji_motion_available(),
 
 
 def test_names():
-    assert set(DATASETS) == {"emoji_motion", "youcook2", "synthetic"}
+    assert set(DATASETS) == {"emoji_motion", "youcook2", "synthetic", "folder"}
 
 
 def test_unknown_name_lists_the_choices():
-    with pytest.raises(ValueError, match="unknown dataset 'ucf101'; choose one of emoji_motion, synthetic, youcook2"):
+    with pytest.raises(ValueError,
+                       match="unknown dataset 'ucf101'; choose one of emoji_motion, folder, synthetic, youcook2"):
         load_dataset("ucf101")
 
 
