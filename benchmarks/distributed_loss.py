@@ -7,7 +7,7 @@ for a small smoke run). Also a section of ``python -m benchmarks.run`` (``--sect
 
 Method. CrossCLR with the paper's settings (λ = 0.8, γ = 0.9, κ = 3.5e-3, τ = 0.03) and a full queue of Q;
 one global batch ``[B, D]`` (input features 512 / 384 for connectivity) split into N contiguous slices, the
-same tensors for every N, so the loss values must agree (checked). Each rank times ``reps`` steps, each after
+same tensors for every N, so the loss values must agree (last column). Each rank times ``reps`` steps, each after
 a barrier: CPU seconds of the whole process (``time.process_time``: every thread, gloo's too; the work a
 device would do, unaffected by the 2 shared cores that N processes compete for) and wall seconds (which do
 include that competition, and waiting for the slowest rank). Memory per process, two ways: the peak resident
@@ -15,6 +15,14 @@ set above the resident size just before one step (``VmHWM`` reset through ``/pro
 told to return every block >= 64 KiB on free; it also counts gloo's buffers and allocator slack), and the
 bytes autograd saves for backward (``saved_tensors_hooks``, distinct storages: exact, but blind to
 transients). A row reports the slowest / largest rank. At N = 1 both modes are the same single-process loss.
+
+Compute alone. N processes on 2 shared cores slow each other down (caches, SMT siblings, other sessions), so
+CPU time per process is inflated too. The second table times, in one process, what one rank of the local
+mode computes (its ``B / N`` anchors against the global batch and queue, connectivity and weights over the
+global batch, enqueueing, no communication) for each N alternately in rounds, as the other benchmarks do, and
+gives paired median ratios to the whole loss; beside it the ratio of the ``[·, B + Q]`` block elements a
+rank computes, ``2·(B/N)·(2B + Q)`` against the whole loss's ``B·(3B + 2Q)`` (which shares one ``B × B``
+inter block between its two sides).
 """
 
 from __future__ import annotations
@@ -38,7 +46,7 @@ from crossclr_lab.distributed import destroy_process_group
 from crossclr_lab.losses import build_loss
 from crossclr_lab.utils import atomic_write_json
 
-from .harness import REPO, peak_rss_delta
+from .harness import REPO, median, paired_ratio, peak_rss_delta, time_alternating
 from .loss_speed import FEATURE_DIMS, FULL, TEMPERATURE
 
 MODES = {"gather": {"gather_distributed": True}, "local": {"gather_distributed": True, "local_loss": True}}
@@ -129,9 +137,47 @@ def _launch(world: int, cfg: dict) -> list[list[dict]]:
                 os.environ[k] = value
 
 
+def _alone(cfg: dict) -> list[dict]:
+    """One rank's local-mode computation for each N, in this process, timed alternately (see the docstring)."""
+    b = cfg["b"]
+    v, t, vf, tf = _global_batch(b, cfg["d"])
+    v.requires_grad_(True)
+    t.requires_grad_(True)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    rows = []
+    try:
+        for queue in cfg["queues"]:
+            loss_fn = build_loss("crossclr", temperature=TEMPERATURE, **FULL, queue_size=queue)
+            with torch.no_grad():
+                for _ in range(-(-queue // b)):
+                    loss_fn(v, t, vf, tf)
+
+            def step(n: int):
+                def run_step():
+                    v.grad = t.grad = None
+                    parts = loss_fn.compute(torch.nn.functional.normalize(v, dim=1),
+                                            torch.nn.functional.normalize(t, dim=1), vf, tf, TEMPERATURE,
+                                            slice(0, b // n))
+                    parts.loss.backward()
+                return run_step
+
+            samples = time_alternating({n: step(n) for n in cfg["worlds"]}, max(cfg["reps"], 3))
+            whole_blocks = b * (3 * b + 2 * queue)
+            for n in cfg["worlds"]:
+                blocks = whole_blocks if n == 1 else 2 * (b // n) * (2 * b + queue)
+                rows.append({"n": n, "queue": queue, "ms": median(samples[n]) * 1e3,
+                             "ms_vs_n1": paired_ratio(samples[n], samples[1]), "blocks_vs_n1": blocks / whole_blocks})
+    finally:
+        torch.set_num_threads(threads)
+    return rows
+
+
 def run(quick: bool, log=print) -> dict:
     """Every N of the plan; rows per (N, mode, queue) with the slowest / largest rank and ratios to N = 1."""
     cfg = plan(quick)
+    log(f"  distributed: one rank's computation alone, N = {cfg['worlds']}, timed alternately")
+    alone = _alone(cfg)
     rows = []
     for world in cfg["worlds"]:
         log(f"  distributed: {world} process(es), B={cfg['b']} D={cfg['d']}, queues {cfg['queues']}")
@@ -150,8 +196,10 @@ def run(quick: bool, log=print) -> dict:
         one = next(r for r in rows if r["n"] == 1 and r["queue"] == row["queue"])
         row.update({f"{key}_vs_n1": row[key] / one[key] for key in ("cpu_ms", "wall_ms", "peak_bytes", "saved_bytes")})
         row["loss_diff_vs_n1"] = abs(row["loss"] - one["loss"])
-    return {"method": " ".join(__doc__.split("\n\n")[2].split()), "b": cfg["b"], "d": cfg["d"],
-            "reps": cfg["reps"], "feature_dims": FEATURE_DIMS, "rows": rows}
+    paragraphs = [" ".join(p.split()) for p in __doc__.split("\n\n")]
+    return {"method": paragraphs[2], "alone_method": paragraphs[3],
+            "b": cfg["b"], "d": cfg["d"], "reps": cfg["reps"], "feature_dims": FEATURE_DIMS, "rows": rows,
+            "alone": alone}
 
 
 def table(result: dict) -> list[str]:
@@ -166,7 +214,12 @@ def table(result: dict) -> list[str]:
             f"{r['peak_bytes'] / 2**20:,.1f}", f"{r['peak_bytes_vs_n1']:.2f}", f"{r['saved_bytes'] / 2**20:,.1f}",
             f"{r['saved_bytes_vs_n1']:.2f}", f"{r['loss_diff_vs_n1']:.1e}"]) + " |")
     lines += ["", f"Global batch B = {result['b']}, D = {result['d']}, {result['reps']} timed steps per rank. "
-              + result["method"]]
+              + result["method"], "", "**One rank's local-mode computation alone (one process, alternating rounds)**",
+              "", "| Q | N | rows / rank | ms | × N=1 (paired) | block elements × N=1 |", "|---|---|---|---|---|---|"]
+    for r in result["alone"]:
+        lines.append(f"| {r['queue']} | {r['n']} | {result['b'] // r['n']} | {r['ms']:,.0f} | {r['ms_vs_n1']:.2f} "
+                     f"| {r['blocks_vs_n1']:.2f} |")
+    lines += ["", result["alone_method"]]
     return lines
 
 
