@@ -8,9 +8,9 @@ for a small smoke run). Also a section of ``python -m benchmarks.run`` (``--sect
 Method. CrossCLR with the paper's settings (λ = 0.8, γ = 0.9, κ = 3.5e-3, τ = 0.03) and a full queue of Q;
 one global batch ``[B, D]`` (input features 512 / 384 for connectivity) split into N contiguous slices, the
 same tensors for every N, so the loss values must agree (last column). Each rank times ``reps`` steps, each after
-a barrier: CPU seconds of the whole process (``time.process_time``: every thread, gloo's too; the work a
-device would do, unaffected by the 2 shared cores that N processes compete for) and wall seconds (which do
-include that competition, and waiting for the slowest rank). Memory per process, two ways: the peak resident
+a barrier: CPU seconds of the whole process (``time.process_time``: every thread, gloo's too; a rank waiting
+in a collective blocks and costs none) and wall seconds (which also count the time the N processes and other
+load wait for a core, and waiting for the slowest rank). Memory per process, two ways: the peak resident
 set above the resident size just before one step (``VmHWM`` reset through ``/proc/self/clear_refs``; glibc
 told to return every block >= 64 KiB on free; it also counts gloo's buffers and allocator slack), and the
 bytes autograd saves for backward (``saved_tensors_hooks``, distinct storages: exact, but blind to
