@@ -134,9 +134,9 @@ class PairLoss(nn.Module):
       work on every rank whatever N. The gather's backward sums N equal gradients, so each rank's
       embedding gradient is ``N·∂L/∂z``, and DistributedDataParallel's averaging divides the N back.
     - ``local_loss=True``: rank r computes only its own ``b`` anchors (rows ``r·b .. (r+1)·b`` of the
-      global batch) against all ``B`` columns (and the queue): ``[b, B + Q]`` blocks, 1/N of the work and
-      memory. The global quantities (connectivity, the pruning max, the weights' sums) come from the
-      gathered ``[B, D_in]`` input features, which every rank needs anyway to enqueue the global batch. The
+      global batch) against all ``B`` columns (and the queue): ``[b, B + Q]`` blocks, about 1/N of the
+      block work and memory. CrossCLR's global quantities (connectivity, the pruning max, the weights' sums)
+      come from the gathered ``[B, D_in]`` input features, which every rank needs anyway to enqueue. The
       rank's part of the global mean, ``L_r`` (its anchors' terms over the global normaliser, so
       ``Σ_r L_r = L``), is backpropagated as ``N·L_r``: the gather's backward gives rank r
       ``N·Σ_r' ∂L_r'/∂z = N·∂L/∂z`` for its embeddings ``z`` (rows through ``L_r``, columns through every
