@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from . import distributed_loss
 from .loss_speed import FULL_CASES
 
 GOAL_X_CLIP, GOAL_X_BOUND, GOAL_MIN_B = 1.5, 2.0, 256
@@ -211,8 +212,8 @@ def markdown(result: dict) -> str:
              "(the machine is shared: every table's cases were timed alternately in one run, ratios are "
              "per-round paired medians).",
              f"- Versions: {versions}.", ""]
-    titles = {"losses": "Losses: forward + backward", "memory": "Loss memory", "retrieval": "Retrieval metrics",
-              "end_to_end": "End to end", "umap": "UMAP map"}
+    titles = {"losses": "Losses: forward + backward", "memory": "Loss memory", "distributed": "Distributed loss",
+              "retrieval": "Retrieval metrics", "end_to_end": "End to end", "umap": "UMAP map"}
     for name, title in titles.items():
         if "error" in result.get(name, {}):
             lines += [f"## {title}", "", f"Failed: {result[name]['error']}", ""]
@@ -233,6 +234,8 @@ def markdown(result: dict) -> str:
         lines += agreement_table(losses) + ["", "### Goals", ""] + goal_lines(loss_goals(losses)) + [""]
     if "memory" in result:
         lines += ["## Loss memory (CPU, float32)", ""] + memory_lines(result["memory"]) + [""]
+    if "distributed" in result:
+        lines += ["## Distributed loss (CPU, gloo)", ""] + distributed_loss.table(result["distributed"]) + [""]
     if "retrieval" in result:
         lines += ["## Retrieval metrics", ""] + retrieval_lines(result["retrieval"]) + [""]
     if "end_to_end" in result:

@@ -19,10 +19,10 @@ import torch
 
 from crossclr_lab.utils import atomic_write_json, atomic_write_text, resolve_device
 
-from . import end_to_end, loss_memory, loss_speed, report, retrieval, umap_map
+from . import distributed_loss, end_to_end, loss_memory, loss_speed, report, retrieval, umap_map
 from .harness import REPO, auto_threads, environment
 
-SECTIONS = ("losses", "memory", "retrieval", "end_to_end", "umap")
+SECTIONS = ("losses", "memory", "distributed", "retrieval", "end_to_end", "umap")
 README = REPO / "benchmarks" / "README.md"
 
 
@@ -82,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         "losses": ("losses: forward+backward, alternating rounds",
                    lambda: loss_speed.run(args.quick, reps, device, dtypes)),
         "memory": ("memory: one fresh process per case", lambda: loss_memory.run(args.quick, threads, device)),
+        "distributed": ("distributed loss: N gloo processes on the CPU, one thread each",
+                        lambda: distributed_loss.run(args.quick)),
         "retrieval": ("retrieval metrics", lambda: retrieval.run(args.quick, threads)),
         "end_to_end": ("end to end", lambda: end_to_end.run(args.quick)),
         "umap": ("umap", lambda: umap_map.run(args.quick, threads)),

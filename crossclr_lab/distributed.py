@@ -81,6 +81,16 @@ def all_gather_no_grad(x: Tensor) -> Tensor:
     return torch.cat(out, dim=0)
 
 
+@torch.no_grad()
+def all_reduce_sum(x: Tensor) -> Tensor:
+    """The sum of ``x`` over the ranks (a detached copy; ``x`` itself is left alone); ``x`` in a single process."""
+    if not is_distributed():
+        return x.detach()
+    out = x.detach().clone()
+    dist.all_reduce(out)
+    return out
+
+
 def all_gather_objects(obj) -> list:
     """``[obj of rank 0, obj of rank 1, ...]`` (any picklable object); ``[obj]`` in a single process."""
     if not is_distributed():

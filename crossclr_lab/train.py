@@ -10,9 +10,10 @@ Example::
 Under ``torchrun`` (a process group initialised, e.g. by :func:`crossclr_lab.distributed.torchrun_process_group`)
 the same code trains data-parallel: ``batch_size`` is the *global* batch, each of the N ranks takes a
 contiguous slice of ``batch_size // N`` of every global batch (:class:`~crossclr_lab.distributed.GlobalBatchSlices`),
-the model is wrapped in DistributedDataParallel and the loss gathers all ranks' embeddings
-(``gather_distributed=True``), so N processes follow one process with the same batch size. Every rank
-embeds the full validation set (identical metrics everywhere); only rank 0 writes the record and checkpoints.
+the model is wrapped in DistributedDataParallel and the loss gathers all ranks' embeddings, each rank
+computing the loss terms of its own anchors (``gather_distributed=True, local_loss=True``), so N processes
+follow one process with the same batch size. Every rank embeds the full validation set (identical metrics
+everywhere); only rank 0 writes the record and checkpoints.
 """
 
 from __future__ import annotations
@@ -189,8 +190,12 @@ class Trainer:
                                            config.dropout, learn_temperature=config.learn_temperature)).to(self.device)
         if self.rank > 0:  # same initial weights everywhere, but each rank its own dropout masks
             seed_everything(config.seed + self.rank * RANK_SEED_STRIDE)
-        # several ranks: the loss sees the global batch (an explicit gather_distributed in loss_kwargs wins)
-        loss_kwargs = {"gather_distributed": True, **config.loss_kwargs} if self.world > 1 else config.loss_kwargs
+        # several ranks: the loss sees the global batch, each rank computing its own anchors (local_loss; an
+        # explicit gather_distributed or local_loss in loss_kwargs wins)
+        loss_kwargs = config.loss_kwargs
+        if self.world > 1:
+            loss_kwargs = {"gather_distributed": True, **loss_kwargs}
+            loss_kwargs.setdefault("local_loss", loss_kwargs["gather_distributed"])
         self.loss_fn = build_loss(config.loss, **loss_kwargs).to(self.device)
         device_ids = [self.device.index] if self.device.type == "cuda" else None
         self.train_model = DistributedDataParallel(self.model, device_ids) if self.world > 1 else self.model

@@ -37,7 +37,7 @@ def quick(tmp_path_factory):
 def test_quick_mode_measures_every_section(quick):
     result, stdout = quick
     assert result["mode"] == "quick"
-    assert {"losses", "memory", "retrieval", "end_to_end", "umap", "environment"} <= set(result)
+    assert {"losses", "memory", "distributed", "retrieval", "end_to_end", "umap", "environment"} <= set(result)
     assert result["environment"]["device"] in ("cpu", "cuda", "cuda:0")
     for group in result["losses"]["groups"]:
         for case in ("crossclr full", "crossclr full q3k", "infonce"):
@@ -48,6 +48,12 @@ def test_quick_mode_measures_every_section(quick):
         assert f"peer {name}: {status}" in stdout
     assert all("peak_bytes" in r and r["peak_bytes"] > 0 for r in result["memory"]["rows"])
     assert result["retrieval"]["rows"][0]["median_s"] > 0
+    rows = result["distributed"]["rows"]
+    assert {(r["n"], r["mode"]) for r in rows} == {(n, m) for n in (1, 2) for m in ("gather", "local")}
+    for r in rows:   # one global batch for every N and mode: the same loss, and every rank's loss is the global one
+        assert r["cpu_ms"] > 0 and r["saved_bytes"] > 0 and r["loss_spread_over_ranks"] == 0, r
+        assert r["loss_diff_vs_n1"] < 1e-5 * r["loss"], r
+    assert "## Distributed loss" in stdout
     assert "Benchmarks" in stdout and "## Losses" in stdout
 
 

@@ -69,7 +69,8 @@ def worker(rank, port, out):
                                          out_dir=out / f"{name}-rank{rank}").fit())
                    for name, kw in EQUIVALENCE.items()}
         cfg = TrainConfig(**{**BASE, **RESUME})
-        Trainer(cfg, train, val)
+        loss_fn = Trainer(cfg, train, val).loss_fn
+        results["loss_mode"] = {"gather_distributed": loss_fn.gather_distributed, "local_loss": loss_fn.local_loss}
         results["dropout_draw"] = torch.rand(4).tolist()  # each rank its own RNG stream after the model is built
         results["full"] = summary(Trainer(cfg, train, val, out_dir=out / "full").fit())
         try:
@@ -115,6 +116,13 @@ def test_two_processes_equal_one_process_with_the_global_batch(two_ranks, name):
         for got, want in zip(result[name]["val"], single["val"]):
             assert got == pytest.approx(want, rel=1e-4, abs=1e-6), f"rank {r}: validation metrics differ"
     assert ranks[0][name] == ranks[1][name]  # identical losses and metrics on every rank
+
+
+@pytest.mark.slow
+def test_each_rank_computes_its_own_anchors_by_default(two_ranks):
+    ranks, _ = two_ranks
+    for result in ranks:
+        assert result["loss_mode"] == {"gather_distributed": True, "local_loss": True}
 
 
 @pytest.mark.slow

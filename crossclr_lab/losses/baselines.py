@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..checks import check_positive
-from .base import PairLoss, symmetric_parts, upcast
+from .base import PairLoss, cross_logits, row_indices, symmetric_parts, upcast, whole
 
 
 class InfoNCELoss(PairLoss):
@@ -26,12 +26,13 @@ class InfoNCELoss(PairLoss):
         loss = loss_fn(video_emb, text_emb)          # [B, D], [B, D] -> scalar
     """
 
-    def compute(self, v, t, video_feat, text_feat, tau):
-        logits = upcast(v @ t.T / tau)                            # [B, B]
-        target = torch.arange(len(v), device=v.device)
-        per_video = F.cross_entropy(logits, target, reduction="none")
-        per_text = F.cross_entropy(logits.T, target, reduction="none")
-        return symmetric_parts(per_video, per_text, logits_inter=logits.detach())
+    def compute(self, v, t, video_feat, text_feat, tau, rows):
+        logits_v, logits_t = cross_logits(v, t, rows, tau)       # [b, B] each
+        target = row_indices(rows, v.device)
+        per_video = F.cross_entropy(logits_v, target, reduction="none")
+        per_text = F.cross_entropy(logits_t, target, reduction="none")
+        blocks = {"logits_inter": logits_v.detach()} if whole(rows, len(v)) else {}
+        return symmetric_parts(per_video, per_text, len(v), rows, **blocks)
 
 
 class NTXentLoss(PairLoss):
@@ -41,14 +42,16 @@ class NTXentLoss(PairLoss):
     negatives: ``-log softmax_{b != a}(z_a·z_b / τ)[pair(a)]``.
     """
 
-    def compute(self, v, t, video_feat, text_feat, tau):
+    def compute(self, v, t, video_feat, text_feat, tau, rows):
         b = len(v)
         z = torch.cat([v, t])                                     # [2B, D]
-        logits = upcast(z @ z.T / tau)
-        logits = logits.masked_fill(torch.eye(2 * b, dtype=torch.bool, device=z.device), float("-inf"))
-        target = torch.cat([torch.arange(b, 2 * b), torch.arange(b)]).to(z.device)
-        per_anchor = F.cross_entropy(logits, target, reduction="none")
-        return symmetric_parts(per_anchor[:b], per_anchor[b:])
+        index = row_indices(rows, v.device)
+        anchors = torch.cat([index, index + b])                   # [2b]: z's rows of the video, text anchors
+        logits = upcast(z[anchors] @ z.T / tau)                   # [2b, 2B]
+        logits = logits.masked_fill(anchors[:, None] == torch.arange(2 * b, device=z.device), float("-inf"))
+        per_anchor = F.cross_entropy(logits, torch.cat([index + b, index]), reduction="none")
+        n = len(index)
+        return symmetric_parts(per_anchor[:n], per_anchor[n:], b, rows)
 
 
 class MaxMarginLoss(PairLoss):
@@ -62,22 +65,23 @@ class MaxMarginLoss(PairLoss):
     uses_temperature = False
 
     def __init__(self, margin: float = 0.1, reduction: str = "sum", check_finite: bool = True,
-                 gather_distributed: bool = False):
-        super().__init__(temperature=1.0, check_finite=check_finite, gather_distributed=gather_distributed)
+                 gather_distributed: bool = False, local_loss: bool = False):
+        super().__init__(temperature=1.0, check_finite=check_finite, gather_distributed=gather_distributed,
+                         local_loss=local_loss)
         self.margin = check_positive("margin", margin)
         if reduction not in ("sum", "hardest"):
             raise ValueError(f"reduction must be 'sum' or 'hardest', got {reduction!r}")
         self.reduction = reduction
 
-    def compute(self, v, t, video_feat, text_feat, tau):
-        sim = upcast(v @ t.T)                                   # [B, B]
-        pos = sim.diagonal()
-        off = ~torch.eye(len(v), dtype=torch.bool, device=v.device)
-        cost_video = (self.margin - pos[:, None] + sim).clamp_min(0) * off
-        cost_text = (self.margin - pos[None, :] + sim).clamp_min(0) * off
-        if self.reduction == "sum":
-            return symmetric_parts(cost_video.sum(1), cost_text.sum(0))
-        return symmetric_parts(cost_video.amax(1), cost_text.amax(0))
+    def compute(self, v, t, video_feat, text_feat, tau, rows):
+        sim_v, sim_t = cross_logits(v, t, rows, None)            # [b, B]: s(v_i, t_k) and s(v_k, t_i)
+        index = row_indices(rows, v.device)
+        pos = sim_v.gather(1, index[:, None])                   # [b, 1]: s_ii
+        off = index[:, None] != torch.arange(len(v), device=v.device)
+        cost_video = (self.margin - pos + sim_v).clamp_min(0) * off
+        cost_text = (self.margin - pos + sim_t).clamp_min(0) * off
+        reduce = (lambda x: x.sum(1)) if self.reduction == "sum" else (lambda x: x.amax(1))
+        return symmetric_parts(reduce(cost_video), reduce(cost_text), len(v), rows)
 
     def extra_repr(self) -> str:
         return f"margin={self.margin}, reduction={self.reduction!r}"
@@ -91,11 +95,11 @@ class MILNCELoss(PairLoss):
     The loss is one term per pair, so ``loss_video`` and ``loss_text`` both equal ``loss``.
     """
 
-    def compute(self, v, t, video_feat, text_feat, tau):
-        logits = upcast(v @ t.T / tau)
-        denominator = torch.logsumexp(torch.cat([logits, logits.T], dim=1), dim=1)
-        per_pair = denominator - logits.diagonal()
-        return symmetric_parts(per_pair, per_pair)
+    def compute(self, v, t, video_feat, text_feat, tau, rows):
+        logits_v, logits_t = cross_logits(v, t, rows, tau)       # row i and column i of the [B, B] logits
+        denominator = torch.logsumexp(torch.cat([logits_v, logits_t], dim=1), dim=1)
+        per_pair = denominator - logits_v.gather(1, row_indices(rows, v.device)[:, None]).squeeze(1)
+        return symmetric_parts(per_pair, per_pair, len(v), rows)
 
 
 class DebiasedContrastiveLoss(PairLoss):
@@ -108,26 +112,28 @@ class DebiasedContrastiveLoss(PairLoss):
     """
 
     def __init__(self, temperature: float = 0.03, tau_plus: float = 0.1, check_finite: bool = True,
-                 gather_distributed: bool = False):
-        super().__init__(temperature=temperature, check_finite=check_finite, gather_distributed=gather_distributed)
+                 gather_distributed: bool = False, local_loss: bool = False):
+        super().__init__(temperature=temperature, check_finite=check_finite, gather_distributed=gather_distributed,
+                         local_loss=local_loss)
         if not 0 <= tau_plus < 1:
             raise ValueError(f"tau_plus must be in [0, 1), got {tau_plus}")
         self.tau_plus = float(tau_plus)
 
-    def _side(self, logits: Tensor, tau) -> Tensor:
-        b = logits.shape[0]
-        n = b - 1
+    def _side(self, logits: Tensor, index: Tensor, tau) -> Tensor:
+        """Per-anchor losses ``[b]`` of anchors whose logits are ``logits [b, B]``, positives at ``index [b]``."""
+        n = logits.shape[1] - 1
         shift = logits.amax(1, keepdim=True).detach()           # stable exp: every term scaled by e^-shift
         exp = (logits - shift).exp()
-        pos = exp.diagonal()
+        pos = exp.gather(1, index[:, None]).squeeze(1)
         neg_sum = exp.sum(1) - pos
         floor = n * torch.exp(-1.0 / torch.as_tensor(tau, dtype=logits.dtype) - shift.squeeze(1))
         ng = ((neg_sum - n * self.tau_plus * pos) / (1 - self.tau_plus)).maximum(floor)
-        return torch.log(pos + ng) - (logits.diagonal() - shift.squeeze(1))
+        return torch.log(pos + ng) - (logits.gather(1, index[:, None]).squeeze(1) - shift.squeeze(1))
 
-    def compute(self, v, t, video_feat, text_feat, tau):
-        logits = upcast(v @ t.T / tau)
-        return symmetric_parts(self._side(logits, tau), self._side(logits.T, tau))
+    def compute(self, v, t, video_feat, text_feat, tau, rows):
+        logits_v, logits_t = cross_logits(v, t, rows, tau)
+        index = row_indices(rows, v.device)
+        return symmetric_parts(self._side(logits_v, index, tau), self._side(logits_t, index, tau), len(v), rows)
 
     def extra_repr(self) -> str:
         return f"temperature={self.temperature}, tau_plus={self.tau_plus}"

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ..checks import check_positive
-from .base import LossParts, PairLoss, check_features, upcast
+from .base import LossParts, PairLoss, check_features, row_indices, upcast, whole
 from .queue import FeatureQueue
 
 INTRA_WEIGHT_MODES = ("similarity", "logits")
@@ -80,7 +80,11 @@ class CrossCLRLoss(PairLoss):
             the anchors in chunks of that many rows and recomputes each chunk in backward
             (``torch.utils.checkpoint``), so memory grows as ``chunk_size·(B + Q)`` instead of ``B·(B + Q)``,
             for batches that do not fit otherwise; same values, about twice the matrix work. The
-            ``[B, B]`` logits and masks of :class:`LossParts` are then ``None``.
+            ``[B, B]`` logits and masks of :class:`LossParts` are then ``None``. Under ``local_loss`` it chunks
+            this rank's rows.
+        gather_distributed, local_loss: the global batch of several processes, each computing its own
+            anchors (see :class:`~crossclr_lab.losses.base.PairLoss`). Connectivity, pruning and weighting are
+            over the global batch and queue; every rank enqueues the global batch, so the queues stay equal.
 
     Example::
 
@@ -92,8 +96,9 @@ class CrossCLRLoss(PairLoss):
     def __init__(self, temperature: float = 0.03, intra_weight: float = 0.8, prune_threshold: float | None = 0.9,
                  weight_temperature: float | None = 3.5e-3, queue_size: int = 0,
                  intra_weight_on: str = "similarity", check_finite: bool = True,
-                 gather_distributed: bool = False, chunk_size: int | None = None):
-        super().__init__(temperature=temperature, check_finite=check_finite, gather_distributed=gather_distributed)
+                 gather_distributed: bool = False, chunk_size: int | None = None, local_loss: bool = False):
+        super().__init__(temperature=temperature, check_finite=check_finite, gather_distributed=gather_distributed,
+                         local_loss=local_loss)
         if not (isinstance(intra_weight, (int, float)) and math.isfinite(intra_weight) and intra_weight >= 0):
             raise ValueError(f"intra_weight (λ) must be a finite number >= 0 (0 switches intra negatives off), "
                              f"got {intra_weight!r}")
@@ -124,7 +129,7 @@ class CrossCLRLoss(PairLoss):
         """Whether ``video_feat``/``text_feat`` are needed (pruning or weighting is on)."""
         return self.prune_threshold is not None or self.weight_temperature is not None
 
-    def compute(self, v, t, video_feat, text_feat, tau):
+    def compute(self, v, t, video_feat, text_feat, tau, rows):
         b = len(v)
         if self.uses_features:
             video_feat = F.normalize(check_features("video_feat", video_feat, b, self.check_finite).detach(), dim=1)
@@ -141,9 +146,9 @@ class CrossCLRLoss(PairLoss):
             weight_v, weight_t = self._weights(conn_v), self._weights(conn_t)
 
         blocks = {}
-        if self.chunk_size is not None and self.chunk_size < b:
-            per_v = self._chunked_side(v, t, queue.video, queue.valid, infl_v, tau)
-            per_t = self._chunked_side(t, v, queue.text, queue.valid, infl_t, tau)
+        if not whole(rows, b) or (self.chunk_size is not None and self.chunk_size < b):
+            per_v = self._rows_side(v, t, rows, queue.video, queue.valid, infl_v, tau)
+            per_t = self._rows_side(t, v, rows, queue.text, queue.valid, infl_t, tau)
         else:
             # [B, B] logits, rows video anchors, columns text anchors; 1/τ scales [B, D], not [B, B]
             logits_vt = upcast((v / tau) @ t.T)
@@ -154,14 +159,15 @@ class CrossCLRLoss(PairLoss):
                       "intra_mask_video": side_v["intra_mask"], "intra_mask_text": side_t["intra_mask"],
                       "logits_inter": logits_vt.detach(), "logits_intra_video": side_v["intra_logits"],
                       "logits_intra_text": side_t["intra_logits"]}
-        loss_video = (weight_v * per_v).sum() / weight_v.sum()
-        loss_text = (weight_t * per_t).sum() / weight_t.sum()
+        loss_video = (weight_v[rows] * per_v).sum() / weight_v.sum()
+        loss_text = (weight_t[rows] * per_t).sum() / weight_t.sum()
         if self.training:
             self.queue.enqueue(v, t, video_feat, text_feat)
         return LossParts(loss=(loss_video + loss_text) / 2, loss_video=loss_video, loss_text=loss_text,
-                         per_sample_video=per_v, per_sample_text=per_t, weight_video=weight_v, weight_text=weight_t,
-                         connectivity_video=conn_v, connectivity_text=conn_t, influential_video=infl_v,
-                         influential_text=infl_t, queue_filled=queue.valid.sum(), **blocks)
+                         per_sample_video=per_v, per_sample_text=per_t, weight_video=weight_v[rows],
+                         weight_text=weight_t[rows], connectivity_video=conn_v[rows], connectivity_text=conn_t[rows],
+                         influential_video=infl_v[rows], influential_text=infl_t[rows],
+                         queue_filled=queue.valid.sum(), rows=None if whole(rows, b) else rows, **blocks)
 
     def _intra_form(self, tau) -> tuple:
         """``(scale, shift)``: intra logits are ``scale · s + shift`` — ``(1/τ, log λ)`` in the paper's form,
@@ -211,15 +217,18 @@ class CrossCLRLoss(PairLoss):
         return {"per_sample": per_sample, "inter_mask": ~infl[None, :] & ~eye, "intra_mask": intra_mask,
                 "intra_logits": intra_logits}
 
-    def _chunked_side(self, anchors: Tensor, others: Tensor, queue_emb: Tensor, queue_valid: Tensor, infl: Tensor,
-                      tau) -> Tensor:
-        """Per-anchor losses ``[B]`` over anchor chunks, each recomputed in backward; no ``[B, B]`` block is kept."""
+    def _rows_side(self, anchors: Tensor, others: Tensor, rows: slice, queue_emb: Tensor, queue_valid: Tensor,
+                   infl: Tensor, tau) -> Tensor:
+        """Per-anchor losses ``[b]`` of the anchors ``rows`` against the whole batch, as ``[b, B + Q]`` blocks;
+        with ``chunk_size`` below b in chunks, each recomputed in backward, so no ``[b, B]`` block is kept."""
         from torch.utils.checkpoint import checkpoint
 
-        rows = torch.arange(len(anchors), device=anchors.device)
-        chunks = [slice(i, i + self.chunk_size) for i in range(0, len(anchors), self.chunk_size)]
-        return torch.cat([checkpoint(self._chunk_losses, anchors[c], rows[c], anchors, others, queue_emb, queue_valid,
-                                     infl, tau, use_reentrant=False) for c in chunks])
+        index = row_indices(rows, anchors.device)
+        if self.chunk_size is None or self.chunk_size >= len(index):
+            return self._chunk_losses(anchors[rows], index, anchors, others, queue_emb, queue_valid, infl, tau)
+        chunks = [slice(i, i + self.chunk_size) for i in range(0, len(index), self.chunk_size)]
+        return torch.cat([checkpoint(self._chunk_losses, anchors[rows][c], index[c], anchors, others, queue_emb,
+                                     queue_valid, infl, tau, use_reentrant=False) for c in chunks])
 
     def _chunk_losses(self, chunk: Tensor, rows: Tensor, anchors: Tensor, others: Tensor, queue_emb: Tensor,
                       queue_valid: Tensor, infl: Tensor, tau) -> Tensor:
