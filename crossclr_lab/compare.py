@@ -116,7 +116,7 @@ def run_comparison(variants: list[Variant], seeds: list[int], splits: tuple, con
     for seed in seeds:
         for variant in variants:
             cfg = replace(config, loss=variant.loss, loss_kwargs=dict(variant.loss_kwargs), seed=seed, group=group)
-            run_dir = None if out_dir is None else Path(out_dir) / "runs" / _slug(variant.name) / f"seed{seed}"
+            run_dir = None if out_dir is None else run_folder(out_dir, variant.name, seed)
             trainer = Trainer(cfg, train_data, val_data, out_dir=run_dir)
             record = trainer.fit()
             if on_model is not None:
@@ -140,19 +140,24 @@ def _slug(name: str) -> str:
     return re.sub(r"[^0-9a-z]+", "_", name.lower()).strip("_")
 
 
+def run_folder(out_dir: str | os.PathLike, variant_name: str, seed: int) -> Path:
+    """Where :func:`run_comparison` keeps one run's ``record.json`` and ``checkpoint.pt``."""
+    return Path(out_dir) / "runs" / _slug(variant_name) / f"seed{seed}"
+
+
 def _mean_std(values: list[float]) -> tuple[float, float]:
     """Mean and sample standard deviation (0 for a single value)."""
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
-def summarize(results: dict) -> dict:
-    """Per variant and metric: mean/std over seeds and, against the baseline, the paired difference."""
+def summarize(results: dict, metrics: tuple[str, ...] = TABLE_METRICS) -> dict:
+    """Per variant and metric (those of ``metrics`` its runs have): mean/std over seeds and, against the
+    baseline, the paired difference."""
     base_runs = {r["seed"]: r["test"] for r in results["variants"][results["baseline"]]["runs"]}
     summary = {}
     for name, variant in results["variants"].items():
-        metrics = [m for m in TABLE_METRICS if m in variant["runs"][0]["test"]]
         entry = {"mean": {}, "std": {}, "diff": {}}
-        for m in metrics:
+        for m in (m for m in metrics if m in variant["runs"][0]["test"]):
             entry["mean"][m], entry["std"][m] = _mean_std([r["test"][m] for r in variant["runs"]])
             if name != results["baseline"]:
                 diffs = [r["test"][m] - base_runs[r["seed"]][m] for r in variant["runs"]]
