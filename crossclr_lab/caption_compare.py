@@ -28,7 +28,7 @@ import torch
 
 from crossclr_lab.caption_metrics import COCO_METRICS, LOWER_IS_BETTER, REPETITION_METRIC, CaptionScorer
 from crossclr_lab.captioning import CaptionerConfig, clip_references, most_frequent_caption, train_captioner
-from crossclr_lab.compare import MIN_SEEDS, Variant, format_table, run_comparison, run_folder, summarize
+from crossclr_lab.compare import MIN_SEEDS, Variant, format_table, run_comparison, summarize
 from crossclr_lab.data.paired import PairedFeatures
 from crossclr_lab.models import DualEncoder, build_model
 from crossclr_lab.train import TrainConfig, embed
@@ -85,10 +85,12 @@ def load_encoders(run_dir: str | os.PathLike, train: PairedFeatures,
     for loss in ENCODER_LOSSES:
         models[loss] = {}
         for seed in seeds:
-            folder = run_folder(run_dir, loss, seed)
-            if not (folder / "checkpoint.pt").is_file():
-                raise FileNotFoundError(f"{folder / 'checkpoint.pt'} is missing (the compare run did not finish?)")
+            folder = run_dir / "runs" / loss / f"seed{seed}"  # compare's runs/<variant name slug>/seed<k>
+            if not (folder / "checkpoint.pt").is_file() or not (folder / "record.json").is_file():
+                raise FileNotFoundError(f"{folder} lacks checkpoint.pt or record.json (did the compare run finish?)")
             cfg = json.loads((folder / "record.json").read_text(encoding="utf-8"))["config"]
+            if cfg["loss"] != loss:
+                raise ValueError(f"{folder / 'record.json'} is a {cfg['loss']!r} run, expected {loss!r}")
             model = build_model(train, cfg["encoder"], cfg["embed_dim"], cfg["hidden_dim"], cfg["dropout"],
                                 learn_temperature=cfg["learn_temperature"])
             state = torch.load(folder / "checkpoint.pt", map_location="cpu", weights_only=True)

@@ -10,14 +10,14 @@ punctuation from the ends of each word, drop words without a letter or digit), f
 ROUGE-L and CIDEr-D then need no Java; the captioner's vocabulary is built with the same function, so the
 scorer sees exactly the words a decoder can produce; and the numbers do not change with the machine. On Emoji
 Motion's references of animated clips the two tokenizers agree on 6,294 of 6,327 strings (99.5 %); the rest
-differ where PTB splits English clitics (``let’s`` -> ``let 's``) or ``a+`` -> ``a +``
-(``tests/captioning/test_caption_metrics.py`` checks this when Java is present).
+differ where PTB splits English clitics (``let’s`` -> ``let 's``), ``a+``, ``<3`` and ``5–0``, or keeps the
+period of ``Mrs.`` (``tests/captioning/test_caption_metrics.py`` checks this when Java is present).
 
 **Java.** METEOR runs the METEOR 1.5 jar shipped in pycocoevalcap, so it needs ``java`` on the ``PATH``
 (Debian: ``apt-get install default-jre-headless``). Without it METEOR is reported as *skipped* with the
 reason — never as 0 — and the other scores are unaffected.
 
-**RE@4** (Lei et al., MART, ACL 2020; used in CrossCLR's Table 5; lower is better): for each generated
+**RE@4** (Lei et al., MART, ACL 2020; reported in CrossCLR's captioning results; lower is better): for each generated
 paragraph, the share of its 4-gram occurrences that repeat an earlier one,
 ``sum_g max(c_g - 1, 0) / sum_g c_g`` over the 4-grams ``g`` with counts ``c_g`` (taken within each sentence
 and pooled over the paragraph's sentences; 0 when there is none), averaged over paragraphs, x100.

@@ -1,27 +1,28 @@
 """Captioning from frozen clip embeddings: word vocabulary, small GRU decoder, teacher forcing, greedy decoding.
 
-This is the paper's second use of a joint space (CrossCLR, Table 5: MART fed with the learned clip
-embeddings), scaled down to a one-minute CPU experiment: the decoder sees one frozen vector per clip
-``[N, D]`` — a dual encoder's video embedding or the raw pooled input features — and learns to write the clip's
-caption. Whatever the caption needs and the vector lacks, the decoder cannot invent.
+This is the paper's second use of a joint space (CrossCLR's captioning results: MART fed with the learned clip
+embeddings), scaled down to a CPU experiment of seconds per captioner: the decoder sees one frozen vector per
+clip ``[N, D]`` — a dual encoder's video embedding or the raw pooled input features — and learns to write the
+clip's caption. Whatever the caption needs and the vector lacks, the decoder cannot invent.
 
 **Vocabulary.** Words of the *training* captions, split by :func:`crossclr_lab.caption_metrics.tokenize` (the
 tokenizer the scores use, so a generated word is scored as written). Every training word is kept
 (``min_count=1``): the captions are short CLDR names and keywords, a word dropped to ``<unk>`` could never be
-generated, and the output layer stays small (about 2,300 words on Emoji Motion). Words only found in val or
-test captions map to ``<unk>``; a held-out concept's new name therefore cannot be produced — a limit of any
-closed-vocabulary captioner, shown honestly by the scores.
+generated, and the output layer stays small (about 1,500 words on Emoji Motion's concept split). A word-level
+vocabulary rather than sub-words: the metrics count words, and sub-words could only spell new names the model
+has no evidence for. Words only found in val or test captions map to ``<unk>``; a held-out concept's new name
+cannot be produced — a limit of any closed-vocabulary captioner, shown honestly by the scores.
 
 **Decoder.** The input vector is standardised with the training set's per-dimension mean and std (so raw
 features and unit-norm embeddings start on one scale), projected to the GRU's initial state and also fed at
-every step beside the previous word's embedding. Training: teacher forcing, token cross-entropy, AdamW with
-gradient clipping; the epoch with the lowest validation loss is kept. Decoding: greedy, up to ``max_len`` words.
+every step beside the previous word's embedding. Training: teacher forcing, token cross-entropy with label
+smoothing, AdamW with gradient clipping; with validation clips, the epoch whose greedy captions score the highest
+validation CIDEr-D is kept. Decoding: greedy, up to ``max_len`` words.
 
 Example::
 
-    vocab = Vocabulary.build(train.captions)
-    captioner, record = train_captioner(train_emb, train.captions, val_emb, val.captions, CaptionerConfig())
-    captioner.caption(test_emb[:3])      # ['grinning face ...', ...]
+    captioner, record = train_captioner(train_emb, train.captions, val_emb, clip_references(val))
+    captioner.caption(test_emb[:3])      # ['woman medium skin tone ...', ...]
 """
 
 from __future__ import annotations

@@ -116,7 +116,7 @@ def run_comparison(variants: list[Variant], seeds: list[int], splits: tuple, con
     for seed in seeds:
         for variant in variants:
             cfg = replace(config, loss=variant.loss, loss_kwargs=dict(variant.loss_kwargs), seed=seed, group=group)
-            run_dir = None if out_dir is None else run_folder(out_dir, variant.name, seed)
+            run_dir = None if out_dir is None else Path(out_dir) / "runs" / _slug(variant.name) / f"seed{seed}"
             trainer = Trainer(cfg, train_data, val_data, out_dir=run_dir)
             record = trainer.fit()
             if on_model is not None:
@@ -138,11 +138,6 @@ def run_comparison(variants: list[Variant], seeds: list[int], splits: tuple, con
 
 def _slug(name: str) -> str:
     return re.sub(r"[^0-9a-z]+", "_", name.lower()).strip("_")
-
-
-def run_folder(out_dir: str | os.PathLike, variant_name: str, seed: int) -> Path:
-    """Where :func:`run_comparison` keeps one run's ``record.json`` and ``checkpoint.pt``."""
-    return Path(out_dir) / "runs" / _slug(variant_name) / f"seed{seed}"
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
