@@ -15,16 +15,19 @@ Core library
     models.py             MLP / temporal encoders and the DualEncoder
     train.py              TrainConfig (every training default), Trainer, embed, evaluate
     metrics.py            retrieval metrics, R@K curves, chance levels, metric names and directions
+    captioning.py         a GRU captioner on frozen clip vectors; caption_metrics.py: COCO metrics and RE@4
     distributed.py        torchrun process group, gathers, global-batch slices
     utils.py              seeding, devices, atomic writes, run records
 Experiments
     experiments.py        variants, multi-seed comparisons with paired statistics, train_models
     report.py             tables, computed verdicts and figures of runs and comparisons
+    caption_compare.py    captioners on CrossCLR / InfoNCE / raw clip vectors over seeds (``crossclr-lab caption``)
 Notebook companions (lab/, one per notebook)
     lab/false_negatives.py  01: what pruning removes, measured against known groups
     lab/loss_explorer.py    02: one CrossCLR step dissected, as figures and a widget
     lab/embedding_maps.py   04: UMAP maps of joint spaces and concept tightness
     lab/retrieval.py        05: free-text search over clips
+    lab/captioning.py       07: what the captioner sees and says
     (03 uses experiments.py and report.py directly.)
 Tooling
     cli.py                the ``crossclr-lab`` command (also ``python -m crossclr_lab``)

@@ -372,6 +372,68 @@ def run_demo(args) -> int:
     return 0
 
 
+# -- caption ---------------------------------------------------------------------------------------------------
+def add_caption(p: argparse.ArgumentParser) -> None:
+    _add_data_args(p)
+    p.add_argument("--from", dest="from_dir", metavar="RUN_DIR",
+                   help="reuse the crossclr and infonce models of a finished `compare --out RUN_DIR` run instead of "
+                        "training them (same --dataset/--split-kind)")
+    p.add_argument("--seeds", type=int, help="seeds 0..N-1 (default: 3; with --from: all of the run's)")
+    p.add_argument("--out", default="runs/caption", help="folder for captioning.json/.md and, when training, "
+                                                          "the encoders' runs (default: %(default)s)")
+    p.add_argument("--captioner-epochs", type=int, default=10, help="epochs of each captioner (default: %(default)s)")
+    p.add_argument("--no-java", action="store_true", help="skip METEOR (the one metric that needs Java)")
+    _add_train_args(p, epochs=30)
+    p.set_defaults(threads=1)
+
+
+def run_caption(args) -> int:
+    """Captioners on CrossCLR, InfoNCE and raw-feature clip vectors, several seeds; table, verdict, JSON."""
+    from crossclr_lab.caption_compare import (
+        caption_verdict_lines,
+        format_caption_table,
+        load_encoders,
+        run_captioning,
+        train_encoders,
+        write_caption_results,
+    )
+    from crossclr_lab.caption_metrics import CaptionScorer
+    from crossclr_lab.captioning import CaptionerConfig
+    from crossclr_lab.report import format_table
+
+    start = time.perf_counter()
+    if args.seeds is not None and args.seeds < 1:
+        raise UsageError(f"--seeds must be >= 1, got {args.seeds}")
+    try:
+        captioner = CaptionerConfig(epochs=args.captioner_epochs, device=args.device)
+    except ValueError as err:
+        raise UsageError(f"--captioner-epochs: {err}") from None
+    splits, eval_split = _load_splits(args)
+    seeds = None if args.seeds is None else list(range(args.seeds))
+    if args.from_dir:
+        try:
+            models, retrieval = load_encoders(args.from_dir, splits[0], seeds)
+        except (FileNotFoundError, ValueError) as err:
+            raise UsageError(f"--from: {err}") from None
+        print(f"encoders: crossclr and infonce from {args.from_dir}, seeds {sorted(models['infonce'])}")
+    else:
+        config = _train_config(args, group=_group(args, splits[2]), progress=False)
+        print(f"encoders: training crossclr and infonce on {splits[0].name} ({len(splits[0])} train pairs), "
+              f"{config.epochs} epochs, seeds {seeds or [0, 1, 2]}", flush=True)
+        models, retrieval = train_encoders(splits, config, seeds or [0, 1, 2], Path(args.out) / "encoders")
+    print(f"\n{format_table(retrieval)}\n\ncaptioners: {captioner.epochs} epochs each, selected on val CIDEr-D, "
+          f"scored on {eval_split} ({len(splits[2])} clips)", flush=True)
+    with CaptionScorer(use_java=not args.no_java) as scorer:
+        results = run_captioning(models, splits, captioner, scorer, retrieval)
+    json_path, md_path = write_caption_results(results, args.out)
+    print()
+    print(format_caption_table(results))
+    print()
+    print("\n".join(caption_verdict_lines(results)))
+    print(f"\nresults: {md_path}  {json_path}\ncaption finished in {time.perf_counter() - start:.0f} s")
+    return 0
+
+
 # -- notebooks -------------------------------------------------------------------------------------------------
 def add_notebooks(p: argparse.ArgumentParser) -> None:
     p.add_argument("notebook_args", nargs=argparse.REMAINDER, metavar="run|sync|check ...",
@@ -394,6 +456,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
                 add_compare, run_compare),
     "ablate": ("CrossCLR component ablation (intra, pruning, weighting, queue) in the compare table format",
                add_ablate, run_ablate),
+    "caption": ("downstream captioning: captioners on CrossCLR, InfoNCE and raw-feature clip vectors, COCO "
+                "metrics (BLEU, METEOR, ROUGE-L, CIDEr-D) + RE@4 against a constant caption", add_caption, run_caption),
     "notebooks": ("execute the notebook series headlessly (papermill) or keep the .ipynb/.py twins in sync",
                   add_notebooks, run_notebooks),
 }

@@ -152,14 +152,14 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
-def summarize(results: dict) -> dict:
-    """Per variant and metric: mean/std over seeds and, against the baseline, the paired difference."""
+def summarize(results: dict, metrics: tuple[str, ...] = TABLE_METRICS) -> dict:
+    """Per variant and metric (those of ``metrics`` its runs have): mean/std over seeds and, against the
+    baseline, the paired difference."""
     base_runs = {r["seed"]: r["test"] for r in results["variants"][results["baseline"]]["runs"]}
     summary = {}
     for name, variant in results["variants"].items():
-        metrics = [m for m in TABLE_METRICS if m in variant["runs"][0]["test"]]
         entry = {"mean": {}, "std": {}, "diff": {}}
-        for m in metrics:
+        for m in (m for m in metrics if m in variant["runs"][0]["test"]):
             entry["mean"][m], entry["std"][m] = _mean_std([r["test"][m] for r in variant["runs"]])
             if name != results["baseline"]:
                 diffs = [r["test"][m] - base_runs[r["seed"]][m] for r in variant["runs"]]

@@ -41,6 +41,7 @@ CI_PARAMETERS: dict[str, dict] = {
            "youcook2_root": None},
     "04": {"epochs": 2, "max_points": 150, "n_neighbors": 10, "interactive": True},
     "05": {"epochs": 2, "max_k": 50, "interactive": True},
+    "07": {"seeds": [0], "epochs": 2, "captioner_epochs": 2, "n_examples": 2, "use_java": False},
 }
 
 # Lines that shell out, install or download: they break papermill, offline use and reproducibility.
