@@ -13,6 +13,7 @@ import os
 
 from . import emoji_motion, synthetic, youcook2
 from .paired import PairedFeatures
+from .provenance import with_source
 
 DATASETS: dict[str, str] = {
     "emoji_motion": "animated Fluent Emoji clips paired with their CLDR names (features in data/emoji_motion)",
@@ -29,6 +30,7 @@ SPLITS: dict[str, tuple[str, ...]] = {   # each loader module's own list
 }
 
 
+@with_source  # sets the result's .source (dataset, split, root, settings) for records and resume checks
 def load_dataset(name: str, split: str = "train", data_root: str | os.PathLike | None = None,
                  **kwargs) -> PairedFeatures:
     """Load split ``split`` of dataset ``name``; ``kwargs`` go to its loader.

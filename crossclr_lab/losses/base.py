@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..checks import check_positive
 from ..distributed import all_gather_no_grad, all_gather_with_grad, require_process_group
+from ..utils import l2_normalize
 
 
 def upcast(x: Tensor) -> Tensor:
@@ -148,8 +148,8 @@ class PairLoss(nn.Module):
             video_feat = None if video_feat is None else all_gather_no_grad(video_feat)
             text_feat = None if text_feat is None else all_gather_no_grad(text_feat)
         tau = self.temperature if temperature is None else self._check_temperature(temperature)
-        v = F.normalize(video_emb, dim=1)
-        t = F.normalize(text_emb, dim=1)
+        v = l2_normalize(video_emb, dim=1)  # exact for huge finite values too (scaled before the norm)
+        t = l2_normalize(text_emb, dim=1)
         return self.compute(v, t, video_feat, text_feat, tau)
 
     def _check_temperature(self, temperature: float | Tensor) -> float | Tensor:
