@@ -114,13 +114,23 @@ def _flatten(obj, prefix: str = "") -> dict:
 
 def differences(saved: dict, current: dict) -> list[str]:
     """One line per setting that differs between two :func:`run_identity` dicts, e.g.
-    ``"lr: 0.0007 in the checkpoint, 0.001 now"`` (config fields unprefixed; at most :data:`MAX_LISTED`)."""
+    ``"lr: 0.0007 in the checkpoint, 0.001 now"`` (config fields unprefixed; the model's tensors in one line;
+    at most :data:`MAX_LISTED` lines)."""
     a, b = _flatten(saved), _flatten(current)
-    lines = []
+    absent = object()
+
+    def show(value) -> str:
+        return "absent" if value is absent else repr(value)
+
+    lines, tensors = [], []
     for key in list(a) + [k for k in b if k not in a]:
-        if a.get(key, "<absent>") != b.get(key, "<absent>"):
-            name = key.removeprefix("config.")
-            lines.append(f"{name}: {a.get(key, '<absent>')!r} in the checkpoint, {b.get(key, '<absent>')!r} now")
+        old, new = a.get(key, absent), b.get(key, absent)
+        if old == new:
+            continue
+        line = f"{key.removeprefix('config.')}: {show(old)} in the checkpoint, {show(new)} now"
+        (tensors if key.startswith("model.tensors.") else lines).append(line)
+    if tensors:
+        lines.append(f"model layout: {len(tensors)} tensors differ (e.g. {tensors[0].removeprefix('model.tensors.')})")
     if len(lines) > MAX_LISTED:
         lines = lines[:MAX_LISTED] + [f"and {len(lines) - MAX_LISTED} more"]
     return lines
