@@ -109,6 +109,20 @@ def _add_train_args(p: argparse.ArgumentParser, epochs: int | None = None) -> No
                        help=f"{text} (default {defaults[name]})")
 
 
+def _check_flags(args, losses: list[str], strict: bool) -> None:
+    """Validate the training and loss flags before --out is touched or any data is loaded (a UsageError)."""
+    from crossclr_lab.losses import build_loss
+
+    if getattr(args, "seeds", 1) < 1:
+        raise UsageError(f"--seeds must be >= 1, got {args.seeds}")
+    _train_config(args, **({"seed": args.seed} if "seed" in args else {}))
+    for loss in losses:
+        try:
+            build_loss(loss, **_loss_kwargs(args, loss, strict))
+        except ValueError as err:
+            raise UsageError(str(err)) from None
+
+
 def _train_config(args, **overrides):
     from dataclasses import fields
 
@@ -219,6 +233,7 @@ def _train_and_evaluate(args, device: str) -> int:
         raise UsageError("--resume continues the run in --out and --overwrite replaces it: pass one of them")
     if args.resume and not (Path(args.out) / "checkpoint.pt").exists():
         raise UsageError(f"--resume: no checkpoint.pt in {args.out}; run without --resume first")
+    _check_flags(args, [args.loss], strict=True)
     with claim_output(args.out, "train", overwrite=args.overwrite, resume=args.resume):  # before loading any data
         return _train_in(args, device)
 
@@ -283,8 +298,6 @@ def _run_variants(variants, baseline: str, seeds: int, splits: tuple, eval_split
     from crossclr_lab.experiments import run_comparison
     from crossclr_lab.report import format_table, verdict_lines, write_figures, write_results
 
-    if seeds < 1:
-        raise UsageError(f"--seeds must be >= 1, got {seeds}")
     selection = (f"val {len(splits[1])} pairs selects the model" if splits[1] is not None
                  else "no separate val split: the last epoch is evaluated")
     print(f"{title}: {len(variants)} variants × {seeds} seeds on {splits[2].name} (train {len(splits[0])} pairs; "
@@ -307,6 +320,7 @@ def _run_variants(variants, baseline: str, seeds: int, splits: tuple, eval_split
 def _run_variants_from_args(args, variants, baseline: str, title: str, command: str) -> dict:
     from crossclr_lab.runs import claim_output
 
+    _check_flags(args, sorted({v.loss for v in variants}), strict=False)
     with claim_output(args.out, command, overwrite=args.overwrite):  # before loading any data
         splits, eval_split = _load_splits(args)
         config = _train_config(args, group=_group(args, splits[2]), progress=False)
@@ -369,6 +383,8 @@ def run_demo(args) -> int:
     """CrossCLR vs InfoNCE on Emoji Motion (concept split), a few seeds, table + figures."""
     from crossclr_lab.runs import claim_output
 
+    if args.seeds < 1 or args.epochs < 1:
+        raise UsageError(f"--seeds and --epochs must be >= 1, got {args.seeds} and {args.epochs}")
     with claim_output(args.out, "demo", overwrite=args.overwrite):  # before any training
         return _demo_in(args)
 
