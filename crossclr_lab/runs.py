@@ -35,7 +35,7 @@ from crossclr_lab import distributed
 from crossclr_lab.utils import HOST, atomic_write_json, pid_alive
 
 LOCK = ".lock"
-MARKER = ".crossclr-lab.json"   # {"command": ...}: which command made the folder (written by claim_output)
+MARKER = ".crossclr-lab.json"   # {"command": ...}: which command wrote a results folder (see claim_output)
 RUN_FILES = ("record.json", "checkpoint.pt")
 OUR_FILES = (*RUN_FILES, "results.json", "results.md", "*.png", LOCK, MARKER, ".*.tmp")
 OUR_DIRS = ("runs",)            # a comparison's per-run folders (files named as in OUR_FILES only)
@@ -81,6 +81,13 @@ def _unwritable(folder: Path, err: OSError) -> RunFolderError:
                           "choose a folder you can write to")
 
 
+def _command_line() -> str:
+    """This process's command line, shortened (``python -m crossclr_lab`` shows as ``crossclr_lab``)."""
+    program = Path(sys.argv[0]) if sys.argv and sys.argv[0] else Path("python")
+    name = program.parent.name if program.name == "__main__.py" else program.name
+    return " ".join([name, *sys.argv[1:]])[:300]
+
+
 class RunLock:
     """``with RunLock(folder):`` holds ``folder/.lock`` (creating the folder), or raises :class:`RunFolderError`
     naming the process that holds it. Re-entrant within a process (nested ``with`` of the same folder)."""
@@ -119,7 +126,7 @@ class RunLock:
                 raise _unwritable(self.folder, err) from None
             with os.fdopen(fd, "w", encoding="utf-8") as f:
                 json.dump({"pid": os.getpid(), "host": HOST, "started_utc": _now(),
-                           "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])[:300]}, f)
+                           "command": _command_line()}, f)
             _held[key] = 1
             return
         raise RunFolderError(f"could not take the lock {self.path}: other processes keep replacing it")
@@ -209,7 +216,8 @@ def _prepare(folder: Path, command: str, overwrite: bool, resume: bool, log) -> 
             raise RunFolderError(f"{folder} holds {what} ({_summary(ours)}); {hint}--overwrite replaces it, or "
                                  "choose another --out")
         clear(folder)
-    atomic_write_json(folder / MARKER, {"command": command, "started_utc": _now()})
+    if command != "train":   # a run folder is recognised by its record; results folders by the marker
+        atomic_write_json(folder / MARKER, {"command": command, "started_utc": _now()})
 
 
 @contextlib.contextmanager

@@ -213,10 +213,13 @@ class Trainer:
     parts as floats) and ``on_epoch_end(trainer, epoch, entry)`` with the epoch's record entry.
     ``step(forward, loss_fn, batch, temperature) -> LossParts`` computes a batch's loss (default
     :func:`pair_step`); the trainer passes the model's learnable temperature only to losses that use one.
-    With ``out_dir``, writes ``record.json`` and ``checkpoint.pt`` there; ``fit(resume=True)`` continues
-    from the checkpoint and reaches the same result as an uninterrupted run. In a process group of N ranks
+    With ``out_dir``, writes ``record.json`` (with the provenance of the data, code and machine) and
+    ``checkpoint.pt`` there, holding the folder's lock while it runs (:mod:`crossclr_lab.runs`);
+    ``fit(resume=True)`` continues from the checkpoint, after checking its checksum and that this is the same run
+    (:mod:`crossclr_lab.checkpoint`), and reaches the same result as an uninterrupted run. Every batch's
+    embeddings are checked: a diverged run raises :class:`TrainingDiverged`. In a process group of N ranks
     (see the module docstring) only rank 0 writes; every rank resumes from rank 0's checkpoint, which also
-    holds every rank's RNG states.
+    holds every rank's RNG states (a resume needs the same N).
     """
 
     def __init__(self, config: TrainConfig, train_data: PairedFeatures, val_data: PairedFeatures | None = None,
@@ -477,13 +480,8 @@ class Trainer:
         self.plateau.load_state_dict(state["plateau"])
         self.scaler.load_state_dict(state["scaler"])
         self.loss_fn.load_state_dict(state["loss"])
-        per_rank = state.get("rng_per_rank")
-        if per_rank is not None and len(per_rank) == self.world:
-            set_rng_states(per_rank[self.rank])
-        else:  # saved by another number of processes: rank 0 takes rank 0's states, the others a fresh seed
-            set_rng_states(state["rng"])
-            if self.rank > 0:
-                seed_everything(self.config.seed + self.rank * RANK_SEED_STRIDE + state["step"])
+        # the same number of processes as the checkpoint's (part of its identity): each rank takes its own states
+        set_rng_states(state["rng_per_rank"][self.rank] if self.world > 1 else state["rng"])
         for k in PROGRESS:
             setattr(self, k, state[k])
 
