@@ -63,7 +63,14 @@ DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
 def current_umask() -> int:
-    """The process's umask (read by setting and restoring it)."""
+    """The process's umask: from ``/proc/self/status`` on Linux, else by setting and restoring it (which other
+    threads could observe for an instant)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
