@@ -70,7 +70,7 @@ DIVERGED_HINT = "start again with a lower lr (or more warm-up epochs)"
 
 
 class TrainingDiverged(RunError, FloatingPointError):
-    """The model's embeddings or loss stopped being meaningful (NaN/Inf, overflowing norms, collapse)."""
+    """The model's embeddings or loss stopped being meaningful (NaN/Inf, exploding values, collapse)."""
 
 
 def _setting(default, help: str, cli: bool = False, **kwargs):

@@ -241,7 +241,7 @@ def run_provenance(device: str | torch.device, world_size: int = 1, data: dict |
     checkout), the device, the number of processes and ``data`` (per split, see
     :func:`crossclr_lab.data.provenance.describe`)."""
     return {"device": str(device), "world_size": world_size, "versions": library_versions(), "git": git_revision(),
-            "data": data or {}}
+            "data": dict(data or {})}
 
 
 def new_run_record(config: dict, seed: int, device: str | torch.device, world_size: int = 1,
