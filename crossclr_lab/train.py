@@ -179,16 +179,19 @@ def check_embeddings(video_emb: torch.Tensor, text_emb: torch.Tensor, batch: dic
     ``batch["video_pooled"]``/``["text_pooled"]``, are identical too)."""
     for name, emb in (("video", video_emb), ("text", text_emb)):
         x = emb.detach().float()
-        if not torch.isfinite(x).all():
+        if x.numel() == 0:
+            continue
+        # one device-to-host transfer per modality: finiteness, largest value, spread of the unit rows
+        spread = (l2_normalize(x) - l2_normalize(x[:1])).abs().amax() if len(x) > 1 else x.new_tensor(math.inf)
+        finite, biggest, spread = torch.stack([torch.isfinite(x).all().float(), x.abs().amax(), spread]).tolist()
+        if not finite:
             raise TrainingDiverged(f"the {name} embeddings hold NaN or Inf at step {step}: training diverged; "
                                    f"{DIVERGED_HINT}")
-        biggest = x.abs().max().item() if x.numel() else 0.0
         if biggest > EXPLODED_ABS:
             raise TrainingDiverged(f"the {name} embeddings exploded at step {step} (largest |value| {biggest:.1e} > "
                                    f"{EXPLODED_ABS:.0e}): training diverged; {DIVERGED_HINT}")
         inputs = None if batch is None else batch.get(f"{name}_pooled")
-        if len(x) > 1 and (l2_normalize(x) - l2_normalize(x[:1])).abs().max() < COLLAPSE_TOL and not (
-                inputs is not None and torch.equal(inputs, inputs[:1].expand_as(inputs))):
+        if spread < COLLAPSE_TOL and not (inputs is not None and torch.equal(inputs, inputs[:1].expand_as(inputs))):
             raise TrainingDiverged(f"all {len(x)} {name} embeddings of the batch at step {step} point the same way "
                                    f"(collapse): training diverged; {DIVERGED_HINT}")
 
