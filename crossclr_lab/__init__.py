@@ -12,12 +12,15 @@ Core library
     data/emoji_motion.py  the embedded Emoji Motion dataset; data/build_emoji_motion.py rebuilds it
     data/youcook2.py      YouCook2 in COOT's layout; data/text_encoder.py MiniLM sentence features
     data/synthetic.py     generated pairs with known false negatives; data/describe.py prints a dataset card
+    data/provenance.py    where loaded data came from (source, fingerprint), for records and resume checks
     models.py             MLP / temporal encoders and the DualEncoder
-    train.py              TrainConfig (every training default), Trainer, embed, evaluate
+    train.py              TrainConfig (every training default), Trainer, embed, evaluate, divergence checks
+    checkpoint.py         checksummed checkpoints and the run identity a resume must match
+    runs.py               run folders: one writer (a lock), nothing replaced unless asked
     metrics.py            retrieval metrics, R@K curves, chance levels, metric names and directions
     captioning.py         a GRU captioner on frozen clip vectors; caption_metrics.py: COCO metrics and RE@4
     distributed.py        torchrun process group, gathers, global-batch slices
-    utils.py              seeding, devices, atomic writes, run records
+    utils.py              seeding, devices, atomic writes, safe normalisation, run records and provenance
 Experiments
     experiments.py        variants, multi-seed comparisons with paired statistics, train_models
     report.py             tables, computed verdicts and figures of runs and comparisons

@@ -2,7 +2,9 @@
 
 Subcommands live in :data:`COMMANDS`: name -> (help line, function adding its arguments, function running
 it and returning an exit code). Adding one (e.g. ``notebooks``) means adding one entry. Exit codes: 0 success,
-2 usage errors (bad arguments, unknown dataset path), 1 anything else.
+2 usage errors (bad arguments, unknown dataset path), 1 anything else: among them, in one line, a run that cannot
+give a correct result (:class:`~crossclr_lab.runs.RunError`: output folder in use or holding an earlier run,
+damaged checkpoint, resume of another run, divergence) and a full disk.
 """
 
 from __future__ import annotations
@@ -37,6 +39,12 @@ def _optional_float(text: str) -> float | None:
 
 
 # -- shared arguments ------------------------------------------------------------------------------------------
+def _add_overwrite_arg(p, what: str) -> None:
+    p.add_argument("--overwrite", action="store_true",
+                   help=f"replace the {what} already in --out (only files crossclr-lab wrote are deleted; without "
+                        "this flag such a folder is refused)")
+
+
 def _add_threads_arg(p, default: int | None) -> None:
     p.add_argument("--threads", type=int, default=default,
                    help="CPU threads for torch (default: %s); small models run fastest on 1, "
@@ -99,6 +107,20 @@ def _add_train_args(p: argparse.ArgumentParser, epochs: int | None = None) -> No
         kind, text = about[name]
         g.add_argument("--" + name.replace("_", "-"), type=kind, default=argparse.SUPPRESS,
                        help=f"{text} (default {defaults[name]})")
+
+
+def _check_flags(args, losses: list[str], strict: bool) -> None:
+    """Validate the training and loss flags before --out is touched or any data is loaded (a UsageError)."""
+    from crossclr_lab.losses import build_loss
+
+    if getattr(args, "seeds", 1) < 1:
+        raise UsageError(f"--seeds must be >= 1, got {args.seeds}")
+    _train_config(args, **({"seed": args.seed} if "seed" in args else {}))
+    for loss in losses:
+        try:
+            build_loss(loss, **_loss_kwargs(args, loss, strict))
+        except ValueError as err:
+            raise UsageError(str(err)) from None
 
 
 def _train_config(args, **overrides):
@@ -187,7 +209,9 @@ def add_train(p: argparse.ArgumentParser) -> None:
     p.add_argument("--loss", choices=list(LOSSES), default="crossclr", help="(default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
     p.add_argument("--out", required=True, help="run folder: record.json and checkpoint.pt go there")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint (refused when "
+                   "a setting differs from the checkpoint's, except --epochs, --device, progress and --threads)")
+    _add_overwrite_arg(p, "run")
     _add_train_args(p)
 
 
@@ -204,6 +228,19 @@ def run_train(args) -> int:
 
 
 def _train_and_evaluate(args, device: str) -> int:
+    from crossclr_lab.runs import claim_output
+
+    if args.resume and args.overwrite:
+        raise UsageError("--resume continues the run in --out and --overwrite replaces it: pass one of them")
+    if args.resume and not (Path(args.out) / "checkpoint.pt").exists():
+        raise UsageError(f"--resume: no checkpoint.pt in {args.out}; run without --resume first")
+    _check_flags(args, [args.loss], strict=True)
+    with claim_output(args.out, "train", overwrite=args.overwrite, resume=args.resume):  # before loading any data
+        return _train_in(args, device)
+
+
+def _train_in(args, device: str) -> int:
+    from crossclr_lab.data.provenance import describe
     from crossclr_lab.distributed import is_main_process
     from crossclr_lab.train import Trainer, evaluate
     from crossclr_lab.utils import atomic_write_json
@@ -212,11 +249,6 @@ def _train_and_evaluate(args, device: str) -> int:
     group = _group(args, test)
     config = _train_config(args, loss=args.loss, loss_kwargs=_loss_kwargs(args, args.loss, strict=True),
                            seed=args.seed, group=group, checkpoint_every=None, device=device)
-    has_checkpoint = (Path(args.out) / "checkpoint.pt").exists()
-    if args.resume and not has_checkpoint:
-        raise UsageError(f"--resume: no checkpoint.pt in {args.out}; run without --resume first")
-    if has_checkpoint and not args.resume and is_main_process():
-        print(f"note: {args.out} holds an earlier run; starting afresh and replacing it (--resume continues it)")
     try:
         trainer = Trainer(config, train, val, out_dir=args.out)
     except ValueError as err:
@@ -224,6 +256,7 @@ def _train_and_evaluate(args, device: str) -> int:
     record = trainer.fit(resume=args.resume)
     if not is_main_process():  # rank 0 evaluates, writes and reports
         return 0
+    record["data"][eval_split] = describe(test)
     record[eval_split] = metrics = evaluate(trainer.model, test, group)
     atomic_write_json(Path(args.out) / "record.json", record)
     selection = (f"best val epoch {record['best_epoch']}" if val is not None
@@ -239,6 +272,7 @@ def _add_compare_common(p: argparse.ArgumentParser, seeds: int) -> None:
     _add_data_args(p)
     p.add_argument("--seeds", type=int, default=seeds, help="seeds 0..N-1, all reported (default: %(default)s)")
     p.add_argument("--out", required=True, help="folder for results.json, results.md, figures and per-run records")
+    _add_overwrite_arg(p, "results")
     _add_train_args(p)
 
 
@@ -260,20 +294,18 @@ def add_ablate(p: argparse.ArgumentParser) -> None:
 
 
 def _run_variants(variants, baseline: str, seeds: int, splits: tuple, eval_split: str, config, out: str,
-                  title: str, on_model=None) -> dict:
+                  title: str, on_model=None, command: str = "compare") -> dict:
     """Run a comparison, print its table and verdict; returns the results."""
     from crossclr_lab.experiments import run_comparison
     from crossclr_lab.report import format_table, verdict_lines, write_figures, write_results
 
-    if seeds < 1:
-        raise UsageError(f"--seeds must be >= 1, got {seeds}")
     selection = (f"val {len(splits[1])} pairs selects the model" if splits[1] is not None
                  else "no separate val split: the last epoch is evaluated")
     print(f"{title}: {len(variants)} variants × {seeds} seeds on {splits[2].name} (train {len(splits[0])} pairs; "
           f"{selection}; evaluated on {eval_split}, {len(splits[2])} pairs; {config.epochs} epochs)", flush=True)
     try:
         results = run_comparison(variants, list(range(seeds)), splits, config, group=config.group, out_dir=out,
-                                 baseline=baseline, on_model=on_model)
+                                 baseline=baseline, on_model=on_model, overwrite=True, extra={"command": command})
     except ValueError as err:
         raise UsageError(str(err)) from None
     print()
@@ -286,10 +318,15 @@ def _run_variants(variants, baseline: str, seeds: int, splits: tuple, eval_split
     return results
 
 
-def _run_variants_from_args(args, variants, baseline: str, title: str) -> dict:
-    splits, eval_split = _load_splits(args)
-    config = _train_config(args, group=_group(args, splits[2]), progress=False)
-    return _run_variants(variants, baseline, args.seeds, splits, eval_split, config, args.out, title)
+def _run_variants_from_args(args, variants, baseline: str, title: str, command: str) -> dict:
+    from crossclr_lab.runs import claim_output
+
+    _check_flags(args, sorted({v.loss for v in variants}), strict=False)
+    with claim_output(args.out, command, overwrite=args.overwrite):  # before loading any data
+        splits, eval_split = _load_splits(args)
+        config = _train_config(args, group=_group(args, splits[2]), progress=False)
+        return _run_variants(variants, baseline, args.seeds, splits, eval_split, config, args.out, title,
+                             command=command)
 
 
 def run_compare(args) -> int:
@@ -303,7 +340,7 @@ def run_compare(args) -> int:
     if baseline not in losses:
         raise UsageError(f"--baseline {baseline!r} is not among --losses {' '.join(losses)}")
     variants = [Variant(name, name, _loss_kwargs(args, name, strict=False)) for name in losses]
-    _run_variants_from_args(args, variants, baseline, title="comparison")
+    _run_variants_from_args(args, variants, baseline, title="comparison", command="compare")
     return 0
 
 
@@ -314,13 +351,16 @@ def run_ablate(args) -> int:
     if any(q < 0 for q in args.queue_sizes):
         raise UsageError(f"--queue-sizes must be >= 0, got {args.queue_sizes}")
     variants = ablation_variants(crossclr_kwargs, tuple(args.queue_sizes))
-    _run_variants_from_args(args, variants, variants[0].name, title="CrossCLR ablation")
+    _run_variants_from_args(args, variants, variants[0].name, title="CrossCLR ablation",
+                            command="ablate" if args.command == "ablate" else "compare")
     return 0
 
 
 # -- demo ------------------------------------------------------------------------------------------------------
 def add_demo(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", default="runs/demo", help="output folder (default: %(default)s)")
+    p.add_argument("--out", default="runs/demo", help="output folder (default: %(default)s); the results of an "
+                   "earlier demo there are replaced, anything else is refused unless --overwrite")
+    _add_overwrite_arg(p, "results")
     p.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1, all reported (default: %(default)s)")
     p.add_argument("--epochs", type=int, default=30, help="epochs per run (default: %(default)s; the paper: 40)")
     p.add_argument("--map-points", type=int, default=300,
@@ -342,6 +382,15 @@ def _write_map(models: dict, test, max_points: int, out: Path) -> Path:
 
 def run_demo(args) -> int:
     """CrossCLR vs InfoNCE on Emoji Motion (concept split), a few seeds, table + figures."""
+    from crossclr_lab.runs import claim_output
+
+    if args.seeds < 1 or args.epochs < 1:
+        raise UsageError(f"--seeds and --epochs must be >= 1, got {args.seeds} and {args.epochs}")
+    with claim_output(args.out, "demo", overwrite=args.overwrite):  # before any training
+        return _demo_in(args)
+
+
+def _demo_in(args) -> int:
     from crossclr_lab.data import load_splits
     from crossclr_lab.experiments import as_variants
     from crossclr_lab.losses import build_loss
@@ -365,7 +414,8 @@ def run_demo(args) -> int:
           f"{args.seeds} seeds × {config.epochs} epochs; model selected on val (rsum), reported on test.")
     seed0_models = {}
     _run_variants(variants, "infonce", args.seeds, splits, "test", config, args.out, title="demo",
-                  on_model=lambda name, seed, model: seed0_models.setdefault(name, model) if seed == 0 else None)
+                  on_model=lambda name, seed, model: seed0_models.setdefault(name, model) if seed == 0 else None,
+                  command="demo")
     if args.map_points > 0:
         print(f"map: {_write_map(seed0_models, splits[2], args.map_points, Path(args.out))}")
     print(f"demo finished in {time.perf_counter() - start:.0f} s")
@@ -475,6 +525,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from crossclr_lab.runs import RunError
+    from crossclr_lab.utils import DISK_FULL
+
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
@@ -490,6 +543,14 @@ def main(argv: list[str] | None = None) -> int:
         return args.run(args)
     except UsageError as err:
         args.parser.error(str(err))  # one line "crossclr-lab CMD: error: ...", exit code 2
+    except RunError as err:  # a run that cannot give a correct result: say why, in one line
+        print(f"{args.parser.prog}: error: {err}", file=sys.stderr)
+        return 1
+    except OSError as err:
+        if err.errno not in DISK_FULL:
+            raise
+        print(f"{args.parser.prog}: error: {err.strerror}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

@@ -24,11 +24,13 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from crossclr_lab.data.paired import PairedFeatures
+from crossclr_lab.data.provenance import describe
 from crossclr_lab.losses import build_loss, loss_defaults
 from crossclr_lab.metrics import chance_levels, recall_curve, retrieval_metrics
 from crossclr_lab.models import DualEncoder
+from crossclr_lab.runs import RunFolderError, clear, contents, held
 from crossclr_lab.train import TrainConfig, Trainer, embed
-from crossclr_lab.utils import atomic_write_json
+from crossclr_lab.utils import atomic_write_json, resolve_device, run_provenance
 
 TABLE_METRICS = ("t2v_r1", "t2v_r5", "t2v_r10", "t2v_medr", "v2t_r1", "v2t_r5", "v2t_r10", "v2t_medr",
                  "t2v_sem_r1", "v2t_sem_r1")
@@ -93,13 +95,30 @@ def train_models(losses: Sequence[str | Variant], train: PairedFeatures, val: Pa
 def run_comparison(variants: list[Variant], seeds: list[int], splits: tuple, config: TrainConfig,
                    group: str | None = None, out_dir: str | os.PathLike | None = None, baseline: str | None = None,
                    log: Callable[[str], None] = print, curve_k: int = 50,
-                   on_model: Callable[[str, int, object], None] | None = None) -> dict:
+                   on_model: Callable[[str, int, object], None] | None = None, overwrite: bool = False,
+                   extra: dict | None = None) -> dict:
     """Train every variant with every seed; return JSON-able results (also ``out_dir/results.json``).
 
     ``splits = (train, val, test)``; ``val`` may be ``None`` (no model selection: the last epoch is used).
     ``baseline`` names the variant the paired differences are taken against (default: the first).
     ``on_model(variant_name, seed, model)`` is called with each selected model (e.g. to keep embeddings).
+    ``out_dir`` is locked while the comparison runs; earlier results there are refused unless ``overwrite``
+    (which deletes only what crossclr_lab wrote, see :mod:`crossclr_lab.runs`). ``extra`` fields (e.g. the
+    command that ran it) are stored in the results beside the provenance (device, versions, git, data).
     """
+    with held(out_dir):
+        if out_dir is not None:
+            ours, _ = contents(out_dir)
+            if ours and not overwrite:
+                raise RunFolderError(f"{out_dir} holds earlier results ({', '.join(ours)}); pass overwrite=True to "
+                                     "replace them or choose another out_dir")
+            clear(out_dir)
+        return _run_comparison(variants, seeds, splits, config, group, out_dir, baseline, log, curve_k, on_model,
+                               extra)
+
+
+def _run_comparison(variants, seeds, splits, config, group, out_dir, baseline, log, curve_k, on_model,
+                    extra) -> dict:
     train_data, val_data, test_data = splits
     names = [v.name for v in variants]
     if len(set(names)) != len(names):
@@ -119,6 +138,10 @@ def run_comparison(variants: list[Variant], seeds: list[int], splits: tuple, con
                "config": {k: v for k, v in vars(config).items() if k not in ("loss", "loss_kwargs", "seed")},
                "chance": chance_levels(len(test_data), None if group is None else test_data.groups[group]),
                "variants": {v.name: {"loss": v.loss, "loss_kwargs": v.loss_kwargs, "runs": []} for v in variants}}
+    data = {"train": describe(train_data), "test": describe(test_data)}
+    if val_data is not None:
+        data["val"] = describe(val_data)
+    results.update(run_provenance(resolve_device(config.device), data=data), **(extra or {}))
     for seed in seeds:
         for variant in variants:
             cfg = replace(config, loss=variant.loss, loss_kwargs=dict(variant.loss_kwargs), seed=seed, group=group)

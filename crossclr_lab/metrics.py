@@ -13,10 +13,10 @@ from typing import Sequence
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from crossclr_lab.data.paired import group_codes
+from crossclr_lab.utils import l2_normalize
 
 DIRECTIONS = ("t2v", "v2t")
 DIRECTION_NAMES = {"t2v": "text → video", "v2t": "video → text"}
@@ -60,8 +60,11 @@ def retrieval_ranks(query: Tensor, gallery: Tensor, groups: Sequence | None = No
     position of the best-scoring gallery item that shares the query's group, counting only items of
     *other* groups that score at least as high (ties again go against the query).
     """
-    q = F.normalize(query.float(), dim=1)
-    g = F.normalize(gallery.float(), dim=1)
+    for name, x in (("query", query), ("gallery", gallery)):
+        if not torch.isfinite(x).all():
+            raise ValueError(f"{name} embeddings contain NaN or Inf values: their ranks would be meaningless")
+    q = l2_normalize(query.float(), dim=1)  # exact for huge finite values too (scaled before the norm)
+    g = l2_normalize(gallery.float(), dim=1)
     codes = None if groups is None else torch.as_tensor(group_codes(groups), device=q.device)
     ranks = []
     for start in range(0, len(q), chunk_size):

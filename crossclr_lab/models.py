@@ -14,11 +14,11 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from crossclr_lab.checks import check_int, check_number
 from crossclr_lab.data.paired import PairedFeatures, masked_mean
+from crossclr_lab.utils import l2_normalize
 
 ENCODERS = ("mlp", "temporal")
 
@@ -148,11 +148,11 @@ class DualEncoder(nn.Module):
 
     def encode_video(self, video: Tensor, lengths: Tensor | None = None) -> Tensor:
         """L2-normalised video embeddings ``[B, D]`` from ``[B, Dv]`` pooled or ``[B, T, Dv]`` frame features."""
-        return F.normalize(self.video_encoder(video, lengths).float(), dim=-1)
+        return l2_normalize(self.video_encoder(video, lengths).float())
 
     def encode_text(self, text: Tensor, lengths: Tensor | None = None) -> Tensor:
         """L2-normalised text embeddings ``[B, D]`` from ``[B, Dt]`` pooled or ``[B, L, Dt]`` token features."""
-        return F.normalize(self.text_encoder(text, lengths).float(), dim=-1)
+        return l2_normalize(self.text_encoder(text, lengths).float())
 
     def encode_batch(self, batch: dict) -> tuple[Tensor, Tensor]:
         """Normalised ``(video_emb, text_emb)`` for a collated batch (picks pooled or sequence inputs)."""

@@ -7,14 +7,20 @@ Each notebook ``notebooks/NN_name.ipynb`` is generated from its jupytext percent
     python -m crossclr_lab.notebooks check                      # non-zero exit when a notebook breaks the rules
     python -m crossclr_lab.notebooks run --out runs/notebooks   # execute the series (CI parameters)
     python -m crossclr_lab.notebooks run --out runs/nb --params full --only 03 05
+    python -m crossclr_lab.notebooks run --out runs/nb --only 03 --set seeds=[0,1] --cell-timeout 600
 
 ``--params ci`` injects the small parameter sets of :data:`CI_PARAMETERS` (one dict per notebook number);
-``--params full`` runs each notebook's own defaults, the full experience.
+``--params full`` runs each notebook's own defaults, the full experience. ``--set NAME=VALUE`` (a Python literal,
+else a string) sets a parameter in every chosen notebook that has it. Every injected value must have the type of
+the parameter's default (an int where the default is an int, ...), checked before anything runs. A cell running
+longer than ``--cell-timeout`` seconds is stopped; a failing or stopped cell is named (its id, ``NN_name-007``
+for cell 7 of the twin, and first line) with the path of the partial output notebook.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import os
 import re
 import sys
@@ -52,6 +58,7 @@ FORBIDDEN = [
     (re.compile(r"\b(subprocess|os\.system|os\.popen)\b"), "shell-out from Python"),
     (re.compile(r"\b(urllib\.request|requests\.get|urlretrieve|wget)\b"), "download"),
 ]
+DEFAULT_CELL_TIMEOUT_S = 3600.0  # generous: the longest cell with full parameters (03's comparisons) takes minutes
 
 
 @dataclass(frozen=True)
@@ -254,23 +261,81 @@ def ensure_kernel(name: str = KERNEL_NAME, install: bool = True) -> str:
     return spec.resource_dir
 
 
-def parameters_for(nb: Notebook, params: str) -> dict:
-    """The parameters to inject: the CI set of ``nb`` (``params="ci"``) or none (``"full"``: its defaults).
+_UNKNOWN = object()  # a default that is not a Python literal (e.g. an expression): any value is accepted
 
-    Raises when a CI parameter is not defined in the notebook's ``parameters`` cell (a typo would be ignored).
-    """
+
+def parameter_defaults(nb: Notebook) -> dict:
+    """``{name: default value}`` of the notebook's ``parameters`` cell (as papermill reads it)."""
     import papermill
 
+    defaults = {}
+    for name, spec in papermill.inspect_notebook(str(nb.ipynb)).items():
+        try:
+            defaults[name] = ast.literal_eval(spec["default"])
+        except (ValueError, SyntaxError, TypeError):
+            defaults[name] = _UNKNOWN
+    return defaults
+
+
+def _fits(value, default) -> bool:
+    """Whether ``value`` has the type of ``default``: bool for bool, int for int, a number for float, a list whose
+    elements fit the default's elements for a list; anything where the default is None."""
+    if default is None or default is _UNKNOWN:
+        return True
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(default, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float))
+    if isinstance(default, (list, tuple)):
+        return isinstance(value, (list, tuple)) and (not default or all(any(_fits(v, d) for d in default)
+                                                                        for v in value))
+    return isinstance(value, type(default))
+
+
+def check_parameters(nb: Notebook, parameters: dict, defaults: dict | None = None) -> None:
+    """``ValueError`` (one line) unless every parameter is defined in ``nb``'s ``parameters`` cell with a default
+    of the same type (:func:`_fits`), so a wrong value fails here, not deep inside a cell."""
+    defaults = parameter_defaults(nb) if defaults is None else defaults
+    unknown = sorted(set(parameters) - set(defaults))
+    if unknown:
+        raise ValueError(f"parameters {unknown} are not defined in the parameters cell of {nb.ipynb.name} "
+                         f"(it defines {sorted(defaults)})")
+    wrong = [f"{k}={v!r} ({type(v).__name__}; the default is {defaults[k]!r})"
+             for k, v in parameters.items() if not _fits(v, defaults[k])]
+    if wrong:
+        raise ValueError(f"{nb.name}: wrong parameter type: {'; '.join(wrong)}")
+
+
+def parse_assignment(text: str) -> tuple[str, object]:
+    """``"NAME=VALUE"`` -> ``(name, value)``: VALUE as a Python literal (``3``, ``[0, 1]``, ``None``), else the
+    string itself."""
+    name, sep, raw = text.partition("=")
+    if not sep or not name.strip().isidentifier():
+        raise ValueError(f"--set expects NAME=VALUE, e.g. epochs=3 or seeds=[0,1]; got {text!r}")
+    try:
+        value = ast.literal_eval(raw.strip())
+    except (ValueError, SyntaxError):
+        value = raw.strip()
+    return name.strip(), value
+
+
+def parameters_for(nb: Notebook, params: str, overrides: dict | None = None) -> dict:
+    """The parameters to inject: the CI set of ``nb`` (``params="ci"``) or none (``"full"``: its defaults), updated
+    by the ``overrides`` that ``nb`` defines.
+
+    Raises when a CI parameter is not defined in the notebook's ``parameters`` cell (a typo would be ignored) or
+    when a value's type differs from its default's (:func:`check_parameters`).
+    """
     if params not in ("ci", "full"):
         raise ValueError(f"params must be 'ci' or 'full', got {params!r}")
-    if params == "full":
-        return {}
-    chosen = dict(CI_PARAMETERS.get(nb.number, {}))
-    defined = papermill.inspect_notebook(str(nb.ipynb))
-    unknown = sorted(set(chosen) - set(defined))
+    chosen = {} if params == "full" else dict(CI_PARAMETERS.get(nb.number, {}))
+    defaults = parameter_defaults(nb)
+    unknown = sorted(set(chosen) - set(defaults))
     if unknown:
         raise ValueError(f"CI parameters {unknown} are not defined in the parameters cell of {nb.ipynb.name} "
-                         f"(it defines {sorted(defined)}); fix CI_PARAMETERS in crossclr_lab/notebooks.py")
+                         f"(it defines {sorted(defaults)}); fix CI_PARAMETERS in crossclr_lab/notebooks.py")
+    chosen.update({k: v for k, v in (overrides or {}).items() if k in defaults})
+    check_parameters(nb, chosen, defaults)
     return chosen
 
 
@@ -327,28 +392,80 @@ def execute(nb: Notebook, out_dir: str | os.PathLike, parameters: dict, kernel_n
     return out
 
 
-def run(notebooks: list[Notebook], out_dir: str | os.PathLike, params: str = "ci", log=print) -> list[dict]:
+def _first_line(source: str) -> str:
+    line = next((s.strip() for s in source.splitlines() if s.strip()), "")
+    return line if len(line) <= 60 else line[:57] + "..."
+
+
+def describe_failure(err: Exception, output: Path, timeout_s: float | None) -> str:
+    """One line naming the cell that failed or timed out (its id and first line) and the partial output notebook."""
+    import nbformat
+
+    try:
+        cells = [c for c in nbformat.read(output, as_version=4).cells if c.cell_type == "code"]
+    except Exception:  # noqa: BLE001 - no output notebook (e.g. the kernel never started): report the error itself
+        cells = []
+    failed = [c for c in cells if c.metadata.get("papermill", {}).get("exception")]
+    started = [c for c in cells if c.metadata.get("papermill", {}).get("start_time")]
+    cell = failed[0] if failed else (started[-1] if started else None)
+    text = str(err).strip().splitlines()
+    if type(err).__name__ == "CellTimeoutError":
+        what = f"did not finish within {timeout_s:g} s (raise --cell-timeout)"
+    elif getattr(err, "ename", None):
+        what = f"raised {err.ename}: {err.evalue}"
+    else:
+        what = f"failed: {type(err).__name__}: {text[-1] if text else ''}"
+    if cell is None:
+        return f"{what}; output notebook: {output}"
+    return f"cell {cell.get('id', '?')} (`{_first_line(cell.source)}`) {what}; partial output notebook: {output}"
+
+
+def _output_folder(out_dir: str | os.PathLike) -> Path:
+    """``out_dir``, created and checked writable (a clear ``ValueError`` otherwise)."""
+    import tempfile
+
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"--out {out} is a file; pass a folder for the executed notebooks")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as err:
+        raise ValueError(f"cannot write to --out {out} ({err.strerror or err}); pass a folder you can write to"
+                         ) from None
+    return out
+
+
+def run(notebooks: list[Notebook], out_dir: str | os.PathLike, params: str = "ci", log=print,
+        cell_timeout_s: float | None = DEFAULT_CELL_TIMEOUT_S, overrides: dict | None = None) -> list[dict]:
     """Execute ``notebooks`` in order; log and return one entry per notebook (status, wall time, parameters).
 
-    Writes ``out_dir/summary.json``. Notebooks out of sync with their twins are refused (run ``sync``).
+    Writes ``out_dir/summary.json``. Notebooks out of sync with their twins are refused (run ``sync``); so are
+    parameters of the wrong type and ``overrides`` (``{name: value}``, set in each notebook that defines the name)
+    that no chosen notebook defines. A cell running longer than ``cell_timeout_s`` (None: no limit) is stopped.
     """
+    out_dir = _output_folder(out_dir)
     ensure_kernel()
     stale = {name: p for name, p in check(notebooks, notebooks[0].py.parent).items()
              if name in {nb.name for nb in notebooks}} if notebooks else {}
     if stale:
         raise ValueError("fix these notebooks first:\n" + _format_problems(stale))
-    chosen = {nb.name: parameters_for(nb, params) for nb in notebooks}   # fail before running anything
+    chosen = {nb.name: parameters_for(nb, params, overrides) for nb in notebooks}   # fail before running anything
+    unused = sorted(set(overrides or {}) - {k for p in chosen.values() for k in p})
+    if unused:
+        raise ValueError(f"--set {', '.join(unused)}: not a parameter of the chosen notebooks")
     entries = []
     for nb in notebooks:
         parameters = chosen[nb.name]
         start = time.perf_counter()
         entry = {"notebook": nb.name, "params": params, "parameters": parameters}
         try:
-            entry["output"] = str(execute(nb, out_dir, parameters))
+            entry["output"] = str(execute(nb, out_dir, parameters, timeout_s=cell_timeout_s))
             entry["status"] = "ok"
-        except Exception as err:  # papermill's execution error names the failing cell; keep going
+        except Exception as err:  # report the failing cell and where the partial notebook is; keep going
             entry["status"] = "failed"
-            entry["error"] = f"{type(err).__name__}: {str(err).strip().splitlines()[-1] if str(err).strip() else ''}"
+            entry["error"] = describe_failure(err, out_dir / nb.ipynb.name, cell_timeout_s)
         entry["wall_time_s"] = round(time.perf_counter() - start, 1)
         log(f"{nb.name:<28} {entry['status']:<7} {entry['wall_time_s']:6.1f} s"
             + (f"  {entry['error']}" if entry["status"] == "failed" else ""))
@@ -372,6 +489,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--params", choices=("ci", "full"), default="ci",
                    help="ci: small CI parameter sets; full: the notebooks' defaults (default: %(default)s)")
     p.add_argument("--only", nargs="+", metavar="NN", help="only these notebooks (numbers or names)")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="set a parameter in every chosen notebook that has it (a Python literal, else a string); "
+                        "repeatable, e.g. --set epochs=3 --set seeds=[0,1]")
+    p.add_argument("--cell-timeout", type=float, default=DEFAULT_CELL_TIMEOUT_S, metavar="SECONDS",
+                   help="stop a cell that runs longer than this (0: no limit; default: %(default)g)")
     args = parser.parse_args(argv)
     try:
         notebooks = discover(args.dir)
@@ -389,7 +511,11 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         chosen = select(notebooks, args.only)
         print(f"running {len(chosen)} notebooks ({args.params} parameters) into {args.out}", flush=True)
-        entries = run(chosen, args.out, args.params, log=lambda line: print(line, flush=True))
+        if args.cell_timeout < 0:
+            raise ValueError(f"--cell-timeout must be >= 0 seconds, got {args.cell_timeout:g}")
+        overrides = dict(parse_assignment(a) for a in args.set)
+        entries = run(chosen, args.out, args.params, log=lambda line: print(line, flush=True),
+                      cell_timeout_s=args.cell_timeout or None, overrides=overrides)
         total = sum(e["wall_time_s"] for e in entries)
         failed = [e["notebook"] for e in entries if e["status"] != "ok"]
         print(f"total {total:.1f} s; " + (f"FAILED: {', '.join(failed)}" if failed else "all ok"))

@@ -33,13 +33,25 @@ from torch.utils.data import BatchSampler, DataLoader, RandomSampler
 from tqdm.auto import tqdm
 
 from crossclr_lab import distributed
+from crossclr_lab.checkpoint import (
+    SAFE_TO_CHANGE,
+    CheckpointError,
+    ResumeMismatch,
+    differences,
+    load_checkpoint,
+    run_identity,
+    save_checkpoint,
+)
+from crossclr_lab.checks import check_int, check_number, check_positive
 from crossclr_lab.data.paired import PairedDataset, PairedFeatures, collate_paired
-from crossclr_lab.losses import LossParts, PairLoss, build_loss
+from crossclr_lab.data.provenance import describe
+from crossclr_lab.losses import LossParts, PairLoss, build_loss, loss_defaults
 from crossclr_lab.metrics import lower_is_better, retrieval_metrics
 from crossclr_lab.models import ENCODERS, DualEncoder, build_model
+from crossclr_lab.runs import RUN_FILES, RunError, RunFolderError, held
 from crossclr_lab.utils import (
-    atomic_torch_save,
     atomic_write_json,
+    l2_normalize,
     new_run_record,
     resolve_device,
     rng_states,
@@ -53,6 +65,13 @@ PROGRESS = ("epoch", "step", "batch_in_epoch", "bad_evals", "elapsed", "epoch_su
 OPTIMIZERS = {"radam": torch.optim.RAdam, "adamw": torch.optim.AdamW}
 AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 RANK_SEED_STRIDE = 1_000_003  # rank r > 0 reseeds its RNGs with seed + r * stride after the model is built
+COLLAPSE_TOL = 1e-5  # unit embeddings of a whole batch closer than this to the first row: collapsed
+EXPLODED_ABS = 1e12  # an embedding value beyond this means the weights blew up (healthy models give ~1-100)
+DIVERGED_HINT = "start again with a lower lr (or more warm-up epochs)"
+
+
+class TrainingDiverged(RunError, FloatingPointError):
+    """The model's embeddings or loss stopped being meaningful (NaN/Inf, exploding values, collapse)."""
 
 
 def _setting(default, help: str, cli: bool = False, **kwargs):
@@ -102,17 +121,29 @@ class TrainConfig:
     num_workers: int = _setting(0, "DataLoader worker processes")
 
     def __post_init__(self) -> None:
+        check_positive("lr", self.lr)
+        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 2:
+            raise ValueError(f"batch_size must be an int >= 2 (a contrastive loss compares the pairs of a batch), "
+                             f"got {self.batch_size!r}")
+        for name, minimum in (("epochs", 1), ("eval_every", 1), ("embed_dim", 1), ("hidden_dim", 1), ("seed", 0),
+                              ("plateau_patience", 0), ("num_workers", 0)):
+            check_int(name, getattr(self, name), minimum)
+        for name in ("max_steps", "early_stop_patience", "checkpoint_every"):
+            if getattr(self, name) is not None:
+                check_int(name, getattr(self, name), 1)
+        check_number("warmup_epochs", self.warmup_epochs, minimum=0)
+        check_number("weight_decay", self.weight_decay, minimum=0)
+        check_number("dropout", self.dropout, minimum=0, below=1)
+        if self.grad_clip is not None:
+            check_positive("grad_clip", self.grad_clip)
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of {', '.join(OPTIMIZERS)}")
         if self.amp not in AMP_DTYPES:
             raise ValueError(f"unknown amp {self.amp!r}; choose one of {', '.join(AMP_DTYPES)}")
         if self.encoder not in ENCODERS:
             raise ValueError(f"unknown encoder {self.encoder!r}; choose one of {', '.join(ENCODERS)}")
-        for name in ("epochs", "batch_size", "eval_every"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.lr <= 0 or self.warmup_epochs < 0 or not 0 < self.plateau_factor < 1:
-            raise ValueError("need lr > 0, warmup_epochs >= 0 and 0 < plateau_factor < 1")
+        if not 0 < check_number("plateau_factor", self.plateau_factor, below=1):
+            raise ValueError(f"plateau_factor must be in (0, 1), got {self.plateau_factor!r}")
 
 
 def embed(model: DualEncoder, features: PairedFeatures, batch_size: int = 512,
@@ -141,6 +172,31 @@ def evaluate(model: DualEncoder, features: PairedFeatures, group: str | None = N
     return retrieval_metrics(video_emb, text_emb, groups=None if group is None else features.groups[group])
 
 
+def check_embeddings(video_emb: torch.Tensor, text_emb: torch.Tensor, batch: dict | None = None,
+                     step: int = 0) -> None:
+    """Raise :class:`TrainingDiverged` when a batch's embeddings ``[B, D]`` show that training diverged: NaN or
+    Inf values, values beyond :data:`EXPLODED_ABS` (the weights blew up; from ~1e18 the norms would overflow
+    float32), or all rows pointing the same way (collapse; not raised when the batch's pooled inputs,
+    ``batch["video_pooled"]``/``["text_pooled"]``, are identical too)."""
+    for name, emb in (("video", video_emb), ("text", text_emb)):
+        x = emb.detach().float()
+        if x.numel() == 0:
+            continue
+        # one device-to-host transfer per modality: finiteness, largest value, spread of the unit rows
+        spread = (l2_normalize(x) - l2_normalize(x[:1])).abs().amax() if len(x) > 1 else x.new_tensor(math.inf)
+        finite, biggest, spread = torch.stack([torch.isfinite(x).all().float(), x.abs().amax(), spread]).tolist()
+        if not finite:
+            raise TrainingDiverged(f"the {name} embeddings hold NaN or Inf at step {step}: training diverged; "
+                                   f"{DIVERGED_HINT}")
+        if biggest > EXPLODED_ABS:
+            raise TrainingDiverged(f"the {name} embeddings exploded at step {step} (largest |value| {biggest:.1e} > "
+                                   f"{EXPLODED_ABS:.0e}): training diverged; {DIVERGED_HINT}")
+        inputs = None if batch is None else batch.get(f"{name}_pooled")
+        if spread < COLLAPSE_TOL and not (inputs is not None and torch.equal(inputs, inputs[:1].expand_as(inputs))):
+            raise TrainingDiverged(f"all {len(x)} {name} embeddings of the batch at step {step} point the same way "
+                                   f"(collapse): training diverged; {DIVERGED_HINT}")
+
+
 def pair_step(forward: Callable[[dict], tuple[torch.Tensor, torch.Tensor]], loss_fn: PairLoss, batch: dict,
               temperature: torch.Tensor | None = None) -> LossParts:
     """The default training step for :class:`~crossclr_lab.data.paired.PairedDataset` batches: embed the batch
@@ -161,10 +217,13 @@ class Trainer:
     parts as floats) and ``on_epoch_end(trainer, epoch, entry)`` with the epoch's record entry.
     ``step(forward, loss_fn, batch, temperature) -> LossParts`` computes a batch's loss (default
     :func:`pair_step`); the trainer passes the model's learnable temperature only to losses that use one.
-    With ``out_dir``, writes ``record.json`` and ``checkpoint.pt`` there; ``fit(resume=True)`` continues
-    from the checkpoint and reaches the same result as an uninterrupted run. In a process group of N ranks
+    With ``out_dir``, writes ``record.json`` (with the provenance of the data, code and machine) and
+    ``checkpoint.pt`` there, holding the folder's lock while it runs (:mod:`crossclr_lab.runs`);
+    ``fit(resume=True)`` continues from the checkpoint, after checking its checksum and that this is the same run
+    (:mod:`crossclr_lab.checkpoint`), and reaches the same result as an uninterrupted run. Every batch's
+    embeddings are checked: a diverged run raises :class:`TrainingDiverged`. In a process group of N ranks
     (see the module docstring) only rank 0 writes; every rank resumes from rank 0's checkpoint, which also
-    holds every rank's RNG states.
+    holds every rank's RNG states (a resume needs the same N).
     """
 
     def __init__(self, config: TrainConfig, train_data: PairedFeatures, val_data: PairedFeatures | None = None,
@@ -192,11 +251,11 @@ class Trainer:
             seed_everything(config.seed + self.rank * RANK_SEED_STRIDE)
         # several ranks: the loss sees the global batch, each rank computing its own anchors (local_loss; an
         # explicit gather_distributed or local_loss in loss_kwargs wins)
-        loss_kwargs = config.loss_kwargs
+        self.loss_kwargs = dict(config.loss_kwargs)
         if self.world > 1:
-            loss_kwargs = {"gather_distributed": True, **loss_kwargs}
-            loss_kwargs.setdefault("local_loss", loss_kwargs["gather_distributed"])
-        self.loss_fn = build_loss(config.loss, **loss_kwargs).to(self.device)
+            self.loss_kwargs = {"gather_distributed": True, **self.loss_kwargs}
+            self.loss_kwargs.setdefault("local_loss", self.loss_kwargs["gather_distributed"])
+        self.loss_fn = build_loss(config.loss, **self.loss_kwargs).to(self.device)
         device_ids = [self.device.index] if self.device.type == "cuda" else None
         self.train_model = DistributedDataParallel(self.model, device_ids) if self.world > 1 else self.model
         self.optimizer = OPTIMIZERS[config.optimizer](self.model.parameters(), lr=config.lr,
@@ -225,6 +284,7 @@ class Trainer:
         self.history: list[dict] = []
         self.step_losses: list[float] = []
         self.best: dict | None = None  # {"epoch", "value", "model"}
+        self._data_provenance: dict | None = None
 
     def add_callback(self, event: str, fn: Callable) -> None:
         if event not in self.callbacks:
@@ -242,8 +302,8 @@ class Trainer:
                              self.model.temperature if self.loss_fn.uses_temperature else None)
         loss = parts.loss
         if not torch.isfinite(loss):
-            raise FloatingPointError(f"loss is {loss.item()} at step {self.step}; "
-                                     "lower the lr or raise the temperature")
+            raise TrainingDiverged(f"loss is {loss.item()} at step {self.step}: training diverged; lower the lr or "
+                                   "raise the temperature")
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         if cfg.grad_clip is not None:
@@ -254,19 +314,51 @@ class Trainer:
         return parts.scalars()
 
     def _forward(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
-        """The training model (DDP-wrapped under torchrun) on ``batch``, under the configured autocast."""
+        """The training model (DDP-wrapped under torchrun) on ``batch``, under the configured autocast; its
+        embeddings are checked for divergence (:func:`check_embeddings`)."""
         cfg = self.config
         with torch.autocast(self.device.type, dtype=AMP_DTYPES[cfg.amp], enabled=cfg.amp != "none"):
-            return self.train_model(batch)
+            video_emb, text_emb = self.train_model(batch)
+        check_embeddings(video_emb, text_emb, batch, self.step)
+        return video_emb, text_emb
 
-    def fit(self, resume: bool = False) -> dict:
-        """Train; returns the run record (also written to ``out_dir/record.json``)."""
-        cfg = self.config
+    def fit(self, resume: bool = False, overwrite: bool = False) -> dict:
+        """Train; returns the run record (also written to ``out_dir/record.json``).
+
+        With ``out_dir``, the folder is locked for this run (:class:`~crossclr_lab.runs.RunLock`; a folder in use
+        raises :class:`~crossclr_lab.runs.RunFolderError`), and an earlier run there is continued (``resume``:
+        its checkpoint is verified and must be of the same run, see :mod:`crossclr_lab.checkpoint`), replaced
+        (``overwrite``) or, by default, refused. Raises :class:`TrainingDiverged` when training diverges.
+        """
+        with held(self.out_dir):
+            self._prepare_out_dir(resume, overwrite)
+            return self._fit()
+
+    def _prepare_out_dir(self, resume: bool, overwrite: bool) -> None:
+        """Rank 0 decides (every rank raises the same error); then every rank loads the checkpoint to resume."""
+        if resume and self.out_dir is None:
+            raise FileNotFoundError("resume=True needs the out_dir of the run to continue; train without resume first")
+        error = None
+        if self.out_dir is not None and self.rank == 0:
+            found = [name for name in RUN_FILES if (self.out_dir / name).exists()]
+            if resume and "checkpoint.pt" not in found:
+                error = f"resume=True but there is no checkpoint.pt in {self.out_dir}; train without resume first"
+            elif found and not resume and not overwrite:
+                error = (f"{self.out_dir} holds an earlier run ({', '.join(found)}); resume=True continues it, "
+                         "overwrite=True replaces it")
+            elif found and not resume:
+                for name in found:
+                    (self.out_dir / name).unlink()
+        errors = [e for e in distributed.all_gather_objects(error) if e]
+        if errors:
+            if resume:
+                raise FileNotFoundError(errors[0])
+            raise RunFolderError(errors[0])
         if resume:
-            if self.out_dir is None or not (self.out_dir / "checkpoint.pt").exists():
-                raise FileNotFoundError(f"resume=True but there is no checkpoint.pt in {self.out_dir}; "
-                                        "train without resume first")
             self._load_checkpoint(self.out_dir / "checkpoint.pt")
+
+    def _fit(self) -> dict:
+        cfg = self.config
         start = time.perf_counter() - self.elapsed
         max_steps = cfg.max_steps or math.inf
         disable = not cfg.progress or bool(os.environ.get("CI")) or self.rank > 0
@@ -332,12 +424,29 @@ class Trainer:
             fn(self, self.epoch, entry)
 
     # -- records and checkpoints ------------------------------------------------------------------------------
+    def data_provenance(self) -> dict:
+        """``{"train": ..., "val": ...}``: :func:`~crossclr_lab.data.provenance.describe` of the splits."""
+        if self._data_provenance is None:
+            self._data_provenance = {"train": describe(self.train_data)}
+            if self.val_data is not None:
+                self._data_provenance["val"] = describe(self.val_data)
+        return self._data_provenance
+
+    def identity(self) -> dict:
+        """This run's :func:`~crossclr_lab.checkpoint.run_identity`, saved in every checkpoint."""
+        cfg = self.config
+        # the data's content must not change (fingerprint, manifest); its folder may move
+        data = {split: {k: v for k, v in d.items() if k != "data_root"} for split, d in self.data_provenance().items()}
+        return run_identity(asdict(cfg), {**loss_defaults(cfg.loss), **self.loss_kwargs}, data, self.model,
+                            self.world)
+
     def _write_record(self, final: bool) -> dict:
         n_val = None if self.val_data is None else len(self.val_data)
-        record = new_run_record(asdict(self.config), self.config.seed, self.device, dataset=self.train_data.name,
+        record = new_run_record(asdict(self.config), self.config.seed, self.device, world_size=self.world,
+                                data=self.data_provenance(), dataset=self.train_data.name,
                                 n_train=len(self.train_data), n_val=n_val, started_utc=self.started_utc)
         record.update(finished=final, stopped_early=self.stopped_early, epochs_run=self.epoch, steps=self.step,
-                      wall_time_s=self.elapsed, world_size=self.world,
+                      wall_time_s=self.elapsed,
                       best_epoch=self.best and self.best["epoch"], best_val=self.best and self.best["value"],
                       history=self.history, step_losses=self.step_losses)
         if self.out_dir is not None and self.rank == 0:
@@ -350,29 +459,37 @@ class Trainer:
         rngs = distributed.all_gather_objects(rng_states())  # a collective: every rank takes part
         if self.rank > 0:
             return
-        state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                 "plateau": self.plateau.state_dict(), "scaler": self.scaler.state_dict(),
-                 "loss": self.loss_fn.state_dict(), "rng": rngs[0]}
+        state = {"identity": self.identity(), "model": self.model.state_dict(),
+                 "optimizer": self.optimizer.state_dict(), "plateau": self.plateau.state_dict(),
+                 "scaler": self.scaler.state_dict(), "loss": self.loss_fn.state_dict(), "rng": rngs[0]}
         if self.world > 1:
             state["rng_per_rank"] = rngs
         state.update({k: getattr(self, k) for k in PROGRESS})
-        atomic_torch_save(state, self.out_dir / "checkpoint.pt")
+        save_checkpoint(state, self.out_dir / "checkpoint.pt")
 
     def _load_checkpoint(self, path: Path) -> None:
+        """Verify the checkpoint (checksum, same run: :mod:`crossclr_lab.checkpoint`), then restore every state."""
         # on the CPU: RNG states must stay CPU tensors; load_state_dict moves the rest to the model's device
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = load_checkpoint(path)
+        if not isinstance(state, dict) or "identity" not in state:
+            raise CheckpointError(f"checkpoint {path} does not say which run it belongs to; start the run again")
+        diffs = differences(state["identity"], self.identity())
+        cfg = self.config
+        if cfg.epochs < state["epoch"]:
+            diffs.append(f"epochs: {cfg.epochs} now, but the run has already done {state['epoch']}")
+        if cfg.max_steps is not None and cfg.max_steps < state["step"]:
+            diffs.append(f"max_steps: {cfg.max_steps} now, but the run has already done {state['step']} steps")
+        if diffs:
+            raise ResumeMismatch(f"cannot resume {path}: this is not the same run: " + "; ".join(diffs)
+                                 + ". Resume with the checkpoint's settings, or start a new run (overwrite, or "
+                                 "another folder); safe to change on resume: " + ", ".join(SAFE_TO_CHANGE))
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.plateau.load_state_dict(state["plateau"])
         self.scaler.load_state_dict(state["scaler"])
         self.loss_fn.load_state_dict(state["loss"])
-        per_rank = state.get("rng_per_rank")
-        if per_rank is not None and len(per_rank) == self.world:
-            set_rng_states(per_rank[self.rank])
-        else:  # saved by another number of processes: rank 0 takes rank 0's states, the others a fresh seed
-            set_rng_states(state["rng"])
-            if self.rank > 0:
-                seed_everything(self.config.seed + self.rank * RANK_SEED_STRIDE + state["step"])
+        # the same number of processes as the checkpoint's (part of its identity): each rank takes its own states
+        set_rng_states(state["rng_per_rank"][self.rank] if self.world > 1 else state["rng"])
         for k in PROGRESS:
             setattr(self, k, state[k])
 

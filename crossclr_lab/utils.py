@@ -1,14 +1,22 @@
-"""Small shared helpers: seeding, device resolution, atomic file writes and run records."""
+"""Small shared helpers: seeding, device resolution, atomic file writes, safe normalisation, run records and
+their provenance."""
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import glob
 import json
 import os
 import platform
 import random
+import re
+import socket
+import subprocess
 import tempfile
+from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, BinaryIO, Callable
 
 import numpy as np
 import torch
@@ -38,25 +46,101 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     return dev
 
 
-def _atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
-    """Call ``write(tmp_path)`` on a temp file beside ``path``, then ``os.replace`` it into place."""
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists on this host (a process of another user counts as alive)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40] or "host"
+_TEMP = re.compile(r"(?P<pid>\d+)-(?P<host>[A-Za-z0-9-]+)\.[^.]+\.tmp")
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def current_umask() -> int:
+    """The process's umask: from ``/proc/self/status`` on Linux, else by setting and restoring it (which other
+    threads could observe for an instant)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _remove_stale_temps(path: Path) -> None:
+    """Delete temp files of ``path`` left by a writer that was killed: those named with the pid of a process
+    that no longer runs on this host (a live writer's temp file is never touched)."""
+    prefix = f".{path.name}."
+    for tmp in path.parent.glob(glob.escape(prefix) + "*.tmp"):
+        m = _TEMP.fullmatch(tmp.name[len(prefix):])
+        if m and m["host"] == HOST and int(m["pid"]) != os.getpid() and not pid_alive(int(m["pid"])):
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+
+
+def _atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:
+    """Call ``write(f)`` on a binary temp file beside ``path``, flush it to disk, then ``os.replace`` it into place.
+
+    The file gets the mode a plain ``open`` would give (0666 minus the umask, e.g. 0644); temp files left by an
+    earlier writer that was killed are removed first; a full disk is reported as such, and the previous file
+    (if any) is left unchanged.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    _remove_stale_temps(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}-{HOST}.", suffix=".tmp", dir=path.parent)
     try:
-        write(tmp)
+        os.fchmod(fd, 0o666 & ~current_umask())
+        with os.fdopen(fd, "wb") as f:
+            fd = -1
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+        _fsync_dir(path.parent)
+    except BaseException as err:
+        if fd >= 0:
+            os.close(fd)
+        with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
+        if isinstance(err, OSError) and err.errno in DISK_FULL:
+            raise OSError(err.errno, f"no space left on the device while writing {path}; nothing was replaced "
+                          "(the previous version, if any, is intact): free some space and run again") from err
         raise
     return path
 
 
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (best effort: not every platform can open a folder)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     """Write ``text`` to ``path`` atomically (temp file + rename)."""
-    return _atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    return _atomic_write(path, lambda f: f.write(text.encode("utf-8")))
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically."""
+    return _atomic_write(path, lambda f: f.write(data))
 
 
 def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
@@ -66,13 +150,13 @@ def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
     """``torch.save`` to ``path`` atomically, so a killed run never leaves a half-written checkpoint."""
-    return _atomic_write(path, lambda tmp: torch.save(obj, tmp))
+    return _atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def atomic_savefig(fig, path: str | os.PathLike, **kwargs) -> Path:
     """Save a matplotlib figure atomically; the format follows ``path``'s suffix."""
     fmt = Path(path).suffix.lstrip(".") or "png"
-    return _atomic_write(path, lambda tmp: fig.savefig(tmp, format=fmt, **kwargs))
+    return _atomic_write(path, lambda f: fig.savefig(f, format=fmt, **kwargs))
 
 
 def _json_default(obj: Any) -> Any:
@@ -83,6 +167,18 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, (Path, torch.device, torch.dtype)):
         return str(obj)
     raise TypeError(f"object of type {type(obj).__name__} is not JSON serialisable")
+
+
+def l2_normalize(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """``F.normalize(x, dim)`` that stays exact for huge finite values: each row is first divided by the power of
+    two nearest above its largest absolute value, so its norm cannot overflow (in float32 a row of 32 values
+    overflows from ~3e18). Dividing by a power of two is exact, so the result equals ``F.normalize`` bit for bit
+    wherever that does not overflow; the scale is detached (the gradient is ``F.normalize``'s). Zero rows stay
+    zero."""
+    biggest = x.detach().abs().amax(dim=dim, keepdim=True).float()
+    _, exponent = torch.frexp(biggest)   # biggest = mantissa * 2**exponent, mantissa in [0.5, 1); 0 -> exponent 0
+    scale = torch.ldexp(torch.ones_like(biggest), exponent).to(x.dtype)
+    return torch.nn.functional.normalize(x / scale, dim=dim)
 
 
 def library_versions() -> dict[str, str]:
@@ -120,11 +216,41 @@ def set_rng_states(states: dict) -> None:
         torch.cuda.set_rng_state_all(states["cuda"])
 
 
-def new_run_record(config: dict, seed: int, device: str | torch.device, **extra: Any) -> dict:
-    """The fields every run record (``runs/NAME/record.json``) starts with: config, seed, device, library
-    versions, ``started_utc`` (now, unless given in ``extra``) and ``extra``."""
+@lru_cache(maxsize=1)
+def git_revision() -> dict | None:
+    """``{"commit": sha, "dirty": bool}`` of the git checkout this package runs from (``dirty``: tracked files
+    differ from the commit), or ``None`` when it is not run from a checkout or git is not installed."""
+    root = Path(__file__).resolve().parents[1]
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=20)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    top = git("rev-parse", "--show-toplevel")
+    if top is None or Path(top).resolve() != root:  # installed inside some other repository: not ours
+        return None
+    commit, status = git("rev-parse", "HEAD"), git("status", "--porcelain", "--untracked-files=no")
+    return None if commit is None else {"commit": commit, "dirty": bool(status)}
+
+
+def run_provenance(device: str | torch.device, world_size: int = 1, data: dict | None = None) -> dict:
+    """What a result depends on besides its configuration: library versions, the git commit (when run from a
+    checkout), the device, the number of processes and ``data`` (per split, see
+    :func:`crossclr_lab.data.provenance.describe`)."""
+    return {"device": str(device), "world_size": world_size, "versions": library_versions(), "git": git_revision(),
+            "data": dict(data or {})}
+
+
+def new_run_record(config: dict, seed: int, device: str | torch.device, world_size: int = 1,
+                   data: dict | None = None, **extra: Any) -> dict:
+    """The fields every run record (``runs/NAME/record.json``) starts with: config, seed, ``started_utc`` (now,
+    unless given in ``extra``), the :func:`run_provenance` fields (device, world size, versions, git, data) and
+    ``extra``."""
     import datetime
 
     now = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-    return {"config": config, "seed": seed, "device": str(device), "versions": library_versions(),
-            "started_utc": now, **extra}
+    return {"config": config, "seed": seed, **run_provenance(device, world_size, data), "started_utc": now,
+            **extra}

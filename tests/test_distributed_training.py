@@ -12,6 +12,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from crossclr_lab.checkpoint import load_checkpoint
 from crossclr_lab.data import make_synthetic
 from crossclr_lab.distributed import GlobalBatchSlices, destroy_process_group, torchrun_device, torchrun_process_group
 from crossclr_lab.train import TrainConfig, Trainer
@@ -140,7 +141,7 @@ def test_distributed_resume_is_exact_and_ranks_draw_their_own_dropout(two_ranks)
         assert result["resumed"] == result["full"]
     assert ranks[0]["full"] == ranks[1]["full"]
     assert ranks[0]["dropout_draw"] != ranks[1]["dropout_draw"]
-    state = torch.load(out / "killed" / "checkpoint.pt", weights_only=True)
+    state = load_checkpoint(out / "killed" / "checkpoint.pt")
     assert len(state["rng_per_rank"]) == WORLD
     assert not torch.equal(state["rng_per_rank"][0]["torch"], state["rng_per_rank"][1]["torch"])
 

@@ -134,7 +134,7 @@ def test_bf16_autocast_runs_on_cpu(data):
 
 @pytest.mark.parametrize("kwargs, match", [
     ({"optimizer": "sgd"}, "radam, adamw"), ({"amp": "fp8"}, "none, bf16, fp16"), ({"epochs": 0}, "epochs"),
-    ({"encoder": "rnn"}, "mlp, temporal"), ({"lr": 0.0}, "lr > 0"),
+    ({"encoder": "rnn"}, "mlp, temporal"), ({"lr": 0.0}, "lr must be a finite number > 0"),
 ])
 def test_config_validation(kwargs, match):
     with pytest.raises(ValueError, match=match):

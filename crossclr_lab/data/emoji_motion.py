@@ -59,7 +59,7 @@ def _manifest(root: Path) -> dict[str, str]:
     entries = {}
     for line in (root / MANIFEST).read_text(encoding="utf-8").splitlines():
         parts = line.split(maxsplit=1)
-        if len(parts) != 2 or len(parts[0]) != 64:
+        if len(parts) != 2 or len(parts[0]) != 64 or Path(parts[1]).name != parts[1] or parts[1] in (".", ".."):
             raise ValueError(f"{root / MANIFEST} is damaged (bad line {line!r}); restore it from git or rebuild "
                              f"with: {REBUILD}")
         entries[parts[1]] = parts[0]

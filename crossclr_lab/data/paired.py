@@ -27,6 +27,7 @@ class PairedFeatures:
         groups: name -> N labels (e.g. ``concept``), for semantic retrieval and colouring.
         name: dataset name, for records and plots.
         thumbnail_fn: ``i -> PIL.Image`` or ``None`` when the dataset has no pictures.
+        source: where the items came from (set by ``load_dataset``; see :mod:`crossclr_lab.data.provenance`).
     """
 
     video: Tensor
@@ -40,6 +41,7 @@ class PairedFeatures:
     text_pooled: Tensor | None = None
     name: str = "paired"
     thumbnail_fn: Callable[[int], object] | None = field(default=None, repr=False)
+    source: dict = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         n = self.video.shape[0]
@@ -88,7 +90,7 @@ class PairedFeatures:
             video_pooled=self.video_pooled[idx], text_pooled=self.text_pooled[idx],
             captions=[self.captions[i] for i in rows], ids=[self.ids[i] for i in rows],
             groups={k: [v[i] for i in rows] for k, v in self.groups.items()}, name=self.name,
-            thumbnail_fn=None if parent_thumb is None else (lambda j: parent_thumb(rows[j])),
+            thumbnail_fn=None if parent_thumb is None else (lambda j: parent_thumb(rows[j])), source=dict(self.source),
         )
 
     def shuffled_pairs(self, seed: int = 0) -> "PairedFeatures":
@@ -99,6 +101,7 @@ class PairedFeatures:
         out.text_pooled = self.text_pooled[perm]
         out.text_lengths = None if self.text_lengths is None else self.text_lengths[perm]
         out.captions = [self.captions[i] for i in perm.tolist()]
+        out.source["shuffled_pairs_seed"] = seed
         return out
 
     def thumbnail(self, i: int, strict: bool = True):

@@ -14,6 +14,7 @@ import os
 
 from . import emoji_motion, synthetic, youcook2
 from .paired import PairedFeatures
+from .provenance import with_source
 
 DATASETS: dict[str, str] = {
     "emoji_motion": "animated Fluent Emoji clips paired with their CLDR names (features in data/emoji_motion)",
@@ -49,6 +50,7 @@ def _folder_root(data_root):
     return data_root
 
 
+@with_source  # sets the result's .source (dataset, split, root, settings) for records and resume checks
 def load_dataset(name: str, split: str = "train", data_root: str | os.PathLike | None = None,
                  **kwargs) -> PairedFeatures:
     """Load split ``split`` of dataset ``name``; ``kwargs`` go to its loader.

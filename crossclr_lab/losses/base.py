@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .. import distributed
 from ..checks import check_positive
 from ..distributed import all_gather_no_grad, all_gather_with_grad, require_process_group
+from ..utils import l2_normalize
 
 
 def upcast(x: Tensor) -> Tensor:
@@ -183,8 +183,8 @@ class PairLoss(nn.Module):
         if self.local_loss and distributed.is_distributed():
             rows = slice(distributed.rank() * b, (distributed.rank() + 1) * b)
         tau = self.temperature if temperature is None else self._check_temperature(temperature)
-        v = F.normalize(video_emb, dim=1)
-        t = F.normalize(text_emb, dim=1)
+        v = l2_normalize(video_emb, dim=1)  # exact for huge finite values too (scaled before the norm)
+        t = l2_normalize(text_emb, dim=1)
         parts = self.compute(v, t, video_feat, text_feat, tau, rows)
         return parts if parts.rows is None else _global_scalars(parts)
 
