@@ -433,12 +433,28 @@ def add_caption(p: argparse.ArgumentParser) -> None:
                                                           "the encoders' runs (default: %(default)s)")
     p.add_argument("--captioner-epochs", type=int, default=10, help="epochs of each captioner (default: %(default)s)")
     p.add_argument("--no-java", action="store_true", help="skip METEOR (the one metric that needs Java)")
+    _add_overwrite_arg(p, "captioning results")
     _add_train_args(p, epochs=30)
     p.set_defaults(threads=1)
 
 
 def run_caption(args) -> int:
     """Captioners on CrossCLR, InfoNCE and raw-feature clip vectors, several seeds; table, verdict, JSON."""
+    from crossclr_lab.captioning import CaptionerConfig
+    from crossclr_lab.runs import claim_output
+
+    start = time.perf_counter()
+    if args.seeds is not None and args.seeds < 1:
+        raise UsageError(f"--seeds must be >= 1, got {args.seeds}")
+    try:
+        captioner = CaptionerConfig(epochs=args.captioner_epochs, device=args.device)
+    except ValueError as err:
+        raise UsageError(f"--captioner-epochs: {err}") from None
+    with claim_output(args.out, "caption", overwrite=args.overwrite):  # before loading any data
+        return _caption(args, captioner, start)
+
+
+def _caption(args, captioner, start: float) -> int:
     from crossclr_lab.caption_compare import (
         caption_verdict_lines,
         format_caption_table,
@@ -448,16 +464,8 @@ def run_caption(args) -> int:
         write_caption_results,
     )
     from crossclr_lab.caption_metrics import CaptionScorer
-    from crossclr_lab.captioning import CaptionerConfig
     from crossclr_lab.report import format_table
 
-    start = time.perf_counter()
-    if args.seeds is not None and args.seeds < 1:
-        raise UsageError(f"--seeds must be >= 1, got {args.seeds}")
-    try:
-        captioner = CaptionerConfig(epochs=args.captioner_epochs, device=args.device)
-    except ValueError as err:
-        raise UsageError(f"--captioner-epochs: {err}") from None
     splits, eval_split = _load_splits(args)
     seeds = None if args.seeds is None else list(range(args.seeds))
     if args.from_dir:

@@ -37,8 +37,9 @@ from crossclr_lab.utils import HOST, atomic_write_json, pid_alive
 LOCK = ".lock"
 MARKER = ".crossclr-lab.json"   # {"command": ...}: which command wrote a results folder (see claim_output)
 RUN_FILES = ("record.json", "checkpoint.pt")
-OUR_FILES = (*RUN_FILES, "results.json", "results.md", "*.png", LOCK, MARKER, ".*.tmp")
-OUR_DIRS = ("runs",)            # a comparison's per-run folders (files named as in OUR_FILES only)
+OUR_FILES = (*RUN_FILES, "results.json", "results.md", "captioning.json", "captioning.md", "*.png", LOCK, MARKER,
+             ".*.tmp")
+OUR_DIRS = ("runs", "encoders")  # a comparison's per-run folders; caption's encoder comparison (OUR_FILES only)
 UNREADABLE_LOCK_GRACE_S = 10.0  # a lock file being written is briefly empty; after this it counts as stale
 
 

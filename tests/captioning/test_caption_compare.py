@@ -124,3 +124,12 @@ def test_from_a_run_on_other_data_is_refused(tmp_path, capsys):
         "variants": {"crossclr": {"loss": "crossclr"}, "infonce": {"loss": "infonce"}}}))
     code, _, err = _run(["caption", "--from", str(run), "--out", str(tmp_path / "o")], capsys)
     assert code == 2 and "5 training pairs" in err and "--split-kind" in err
+
+
+def test_caption_refuses_earlier_results_without_overwrite_and_foreign_files(tmp_path, capsys):
+    (tmp_path / "captioning.json").write_text("{}")
+    code, _, err = _run(["caption", "--dataset", "synthetic", "--out", str(tmp_path)], capsys)
+    assert code == 1 and "--overwrite replaces it" in err
+    (tmp_path / "notes.txt").write_text("mine")
+    code, _, err = _run(["caption", "--dataset", "synthetic", "--overwrite", "--out", str(tmp_path)], capsys)
+    assert code == 1 and "did not write (notes.txt)" in err and (tmp_path / "notes.txt").exists()
