@@ -38,7 +38,7 @@ CI_PARAMETERS: dict[str, dict] = {
     "01": {"epochs": 2},
     "02": {"train_epochs": 1, "interactive": True},
     "03": {"seeds": [0, 1], "epochs": 2, "losses": ["crossclr", "infonce", "dcl"], "ablation": True,
-           "data_root": None},
+           "try_kappas": [0.05]},
     "04": {"epochs": 2, "max_points": 150, "n_neighbors": 10, "interactive": True},
     "05": {"epochs": 2, "max_k": 50, "interactive": True},
 }

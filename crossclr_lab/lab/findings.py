@@ -54,7 +54,8 @@ class Claim:
     cell's first number at the cell's printed precision). ``relation`` (optional), one of :data:`RELATIONS`:
     ``beyond_noise``/``within_noise`` (the cell has / has no ``*``), ``positive``/``negative`` (the cell's
     sign), ``max``/``min`` (largest/smallest of ``column`` over the rows ``among``, all rows when empty),
-    ``gt``/``lt``/``ge``/``le`` (compared with the cell of row ``other`` in the same column).
+    ``gt``/``lt``/``ge``/``le`` (compared with the cell of row ``other`` — default: the same row — in column
+    ``other_column`` — default: the same column).
     """
 
     table: str
@@ -64,12 +65,13 @@ class Claim:
     relation: str | None = None
     other: str | None = None
     among: list[str] = field(default_factory=list)
+    other_column: str | None = None
 
     def __post_init__(self) -> None:
         if self.relation is not None and self.relation not in RELATIONS:
             raise ValueError(f"relation must be one of {RELATIONS}, got {self.relation!r}")
-        if self.relation in ("gt", "lt", "ge", "le") and self.other is None:
-            raise ValueError(f"relation {self.relation!r} needs other=<row label>")
+        if self.relation in ("gt", "lt", "ge", "le") and self.other is None and self.other_column is None:
+            raise ValueError(f"relation {self.relation!r} needs other=<row label> and/or other_column=<column>")
 
 
 @dataclass
@@ -185,9 +187,10 @@ def _relation_problem(claim: Claim, table: dict, cell: str, number: float) -> st
         values = {r: cell_number(table[r][claim.column])[0] for r in rows}
         best = (max if relation == "max" else min)(values.values())
         return None if number == best else f"claimed the {relation} of {rows}, but the values are {values}"
-    other, _ = cell_number(table[claim.other][claim.column])
+    row, column = claim.other or claim.row, claim.other_column or claim.column
+    other, _ = cell_number(table[row][column])
     holds = {"gt": number > other, "lt": number < other, "ge": number >= other, "le": number <= other}[relation]
-    return None if holds else f"claimed {number} {relation} {other} (row {claim.other!r}), which is false"
+    return None if holds else f"claimed {number} {relation} {other} (row {row!r}, column {column!r}), which is false"
 
 
 def notebook_findings(node) -> tuple[dict[str, str], list[dict]]:
