@@ -14,18 +14,22 @@ Core library
     data/synthetic.py     generated pairs with known false negatives; data/describe.py prints a dataset card
     models.py             MLP / temporal encoders and the DualEncoder
     train.py              TrainConfig (every training default), Trainer, embed, evaluate
+    model_cache.py        train once, reuse: trained models cached by data, loss, seed and settings
     metrics.py            retrieval metrics, R@K curves, chance levels, metric names and directions
     distributed.py        torchrun process group, gathers, global-batch slices
     utils.py              seeding, devices, atomic writes, run records
 Experiments
     experiments.py        variants, multi-seed comparisons with paired statistics, train_models
     report.py             tables, computed verdicts and figures of runs and comparisons
-Notebook companions (lab/, one per notebook)
+Notebook companions (lab/, one per notebook) and what they share
+    lab/findings.py         tables and verdicts computed from them, with claims a test checks against the tables
+    lab/exercises.py        checkers of the notebooks' "implement it yourself" exercises
     lab/false_negatives.py  01: what pruning removes, measured against known groups
     lab/loss_explorer.py    02: one CrossCLR step dissected, as figures and a widget
-    lab/embedding_maps.py   04: UMAP maps of joint spaces and concept tightness
-    lab/retrieval.py        05: free-text search over clips
-    (03 uses experiments.py and report.py directly.)
+    lab/training.py         03: verdicts of comparisons and ablations, loss curves on one scale
+    lab/embedding_maps.py   04: UMAP maps of joint spaces, concept tightness, the modality gap
+    lab/retrieval.py        05: free-text search over clips, compared by rank
+    lab/youcook2_table.py   06: the paper's Table 1, its settings, a stand-in in COOT's file layout
 Tooling
     cli.py                the ``crossclr-lab`` command (also ``python -m crossclr_lab``)
     notebooks.py          the notebook runner: sync/check the .py twins, execute under papermill

@@ -109,7 +109,9 @@ show(similarity_table(synthetic_panels, name="similarity_synthetic"))
 
 # %% [markdown]
 # **Connectivity.** For sample i of a batch, CrossCLR's connectivity is the mean cosine similarity of its
-# input features to the other samples of the batch (and of the queue, when there is one):
+# input features to the other samples of the batch (and of the **queue**, when there is one — a memory of the
+# last few thousand samples from earlier batches, first in, first out, that extends the comparison beyond the
+# batch; notebook 02 shows its other role):
 # $C_i = \frac{1}{B-1}\sum_{j\ne i}\cos(x_i, x_j)$. The loss divides the scores by their maximum,
 # $\hat C_i = C_i / \max_j C_j$, and calls samples with $\hat C_i > \gamma$ *influential*: they are removed from
 # every anchor's negatives. The bar chart shows one Zipf batch.

@@ -104,15 +104,16 @@ print(f"mapped {len(shown)} pairs from {len(set(shown.groups[group]))} {group}s;
 
 # %% [markdown]
 # **Figure 1 — the joint space, both modalities.** Left InfoNCE, right CrossCLR. A subset of whole concepts
-# is drawn so the pictures stay readable: each video clip as its emoji picture (grey dots: clips without a
-# licensed picture, and every clip of the synthetic data), each caption as a black ×, and a grey line joins
+# is drawn so the pictures stay readable: one clip per concept as its emoji picture, the concept's other
+# clips (skin-tone and gender variants, which sit on top of it) as small blue dots, clips without a licensed
+# picture as grey dots (every clip, for the synthetic data); each caption is a black ×, and a grey line joins
 # every clip to its own caption. The map keeps the positions computed with all mapped clips. Lines
 # *within* one island are meaningful (a clip next to its caption); long lines between islands are not
 # distances you can read (see above) — the next section measures the gap in the space itself.
 
 # %%
 plot_joint_maps(maps, shown, color_by=None if has_thumbnails else group, thumbnails=has_thumbnails,
-                subset=pictured if has_thumbnails else None)
+                subset=pictured if has_thumbnails else None, one_picture_per=group if has_thumbnails else None)
 
 # %% [markdown]
 # **Figure 2 — coloured by group.** All mapped points, coloured by a coarser group (the emoji's subcategory for
