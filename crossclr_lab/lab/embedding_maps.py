@@ -233,7 +233,7 @@ def plot_joint_maps(maps: dict[str, tuple[np.ndarray, np.ndarray]], features, co
                     ax.add_artist(AnnotationBbox(OffsetImage(images[i], zoom=thumb_zoom), vxy[k], frameon=False,
                                                  pad=0.0, zorder=2))
             if others:
-                ax.scatter(vxy[others, 0], vxy[others, 1], color="tab:blue", s=10, zorder=2)
+                ax.scatter(vxy[others, 0], vxy[others, 1], color="tab:blue", s=10, zorder=1.5)   # under pictures
                 handles.append(Line2D([], [], ls="", marker="o", ms=4, color="tab:blue",
                                       label=f"another clip of a pictured {one_picture_per} ({len(others)})"))
             if missing:
@@ -364,7 +364,9 @@ def modality_gap_verdict(table: Table) -> Verdict:
         parts.append(f"in **{model}**, two clips ({clips}) and two captions ({captions}) are "
                      + ("*more* alike than a clip and an unrelated caption" if gap else
                         "not both more alike than a clip and an unrelated caption")
-                     + f" ({other}): " + ("the two modalities sit apart, a modality gap" if gap else "no modality gap")
+                     + f" ({other}): " + (f"the two modalities sit apart, a modality gap of about "
+                                          f"{min(float(clips), float(captions)) - float(other):.2f} in cosine"
+                                          if gap else "no modality gap")
                      + f"; a clip is {'closer' if float(own) > float(other) else '*not* closer'} to its own caption "
                      f"({own}) than to other captions, which is what retrieval needs")
     return Verdict(f"{table.name}_verdict", "Measured in the joint space itself: " + "; ".join(parts) + ".", claims)
