@@ -203,8 +203,8 @@ def curve_verdict(table: Table) -> Verdict:
     if all_last:
         by_name = {r[0]: r[3] for r in table.rows}
         text += ("Every seed picked its **last** epoch for " + ", ".join(f"{n} ({by_name[n]} seeds)" for n in all_last)
-                 + ": their validation score was still rising, so those comparisons are made before they converged; "
-                 "more epochs could change them.")
+                 + ": their validation score was best at the last epoch, so it may still be rising and those "
+                 "comparisons may be made before they converged; more epochs could change them.")
     return Verdict(f"{table.name}_verdict", text.strip(), claims)
 
 
