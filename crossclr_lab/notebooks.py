@@ -39,7 +39,7 @@ CI_PARAMETERS: dict[str, dict] = {
     "02": {"train_epochs": 1, "interactive": True},
     "03": {"seeds": [0, 1], "epochs": 2, "losses": ["crossclr", "infonce", "dcl"], "ablation": True,
            "try_kappas": [0.05]},
-    "04": {"epochs": 2, "max_points": 100, "thumbnail_points": 40, "n_neighbors": 10, "interactive": True},
+    "04": {"epochs": 2, "max_points": 60, "thumbnail_points": 30, "n_neighbors": 8, "interactive": True},
     "05": {"epochs": 2, "max_k": 50, "interactive": True},
     "06": {"stand_in_epochs": 2, "stand_in_videos": 32},
 }
