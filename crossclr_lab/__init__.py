@@ -17,6 +17,7 @@ Core library
     train.py              TrainConfig (every training default), Trainer, embed, evaluate, divergence checks
     checkpoint.py         checksummed checkpoints and the run identity a resume must match
     runs.py               run folders: one writer (a lock), nothing replaced unless asked
+    model_cache.py        train once, reuse: trained models cached by data, loss, seed and settings
     metrics.py            retrieval metrics, R@K curves, chance levels, metric names and directions
     captioning.py         a GRU captioner on frozen clip vectors; caption_metrics.py: COCO metrics and RE@4
     distributed.py        torchrun process group, gathers, global-batch slices
@@ -25,13 +26,16 @@ Experiments
     experiments.py        variants, multi-seed comparisons with paired statistics, train_models
     report.py             tables, computed verdicts and figures of runs and comparisons
     caption_compare.py    captioners on CrossCLR / InfoNCE / raw clip vectors over seeds (``crossclr-lab caption``)
-Notebook companions (lab/, one per notebook)
+Notebook companions (lab/, one per notebook) and what they share
+    lab/findings.py         tables and verdicts computed from them, with claims a test checks against the tables
+    lab/exercises.py        checkers of the notebooks' "implement it yourself" exercises
     lab/false_negatives.py  01: what pruning removes, measured against known groups
     lab/loss_explorer.py    02: one CrossCLR step dissected, as figures and a widget
-    lab/embedding_maps.py   04: UMAP maps of joint spaces and concept tightness
-    lab/retrieval.py        05: free-text search over clips
+    lab/training.py         03: verdicts of comparisons and ablations, loss curves on one scale
+    lab/embedding_maps.py   04: UMAP maps of joint spaces, concept tightness, the modality gap
+    lab/retrieval.py        05: free-text search over clips, compared by rank
+    lab/youcook2_table.py   06: the paper's Table 1, its settings, a stand-in in COOT's file layout
     lab/captioning.py       07: what the captioner sees and says
-    (03 uses experiments.py and report.py directly.)
 Tooling
     cli.py                the ``crossclr-lab`` command (also ``python -m crossclr_lab``)
     notebooks.py          the notebook runner: sync/check the .py twins, execute under papermill

@@ -27,6 +27,7 @@ from crossclr_lab.data.paired import PairedFeatures
 from crossclr_lab.data.provenance import describe
 from crossclr_lab.losses import build_loss, loss_defaults
 from crossclr_lab.metrics import chance_levels, recall_curve, retrieval_metrics
+from crossclr_lab.model_cache import fit_cached
 from crossclr_lab.models import DualEncoder
 from crossclr_lab.runs import RunFolderError, clear, contents, held
 from crossclr_lab.train import TrainConfig, Trainer, embed
@@ -74,21 +75,22 @@ def as_variants(losses: Sequence[str | Variant]) -> list[Variant]:
 
 
 def train_models(losses: Sequence[str | Variant], train: PairedFeatures, val: PairedFeatures | None,
-                 config: TrainConfig, seed: int | None = None, log: Callable[[str], None] = print
-                 ) -> dict[str, DualEncoder]:
+                 config: TrainConfig, seed: int | None = None, log: Callable[[str], None] = print,
+                 cache_dir: str | os.PathLike | None = None) -> dict[str, DualEncoder]:
     """Train one model per loss (same data, seed and schedule; only the loss differs), each selected on ``val``.
 
-    Returns ``{variant name: model}`` with the best-on-val weights; ``seed`` overrides ``config.seed``.
+    Returns ``{variant name: model}`` with the best-on-val weights; ``seed`` overrides ``config.seed``. With
+    ``cache_dir`` a model trained before with the same data, loss, seed and settings is loaded instead of
+    retrained, and a new one is cached (:func:`crossclr_lab.model_cache.fit_cached`).
     """
     models = {}
     for variant in as_variants(losses):
         cfg = replace(config, loss=variant.loss, loss_kwargs=dict(variant.loss_kwargs),
                       seed=config.seed if seed is None else seed)
-        trainer = Trainer(cfg, train, val)
-        record = trainer.fit()
-        models[variant.name] = trainer.model
-        log(f"{variant.name}: {record['epochs_run']} epochs in {record['wall_time_s']:.1f} s, "
-            f"best val epoch {record['best_epoch']}")
+        model, record = fit_cached(cfg, train, val, cache_dir)
+        models[variant.name] = model
+        how = "loaded from the cache" if record["cached"] else f"in {record['wall_time_s']:.1f} s"
+        log(f"{variant.name}: {record['epochs_run']} epochs {how}, best val epoch {record['best_epoch']}")
     return models
 
 
@@ -96,7 +98,7 @@ def run_comparison(variants: list[Variant], seeds: list[int], splits: tuple, con
                    group: str | None = None, out_dir: str | os.PathLike | None = None, baseline: str | None = None,
                    log: Callable[[str], None] = print, curve_k: int = 50,
                    on_model: Callable[[str, int, object], None] | None = None, overwrite: bool = False,
-                   extra: dict | None = None) -> dict:
+                   extra: dict | None = None, cache_dir: str | os.PathLike | None = None) -> dict:
     """Train every variant with every seed; return JSON-able results (also ``out_dir/results.json``).
 
     ``splits = (train, val, test)``; ``val`` may be ``None`` (no model selection: the last epoch is used).
@@ -105,6 +107,8 @@ def run_comparison(variants: list[Variant], seeds: list[int], splits: tuple, con
     ``out_dir`` is locked while the comparison runs; earlier results there are refused unless ``overwrite``
     (which deletes only what crossclr_lab wrote, see :mod:`crossclr_lab.runs`). ``extra`` fields (e.g. the
     command that ran it) are stored in the results beside the provenance (device, versions, git, data).
+    ``cache_dir`` (only without ``out_dir``): reuse models cached by an earlier run with the same data, loss,
+    seed and settings, and cache new ones (:func:`crossclr_lab.model_cache.fit_cached`).
     """
     with held(out_dir):
         if out_dir is not None:
@@ -114,11 +118,11 @@ def run_comparison(variants: list[Variant], seeds: list[int], splits: tuple, con
                                      "replace them or choose another out_dir")
             clear(out_dir)
         return _run_comparison(variants, seeds, splits, config, group, out_dir, baseline, log, curve_k, on_model,
-                               extra)
+                               extra, cache_dir)
 
 
 def _run_comparison(variants, seeds, splits, config, group, out_dir, baseline, log, curve_k, on_model,
-                    extra) -> dict:
+                    extra, cache_dir) -> dict:
     train_data, val_data, test_data = splits
     names = [v.name for v in variants]
     if len(set(names)) != len(names):
@@ -146,19 +150,23 @@ def _run_comparison(variants, seeds, splits, config, group, out_dir, baseline, l
         for variant in variants:
             cfg = replace(config, loss=variant.loss, loss_kwargs=dict(variant.loss_kwargs), seed=seed, group=group)
             run_dir = None if out_dir is None else Path(out_dir) / "runs" / run_folder(variant.name) / f"seed{seed}"
-            trainer = Trainer(cfg, train_data, val_data, out_dir=run_dir)
-            record = trainer.fit()
+            if run_dir is None:
+                model, record = fit_cached(cfg, train_data, val_data, cache_dir)
+            else:
+                trainer = Trainer(cfg, train_data, val_data, out_dir=run_dir)
+                model, record = trainer.model, trainer.fit()
             if on_model is not None:
-                on_model(variant.name, seed, trainer.model)
-            video_emb, text_emb = embed(trainer.model, test_data)
+                on_model(variant.name, seed, model)
+            video_emb, text_emb = embed(model, test_data)
             test = retrieval_metrics(video_emb, text_emb, groups=None if group is None else test_data.groups[group])
             curves = {d: recall_curve(video_emb, text_emb, direction=d, max_k=max_k).tolist()
                       for d in ("t2v", "v2t")}
             results["variants"][variant.name]["runs"].append(
                 {"seed": seed, "test": test, "best_epoch": record["best_epoch"], "epochs_run": record["epochs_run"],
                  "wall_time_s": record["wall_time_s"], "step_losses": record["step_losses"], "recall_curves": curves})
+            took = "cached" if record.get("cached") else f"{record['wall_time_s']:.1f} s"
             log(f"  {variant.name:<18} seed {seed}: T→V R@1 {test['t2v_r1']:.1f}  V→T R@1 {test['v2t_r1']:.1f}  "
-                f"({record['wall_time_s']:.1f} s, {record['epochs_run']} epochs, best epoch {record['best_epoch']})")
+                f"({took}, {record['epochs_run']} epochs, best epoch {record['best_epoch']})")
     results["summary"] = summarize(results)
     if out_dir is not None:
         atomic_write_json(Path(out_dir) / "results.json", results)

@@ -44,9 +44,10 @@ CI_PARAMETERS: dict[str, dict] = {
     "01": {"epochs": 2},
     "02": {"train_epochs": 1, "interactive": True},
     "03": {"seeds": [0, 1], "epochs": 2, "losses": ["crossclr", "infonce", "dcl"], "ablation": True,
-           "youcook2_root": None},
-    "04": {"epochs": 2, "max_points": 150, "n_neighbors": 10, "interactive": True},
+           "try_kappas": [0.05]},
+    "04": {"epochs": 2, "max_points": 60, "thumbnail_points": 30, "n_neighbors": 8, "interactive": True},
     "05": {"epochs": 2, "max_k": 50, "interactive": True},
+    "06": {"stand_in_epochs": 2, "stand_in_videos": 32},
     "07": {"seeds": [0], "epochs": 2, "captioner_epochs": 2, "n_examples": 2, "use_java": False},
 }
 

@@ -11,29 +11,38 @@
 # %% [markdown]
 # # 02 — The loss explorer
 #
+# *CrossCLR lab · paper: [Zolfaghari et al., CrossCLR, ICCV 2021 (arXiv 2109.14910)](https://arxiv.org/abs/2109.14910)
+# · every symbol and term: [NOTATION](NOTATION.md) · [all notebooks](README.md) ·
+# previous: [← 01 False negatives](01_false_negatives.ipynb) · next: [03 Training →](03_training.ipynb)*
+#
 # CrossCLR's loss for a video anchor $v_i$ is a soft-max over one positive and two kinds of negatives:
 #
 # $$L_v(i) = -\log \frac{\delta(v_i, t_i)}{\delta(v_i, t_i) + \sum_{k \in N_{inter}(i)} \delta(v_i, t_k)
 #   + \lambda \sum_{x \in N_{intra}(i)} \delta(v_i, x)}, \qquad \delta(a, b) = e^{a^\top b / \tau}$$
 #
-# and the batch loss is a weighted mean of $L_v(i)$ and its text mirror, with weights
-# $w_i = e^{c_i/\kappa}$ from each sample's connectivity. Here we run the **real loss** on one batch of
-# real features and look at every tensor it uses.
+# The **inter-modality** negatives $N_{inter}(i)$ are the batch's other captions; the **intra-modality**
+# negatives $N_{intra}(i)$ are the batch's other videos and, optionally, the **queue**: a memory of the
+# embeddings of the last $Q$ samples from *earlier* batches (first in, first out), which adds negatives beyond
+# the batch without adding gradient to them. Influential samples (notebook 01) are left out of both sets. The
+# text anchors $L_t(i)$ mirror all of it, and the batch loss is a weighted mean of both sides with weights
+# $w_i = e^{c_i/\kappa}$, $c_i = C_i / \sum_j C_j$ from each sample's connectivity $C_i$. Here we run the
+# **real loss** on one batch of real features and look at every tensor it uses, for video and for text anchors.
 #
 # **Learning goals**
 # 1. Read the two blocks of logits (inter- and intra-modality) and see which entries pruning removes.
-# 2. See how τ, λ, γ, κ and the queue change which negatives carry the gradient.
+# 2. See how τ, λ, γ, κ and the queue change which negatives carry the gradient, on both sides.
 # 3. Tell the paper's λ·δ form from the authors' code's λ·logit form, and see why multiplying masked
 #    logits by 0 is a bug.
+# 4. Write the loss of one anchor yourself (the exercise at the end checks it).
 
 # %% tags=["parameters"]
 dataset = "emoji_motion"
 data_root = None             # dataset "folder": the folder of your features (docs/dataset-format.md)
-batch_size = 24              # a small batch keeps the matrices readable
+batch_size = 16              # a small batch keeps the matrices readable (captions on the axes)
 queue_rows = 256             # earlier samples available to the queue slider
 train_epochs = 8             # a short InfoNCE training, so the embeddings mean something
 seed = 0
-interactive = False          # True: sliders and toggles (needs a live kernel, e.g. JupyterLab)
+interactive = False          # True: controls beside the figure (needs a live kernel, e.g. JupyterLab)
 
 # %%
 # %matplotlib inline
@@ -41,6 +50,8 @@ import numpy as np
 from IPython.display import display
 
 from crossclr_lab.data import load_dataset
+from crossclr_lab.lab.exercises import check_anchor_loss
+from crossclr_lab.lab.findings import show
 from crossclr_lab.lab.loss_explorer import (
     draw_explorer,
     explore,
@@ -48,7 +59,13 @@ from crossclr_lab.lab.loss_explorer import (
     explorer_widget,
     plot_intra_weight_forms,
     plot_temperature_sweep,
+    sharpness_table,
+    sharpness_verdict,
     temperature_sweep,
+    top_loss_verdict,
+    top_losses,
+    weight_table,
+    weight_verdict,
 )
 from crossclr_lab.train import TrainConfig, train
 from crossclr_lab.utils import seed_everything
@@ -73,38 +90,58 @@ print(f"trained {train_epochs} epochs on {len(train_data)} pairs; val text→vid
 batch = explorer_batch(model, train_data, batch_size, queue_rows, seed)
 video_emb, text_emb, video_feat, text_feat = (batch[k] for k in ("video_emb", "text_emb", "video_feat", "text_feat"))
 queue = batch["queue"]
-print("batch:", [train_data.captions[i].split(",")[0] for i in batch["rows"].tolist()])
+rows = batch["rows"].tolist()
+captions = [train_data.captions[i] for i in rows]
+concepts = [train_data.groups["concept"][i] for i in rows] if "concept" in train_data.groups else None
+for i, caption in enumerate(captions):
+    print(f"{i:>2} {caption}")
 
 # %% [markdown]
 # ## The paper's settings on this batch
 #
-# Top row: **inter-modality logits** $s(v_i, t_k)/\tau$ (the positive on the diagonal), **intra-modality
-# logits** $s(v_i, v_k)/\tau + \log\lambda$, and each negative's **gradient share**
-# $\partial L_i / \partial \text{logit}_{ik}$ — the soft-max probability it takes from the denominator, i.e.
-# how hard the loss pushes it away. Grey cells are left out of the denominator: the diagonal of the intra
-# block (an anchor is no negative of itself) and the columns of influential samples (thin black lines).
-# Bottom row: each sample's connectivity (red = pruned), the weights $w_i$ and the per-sample losses.
+# Each figure shows one side; its rows are the anchors (captions on the left). Top row: **inter-modality
+# logits** $s(v_i, t_k)/\tau$ (the positive on the diagonal), **intra-modality logits** $s(v_i, v_k)/\tau +
+# \log\lambda$, and each negative's **gradient share** $\partial L_i / \partial \text{logit}_{ik}$ — the
+# soft-max probability it takes from the denominator, i.e. how hard the loss pushes it away (inter and intra
+# share of sample k added). Grey cells are left out of the denominator: the diagonal of the intra block (an
+# anchor is no negative of itself) and the columns of influential samples. Bottom row: each sample's scaled
+# connectivity $\hat C_i$ with the γ line (red = pruned), its share of the side's loss weight, and its loss.
 
 # %%
 result = explore(video_emb, text_emb, video_feat, text_feat)   # the paper's settings (CrossCLRLoss's defaults)
-display(draw_explorer(result))
-print(f"loss {result['loss']:.3f} (video anchors {result['loss_video']:.3f}, text anchors {result['loss_text']:.3f}); "
-      f"pruned: {int(result['influential_video'].sum())} videos, {int(result['influential_text'].sum())} texts")
-top_share = np.max(result["share_inter_video"] + result["share_intra_video"], axis=1)
-print(f"largest gradient share per video anchor: mean {top_share.mean():.2f} (1 = one negative takes it all); "
-      f"weights range {result['weight_video'].min():.2f}–{result['weight_video'].max():.2f}")
+display(draw_explorer(result, "video", captions))
+display(draw_explorer(result, "text", captions))
 
 # %% [markdown]
-# At τ = 0.03 the soft-max is sharp: the printed mean largest share says how much of each anchor's push goes
-# to its single hardest negative. The weight range shows what κ does: the batch-normalised connectivity
-# $c_i = C_i / \sum_j C_j$ is about $1/B$ for every sample, and dividing it by κ = 0.0035 turns small
-# differences in connectivity into large differences in weight.
-#
+# **Which anchors lose the most, and why?** The five largest per-anchor losses of both sides, with the batch
+# samples that share the anchor's concept (false negatives) and how many of them pruning left among the
+# negatives:
+
+# %%
+losses_table = top_losses(result, captions, concepts)
+show(losses_table)
+show(top_loss_verdict(losses_table))
+
+# %% [markdown]
+# **How sharp is the soft-max, and how unequal are the weights?** At τ = 0.03 the soft-max can hand most of an
+# anchor's push to its single hardest negative; the first table measures it. The second looks at the
+# weights: the batch-normalised connectivities $c_i = C_i / \sum_j C_j$ sum to 1, so they *average* $1/B$ —
+# but dividing them by a small κ turns whatever spread they have into large differences in weight.
+
+# %%
+sharpness = sharpness_table(result)
+show(sharpness)
+show(sharpness_verdict(sharpness))
+weights = weight_table(result)
+show(weights)
+show(weight_verdict(weights, result["settings"]["weight_temperature"]))
+
+# %% [markdown]
 # ## Temperature
 #
 # The temperature decides how many negatives matter. The left panel shows the loss; the right one the
-# average largest gradient share per anchor — near 1 means "one hard negative takes everything", near
-# $1/(2B)$ means "all negatives are pushed equally".
+# average largest gradient share per video anchor — near 1 means "one hard negative takes everything", near
+# 1/(number of negatives) means "all negatives are pushed equally".
 
 # %%
 sweep = temperature_sweep(video_emb, text_emb, video_feat, text_feat, temperatures=np.geomspace(0.01, 1.0, 9))
@@ -114,10 +151,11 @@ display(plot_temperature_sweep(sweep))
 # ## λ·δ (paper) versus λ·logit (authors' code)
 #
 # The paper multiplies each intra-modality term $\delta$ by λ. The public code multiplies the *logit* by λ,
-# i.e. uses $e^{\lambda s/\tau}$. These are very different: λ·δ scales every intra negative by the same factor,
-# while $e^{\lambda s/\tau}$ behaves like a *higher temperature* τ/λ for intra negatives — it flattens their
-# soft-max and, for negative similarities, makes them *larger* than the inter negatives. The plot shows what
-# one negative adds to the denominator as a function of its cosine similarity (log scale).
+# i.e. uses $e^{\lambda s/\tau}$. These are different functions: λ·δ scales every intra negative by the same
+# factor, while $e^{\lambda s/\tau}$ behaves like a *higher temperature* τ/λ for intra negatives — it flattens
+# their soft-max and, for negative similarities, makes them *larger* than an inter negative of the same
+# similarity. The plot shows what one negative adds to the denominator as a function of its cosine similarity
+# (log scale); the printed losses give both forms on this batch.
 
 # %%
 display(plot_intra_weight_forms())
@@ -143,18 +181,51 @@ for tau, good, bad in zip(sweep["temperature"], sweep["loss"], sweep["loss_zero_
 # %% [markdown]
 # ## Your turn
 #
-# With `interactive = True` (in JupyterLab) the cell below gives sliders for τ, λ, γ, κ and the queue size, and
-# toggles for each component. Things to try:
-# - Lower γ to 0.5: more columns go grey, and the gradient moves to the remaining negatives.
-# - Raise κ to 1: the weights become nearly uniform; lower it and a few samples dominate the loss.
+# With `interactive = True` (in JupyterLab) the cell below shows the controls in a column beside the figure
+# they change: the anchor side (video or text), sliders for τ, λ, γ, κ and the queue size, toggles for each
+# component and the λ form. Things to try:
+# - Switch to **text anchors**: do the largest losses and the pruned samples change?
+# - Lower γ to 0.5: more columns go grey, and the gradient share moves to the remaining negatives.
+# - Raise κ: the weight shares flatten toward uniform; lower it and fewer anchors hold the weight.
 # - Turn the intra-modality negatives off: CrossCLR becomes InfoNCE plus pruning and weighting.
-# - Slide the queue up: the intra-modality denominator grows with earlier batches' videos (not drawn), and
-#   connectivity is measured against them too.
+# - Slide the queue up: the last column of the gradient panel (Q) shows how much of each anchor's push now
+#   goes to earlier batches' samples, and connectivity is measured against them too.
 
 # %%
 if interactive:
-    ui = explorer_widget(video_emb, text_emb, video_feat, text_feat, queue=queue)
+    ui = explorer_widget(video_emb, text_emb, video_feat, text_feat, queue=queue, labels=captions)
     display(ui)
 else:
     print("interactive = False: the static figures above show the paper's settings; "
-          "set interactive = True in the parameters cell for the sliders.")
+          "set interactive = True in the parameters cell for the controls.")
+
+# %% [markdown]
+# ## Exercises
+#
+# **1. The loss of one anchor.** Write `my_anchor_loss(v, t, i, tau, lam, pruned)`: the CrossCLR loss of
+# video anchor `i` (no weights, no queue) for embeddings `v`, `t` `[B, D]` (normalise them first), temperature
+# `tau`, intra weight `lam` (the paper's λ·δ form) and a boolean mask `pruned` `[B]` of influential samples.
+# The checker compares it with `CrossCLRLoss` on random batches and names the mistake when it recognises one
+# (a self-negative, λ on the logit, pruned entries kept or multiplied by 0). Solution:
+# [`solutions/exercises.py`](solutions/exercises.py).
+
+# %%
+def my_anchor_loss(v, t, i, tau, lam, pruned):
+    """v, t [B, D]; i an index; tau, lam floats; pruned bool [B] -> the loss of video anchor i (a float)."""
+    raise NotImplementedError   # your code here
+
+
+result_check = check_anchor_loss(my_anchor_loss)
+
+# %% [markdown]
+# **2. Predict, then measure.** At τ = 1, is the mean largest gradient share closer to 1 or to an equal
+# share (1 / number of negatives)? Decide, then run the cell.
+
+# %%
+at_one = explore(video_emb, text_emb, video_feat, text_feat, temperature=1.0)
+show(sharpness_table(at_one, name="sharpness_tau1"))
+
+# %% [markdown]
+# **3. A question to think about.** The weights use the *batch-normalised* $c_i = C_i/\sum_j C_j$. What happens
+# to them when the input features are centred so that cosines average 0 (so $\sum_j C_j$ is near 0)? Try it:
+# pass `video_feat - video_feat.mean(0)` to `explore` and look at the weight table.

@@ -11,40 +11,58 @@
 # %% [markdown]
 # # 03 — Training on real features: CrossCLR against the baselines
 #
+# *CrossCLR lab · paper: [Zolfaghari et al., CrossCLR, ICCV 2021 (arXiv 2109.14910)](https://arxiv.org/abs/2109.14910)
+# · every symbol and term: [NOTATION](NOTATION.md) · [all notebooks](README.md) ·
+# previous: [← 02 The loss explorer](02_loss_explorer.ipynb) · next: [04 Embedding maps →](04_embedding_maps.ipynb)*
+#
 # Notebooks 01 and 02 looked at the CrossCLR loss on a single batch. Here we train dual encoders with it and
 # with the usual contrastive baselines, on the same data, with several random seeds, and ask the only question
 # that matters for a method paper: **is the difference larger than the noise of training?**
 #
 # **Learning goals**
-# 1. Train the same encoders with CrossCLR, InfoNCE and the other baselines and read their loss curves.
+# 1. Train the same encoders with CrossCLR, InfoNCE and other baselines and read their loss curves.
 # 2. Read a results table with mean ± std over seeds, and judge a difference by its *paired* per-seed
-#    difference rather than by eye.
-# 3. Switch CrossCLR's components off one at a time (ablation) to see which of them carries any effect.
-# 4. Know what it takes to rerun this on YouCook2, the paper's benchmark.
+#    difference rather than by eye (and compute one yourself in the exercises).
+# 3. Switch CrossCLR's components off one at a time (ablation) to see which of them carries the effect, and
+#    try another weight temperature κ.
+#
+# Every sentence below about *which* loss is better is computed from this run's numbers; rerun with other
+# seeds or epochs and the sentences change with them. The paper's own benchmark, YouCook2, is notebook 06.
 
 # %% tags=["parameters"]
 dataset = "emoji_motion"   # "emoji_motion" (animated emoji ↔ their names), "synthetic" or "folder"
 data_root = None           # dataset "folder": the folder of your features (docs/dataset-format.md)
 split_kind = "concept"     # emoji_motion: "concept" holds whole concepts out for test, "random" holds clips out
-seeds = [0, 1, 2]          # every variant is trained once per seed (more seeds: tighter error bars)
+seeds = [0, 1, 2]          # every variant is trained once per seed (3 is the fewest that can tell noise apart)
 epochs = 12                # training epochs per run (the model is selected on val)
 batch_size = 64            # the paper's batch size
-losses = ["crossclr", "infonce", "nt_xent", "max_margin", "mil_nce", "dcl"]
-ablation = True            # also run the CrossCLR component ablation (5 variants × seeds)
-youcook2_root = None       # folder with COOT's YouCook2 features; None skips the YouCook2 cell
-youcook2_epochs = 10
+losses = ["crossclr", "infonce", "nt_xent", "max_margin"]   # also available: "dcl", "mil_nce" (notebook 06)
+ablation = True            # also run the CrossCLR component ablation (3 more variants × seeds)
+try_kappas = [0.05]        # other weight temperatures κ to compare with the paper's 0.0035 ([] skips)
+cache = True               # reuse models trained before with the same data, loss, seed and settings
 
 # %%
 # %matplotlib inline
-from dataclasses import replace
-from pathlib import Path
-
-from IPython.display import Markdown, display
+from IPython.display import display
 
 from crossclr_lab.data import load_splits
-from crossclr_lab.experiments import ablation_variants, as_variants, run_comparison
-from crossclr_lab.report import comparison_figures, format_table, verdict_lines
+from crossclr_lab.experiments import as_variants, run_comparison
+from crossclr_lab.lab.exercises import check_paired_difference
+from crossclr_lab.lab.findings import show
+from crossclr_lab.lab.training import (
+    ablation_sharing_infonce,
+    ablation_verdict,
+    comparison_verdict,
+    curve_table,
+    curve_verdict,
+    kappa_variants,
+    plot_relative_loss_curves,
+)
+from crossclr_lab.model_cache import default_cache_dir
+from crossclr_lab.report import comparison_figures, format_table
 from crossclr_lab.train import TrainConfig
+
+cache_dir = default_cache_dir() if cache else None
 
 # %% [markdown]
 # ## The data and the protocol
@@ -53,7 +71,8 @@ from crossclr_lab.train import TrainConfig
 # retrieval (sum of R@1/5/10 both ways) is kept, and the numbers we report are measured once on **test**.
 # With Emoji Motion's `concept` split, test contains *concepts never seen in training* (every skin-tone and
 # gender variant of a concept stays on one side), so the test asks whether the joint space generalises to new
-# emoji, not whether it memorised them.
+# emoji, not whether it memorised them. Trained models are cached (`cache = True`; in `runs/cache`, or the
+# folder `$CROSSCLR_CACHE` names), so notebooks 04 and 05 reuse them, and a rerun only trains what changed.
 
 # %%
 kwargs = {"split_kind": split_kind} if dataset == "emoji_motion" else {}
@@ -63,31 +82,35 @@ config = TrainConfig(epochs=epochs, batch_size=batch_size, warmup_epochs=min(2.0
                      progress=False)
 print(f"{dataset}: train {len(train)}, val {len(val)}, test {len(test)} pairs; video input "
       f"{tuple(train.video.shape[1:])}, text input {tuple(train.text.shape[1:])}; semantic metrics use {group!r}")
-print(f"{len(losses)} losses × {len(seeds)} seeds, {epochs} epochs each, batch {batch_size}")
+print(f"{len(losses)} losses × {len(seeds)} seeds, {epochs} epochs each, batch {batch_size}; "
+      f"model cache: {cache_dir or 'off'}")
 
 # %% [markdown]
 # ## CrossCLR against the baselines
 #
 # `run_comparison` trains every loss with every seed. The seed fixes the initial weights and the batch order, so
 # run *seed s* of CrossCLR and run *seed s* of InfoNCE start from the same weights and see the same batches:
-# that is what makes a **paired** comparison possible below. Each line of the log is one run.
+# that is what makes a **paired** comparison possible below. Each line of the log is one run ("cached": loaded).
 
 # %%
 baseline = "infonce" if "infonce" in losses else losses[0]
-results = run_comparison(as_variants(losses), seeds, (train, val, test), config, group=group, baseline=baseline)
+results = run_comparison(as_variants(losses), seeds, (train, val, test), config, group=group, baseline=baseline,
+                         cache_dir=cache_dir)
 figures = comparison_figures(results)
 
 # %% [markdown]
 # ### Loss curves
 #
-# The training loss per optimiser step (a moving average of 10 steps); the line is the mean over seeds and
-# the band spans the seeds' minimum to maximum. The losses are *different functions* — a max-margin hinge,
-# a softmax cross-entropy, CrossCLR's weighted sum of inter- and intra-modality terms — so their heights
-# cannot be compared with each other; what to look for is that every curve goes down and flattens, and that
-# the seeds of one loss agree with each other.
+# The losses are *different functions* — a max-margin hinge, a softmax cross-entropy, CrossCLR's weighted sum of
+# inter- and intra-modality terms — on different scales, so each curve is divided by its own starting value:
+# all start at 1, and their shapes can be compared. The line is the mean over seeds, the band spans the seeds'
+# minimum to maximum. The table reads the shaded last quarter: a curve that has flattened drops little there.
 
 # %%
-figures["loss_curves"]
+display(plot_relative_loss_curves(results))
+curves = curve_table(results)
+show(curves)
+show(curve_verdict(curves))
 
 # %% [markdown]
 # ### The results table
@@ -105,7 +128,7 @@ figures["loss_curves"]
 # a rough "beyond seed noise" line, not a formal test (with 3 seeds nothing is certain).
 
 # %%
-display(Markdown(format_table(results)))
+show(format_table(results), name="comparison")
 
 # %% [markdown]
 # The same numbers as bars (mean ± std, each seed a dot, chance as a grey tick), and the full recall
@@ -120,72 +143,61 @@ figures["recall_curves"]
 # %% [markdown]
 # ### The verdict, computed
 #
-# The lines below are computed from the paired differences on R@1 in both directions, not written by hand.
-# Read them with the table: "no difference beyond seed noise" is a real result, not a failed experiment.
+# Computed from the Δ rows on R@1 in both directions, not written by hand. "No difference beyond seed noise"
+# is a real result, not a failed experiment.
 
 # %%
-for line in verdict_lines(results):
-    print(line)
+show(comparison_verdict(results, "comparison"))
 
 # %% [markdown]
-# **Why CrossCLR may not beat InfoNCE here.** CrossCLR's two ideas target *false negatives*: it adds
-# intra-modality negatives (video↔video, text↔text) and it *prunes* from the negatives the samples that are
-# most connected to the rest of the data, on the assumption that they are semantically shared items that a
-# contrastive loss should not push away. On Emoji Motion the most connected samples are mostly the
-# skin-tone and gender variants of one emoji: their captions differ by one word ("thumbs up: medium skin
-# tone") and their clips by their colours. Pruning them stops the loss from separating exactly the pairs
-# that the *exact* metrics (R@1, MedR) ask it to separate, while helping the *semantic* metrics at best —
-# so a gain on sem R@1 together with no gain or a loss on exact R@1 is what the idea predicts on this data.
-# Small datasets, short training and a batch of 64 leave few false negatives per batch to fix, which also
-# shrinks any effect. And the connectivity weights $w_i = e^{c_i/\kappa}$ with the paper's κ = 0.0035 can
-# hand most of a batch's loss to a few highly connected samples (notebook 02 shows the weight range), which
-# slows learning for all the others in a short run; the ablation below tells whether that happens here.
-# Whether the numbers above show a gain, a loss or nothing is what the verdict says.
-
-# %% [markdown]
+# ## What could explain the result?
+#
+# CrossCLR differs from InfoNCE in three components, and each one suggests a way it could help or hurt on
+# this data:
+#
+# - **Intra-modality negatives (λ)** push videos away from other videos and captions from other captions. They
+#   add contrast, but they also push apart near-duplicate clips that the exact metrics never ask to separate.
+# - **Pruning (γ)** removes the most connected samples from the negatives. On Emoji Motion those are often
+#   skin-tone and gender variants (notebook 01), so pruning could protect them — or, since most pruned
+#   negatives are true negatives (notebook 01's table), it could mainly remove useful contrast.
+# - **Connectivity weights (κ)** with the paper's κ = 0.0035 can hand most of a batch's loss to one or two
+#   samples when the $c_i$ spread widely (notebook 02's weight table), which could slow learning for all
+#   the others in a short run.
+#
+# These are hypotheses. The ablation tests them on this data.
+#
 # ## Ablation: which component of CrossCLR matters?
 #
-# CrossCLR = InfoNCE + (a) intra-modality negatives weighted by λ, (b) pruning of influential samples above
-# the connectivity threshold γ, (c) re-weighting of the negatives by their connectivity (temperature κ).
-# `ablation_variants` switches each off in turn; the last row switches all three off, which is InfoNCE
-# written in CrossCLR's code. Here the Δ rows compare each variant with **full CrossCLR**: a Δ beyond
-# noise in "no X" means component X mattered (positive Δ: the model is better *without* it).
+# `ablation_variants` switches each component off in turn; the last row switches all three off, which *is*
+# InfoNCE (the two losses are tested equal), so the comparison's cached InfoNCE runs stand for it. Here the Δ
+# rows compare each variant with **full CrossCLR**: a Δ that is *better* (higher R@K, lower MedR) means the
+# model is better **without** that component.
 
 # %%
 if ablation:
-    variants = ablation_variants()
-    ablation_results = run_comparison(variants, seeds, (train, val, test), config, group=group,
-                                      baseline=variants[0].name)
-    display(Markdown(format_table(ablation_results)))
-    for line in verdict_lines(ablation_results):
-        print(line)
+    ablation_results = run_comparison(ablation_sharing_infonce(), seeds, (train, val, test), config, group=group,
+                                      baseline="crossclr (full)", cache_dir=cache_dir)
+    show(format_table(ablation_results), name="ablation")
+    show(ablation_verdict(ablation_results, "ablation"))
 else:
     print("ablation skipped (set ablation = True in the parameters cell)")
 
 # %% [markdown]
-# ## The same on YouCook2 (the paper's benchmark)
+# ## Try another κ
 #
-# The paper's Table 1 trains on YouCook2 clips with COOT's video features (S3D pre-trained on HowTo100M).
-# The features are not shipped with this project: set `youcook2_root` in the parameters cell to a folder
-# holding `youcookii_annotations_trainval.json` and `video_feat_100m.h5` from COOT's release
-# (github.com/gingsi/coot-videotext, section "Youcook2 with Howto100m features"; `help(crossclr_lab.data.youcook2)`
-# lists the optional text features). YouCook2 has no public test split, so as in the paper the models are
-# evaluated on val, and without a separate split for model selection the last epoch is used.
+# The weight temperature κ decides how unequal the weights are: the paper's κ = 0.0035 was tuned for
+# YouCook2's S3D features, whose connectivities are mostly positive and similar; a larger κ flattens the
+# weights toward uniform (κ → ∞ is "no weighting"). Put the values you want in `try_kappas`; each is trained
+# with every seed and compared, paired, with full CrossCLR (cached above, not retrained).
 
 # %%
-if youcook2_root is None or not Path(youcook2_root).is_dir():
-    print(f"Skipping YouCook2: youcook2_root={youcook2_root!r} is not a folder. To run this cell, download COOT's "
-          "YouCook2 features (video_feat_100m.h5) and the official youcookii_annotations_trainval.json into one "
-          "folder and set youcook2_root to it (see help(crossclr_lab.data.youcook2)).")
+if try_kappas:
+    kappa_results = run_comparison(kappa_variants(try_kappas), seeds, (train, val, test), config, group=group,
+                                   baseline="crossclr (full)", cache_dir=cache_dir)
+    show(format_table(kappa_results), name="kappa")
+    show(comparison_verdict(kappa_results, "kappa"))
 else:
-    yc_train, yc_val = load_splits("youcook2", ("train", "val"), data_root=youcook2_root)
-    yc_group = yc_val.default_group()
-    yc_results = run_comparison(as_variants(["crossclr", "infonce"]), seeds,
-                                (yc_train, None, yc_val), replace(config, epochs=youcook2_epochs, group=yc_group),
-                                group=yc_group, baseline="infonce")
-    display(Markdown(format_table(yc_results)))
-    for line in verdict_lines(yc_results):
-        print(line)
+    print("no κ to try (set try_kappas = [0.05, 0.5] in the parameters cell)")
 
 # %% [markdown]
 # ## What to take away
@@ -194,6 +206,37 @@ else:
 # - Compare methods with paired differences over the same seeds, and let a computed rule, not the eye,
 #   decide what counts as "better".
 # - An ablation tells you which part of a method carries its effect on *your* data; the answer can differ
-#   from the paper's when the data's false negatives look different (here: near-duplicate variants).
+#   from the paper's (there, each component added accuracy on YouCook2) when the data's features and false
+#   negatives look different. Notebook 06 runs the paper's own benchmark.
 #
-# Next: notebook 04 draws the learned joint spaces as maps.
+# ## Exercises
+#
+# **1. The paired difference.** Write `my_paired_difference(a, b)` for two lists of scores with the same seeds
+# (`a[s]` and `b[s]` from seed s): return `(mean, sem, beyond_noise)` — the mean of the per-seed differences
+# `a[s] − b[s]`, their standard error (sample standard deviation / √n), and whether |mean| > 2·sem with at
+# least 3 seeds. The checker compares it with the rule the tables use. Solution:
+# [`solutions/exercises.py`](solutions/exercises.py).
+
+# %%
+def my_paired_difference(a, b):
+    """a, b: lists of per-seed scores (same seeds, same order) -> (mean, sem, beyond_noise)."""
+    raise NotImplementedError   # your code here
+
+
+result_check = check_paired_difference(my_paired_difference)
+
+# %% [markdown]
+# **2. Paired versus unpaired.** Take CrossCLR's and the baseline's per-seed T→V R@1 below. Compare the paired
+# standard error of their difference with what you get by treating them as two unrelated groups
+# ($\sqrt{s_a^2/n + s_b^2/n}$). Which is smaller here, and why does pairing help when one seed is lucky for
+# both losses?
+
+# %%
+per_seed = {name: [run["test"]["t2v_r1"] for run in v["runs"]] for name, v in results["variants"].items()}
+for name, scores in per_seed.items():
+    print(f"{name:>12}: T→V R@1 per seed {[round(x, 1) for x in scores]}")
+
+# %% [markdown]
+# **3. A question to think about.** The curve table may say a loss is still falling when training stops, and
+# model selection picks the last epoch. Rerun with `epochs = 24` (the cache keeps the 12-epoch runs): which
+# verdicts change? What does that say about comparing losses at a fixed, short budget?

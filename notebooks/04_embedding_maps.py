@@ -11,6 +11,10 @@
 # %% [markdown]
 # # 04 — Embedding maps: what the joint space looks like
 #
+# *CrossCLR lab · paper: [Zolfaghari et al., CrossCLR, ICCV 2021 (arXiv 2109.14910)](https://arxiv.org/abs/2109.14910)
+# · every symbol and term: [NOTATION](NOTATION.md) · [all notebooks](README.md) ·
+# previous: [← 03 Training](03_training.ipynb) · next: [05 Retrieval and search →](05_retrieval_and_search.ipynb)*
+#
 # A dual encoder maps every video clip and every caption to a point of one joint space (here 256-d, unit
 # length). Retrieval only uses distances in that space, so *what the space looks like* — which clips sit
 # together, how far a clip sits from its caption — explains the numbers of notebook 03. We draw it with
@@ -18,37 +22,46 @@
 #
 # **Learning goals**
 # 1. Read a UMAP map of a joint space with both modalities in it, and know what it can and cannot show.
-# 2. See the *modality gap*: videos and captions occupy different regions even when pairs are matched.
+# 2. Measure the *modality gap* — videos and captions occupying different regions — in the space itself.
 # 3. Measure how tightly the variants of each concept cluster (intra/inter distance ratio, silhouette), and
-#    compare that number between InfoNCE and CrossCLR instead of trusting the picture.
+#    compare that number between InfoNCE, CrossCLR and the input features instead of trusting the picture.
 
 # %% tags=["parameters"]
 dataset = "emoji_motion"   # "emoji_motion" (thumbnails), "synthetic" or "folder" (coloured points only)
 data_root = None           # dataset "folder": the folder of your features (docs/dataset-format.md)
 split_kind = "concept"     # emoji_motion: which split decides the held-out (test) clips
 map_split = "test"         # the clips drawn and measured: "test" (unseen concepts) or "train"
-epochs = 12                # training epochs of each model
+epochs = 12                # training epochs of each model (12 and seed 0: notebook 03's cached models)
 seed = 0
-max_points = 400           # clips drawn on a map (whole concepts are sampled); the measure uses all clips
+max_points = 400           # clips mapped (whole concepts are sampled); the measures use all clips
+thumbnail_points = 90      # of those, clips drawn as pictures on the first figure (fewer: bigger, readable)
 n_neighbors = 15           # UMAP: size of the neighbourhood it preserves (small: local detail)
 min_dist = 0.1             # UMAP: how tightly it may pack points
+cache = True               # load the models notebook 03 trained (same data, loss, seed, settings) when cached
 interactive = False        # True: a widget to recolour the maps and toggle the pair lines
 
 # %%
 # %matplotlib inline
+import numpy as np
 import torch
-from IPython.display import Markdown, display
+from IPython.display import display
 
 from crossclr_lab.data import load_splits
 from crossclr_lab.experiments import Variant, train_models
 from crossclr_lab.lab.embedding_maps import (
-    format_tightness,
     joint_umap,
     map_widget,
+    modality_gap_table,
+    modality_gap_verdict,
     plot_joint_maps,
     sample_concepts,
+    tightness_findings,
     tightness_table,
+    tightness_verdict,
 )
+from crossclr_lab.lab.exercises import check_tightness_ratio
+from crossclr_lab.lab.findings import show
+from crossclr_lab.model_cache import default_cache_dir
 from crossclr_lab.train import TrainConfig, embed
 
 # %% [markdown]
@@ -56,14 +69,16 @@ from crossclr_lab.train import TrainConfig, embed
 #
 # Both models have the same encoders, seed, data and schedule; only the loss differs: InfoNCE (CLIP-style,
 # inter-modality negatives only) and CrossCLR with the paper's settings (intra-modality negatives, pruning of
-# influential samples, connectivity weights). Each is selected on the validation split.
+# influential samples, connectivity weights). Each is selected on the validation split. When notebook 03 ran
+# with the same settings, its seed-0 models are loaded from the cache instead of trained again.
 
 # %%
 kwargs = {"split_kind": split_kind} if dataset == "emoji_motion" else {}
 train, val, shown_split = load_splits(dataset, ("train", "val", map_split), data_root=data_root, **kwargs)
 group = shown_split.default_group()
 config = TrainConfig(epochs=epochs, warmup_epochs=min(2.0, epochs / 4), seed=seed, group=group, progress=False)
-models = train_models([Variant("InfoNCE", "infonce"), Variant("CrossCLR", "crossclr")], train, val, config)
+models = train_models([Variant("InfoNCE", "infonce"), Variant("CrossCLR", "crossclr")], train, val, config,
+                      cache_dir=default_cache_dir() if cache else None)
 embeddings = {label: embed(model, shown_split) for label, model in models.items()}   # (video [N, 256], text [N, 256])
 print(f"{len(shown_split)} {map_split} pairs embedded; concepts are labelled by {group!r}")
 
@@ -84,29 +99,47 @@ maps = {label: joint_umap(video_emb[index], text_emb[index], n_neighbors=n_neigh
                           random_state=seed)
         for label, (video_emb, text_emb) in embeddings.items()}
 has_thumbnails = shown.thumbnail_fn is not None
-print(f"mapped {len(shown)} pairs from {len(set(shown.groups[group]))} {group}s")
+pictured = sample_concepts(shown.groups[group], thumbnail_points, seed=seed)   # whole concepts, fewer of them
+print(f"mapped {len(shown)} pairs from {len(set(shown.groups[group]))} {group}s; "
+      f"{len(pictured) if has_thumbnails else 0} drawn as pictures in figure 1")
 
 # %% [markdown]
-# **Figure 1 — the joint space, both modalities.** Left InfoNCE, right CrossCLR. Each video clip is drawn as
-# its emoji thumbnail (grey dots: clips without a thumbnail, and every clip of the synthetic data), each
-# caption as a black ×, and a grey line joins every clip to its own caption. Long lines are the modality
-# gap: contrastive training lines up the *directions* of pairs but typically leaves videos and captions in
-# two separate regions; retrieval still works because what matters is which caption is *nearest*.
+# **Figure 1 — the joint space, both modalities.** Left InfoNCE, right CrossCLR. A subset of whole concepts
+# is drawn so the pictures stay readable: one clip per concept as its emoji picture, the concept's other
+# clips (skin-tone and gender variants, which sit on top of it) as small blue dots, clips without a licensed
+# picture as grey dots (every clip, for the synthetic data); each caption is a black ×, and a grey line joins
+# every clip to its own caption. The map keeps the positions computed with all mapped clips. Lines
+# *within* one island are meaningful (a clip next to its caption); long lines between islands are not
+# distances you can read (see above) — the next section measures the gap in the space itself.
 
 # %%
-plot_joint_maps(maps, shown, color_by=None if has_thumbnails else group, thumbnails=has_thumbnails)
+plot_joint_maps(maps, shown, color_by=None if has_thumbnails else group, thumbnails=has_thumbnails,
+                subset=pictured if has_thumbnails else None, one_picture_per=group if has_thumbnails else None)
 
 # %% [markdown]
-# **Figure 2 — coloured by group.** The same maps, each point coloured by its coarser group (the emoji's
-# category for Emoji Motion; the concept for synthetic data), videos as ● and captions as ▲. If a model has
-# learned semantics beyond the exact pairs, points of one colour gather in each modality.
+# **Figure 2 — coloured by group.** All mapped points, coloured by a coarser group (the emoji's subcategory for
+# Emoji Motion, e.g. "person-sport"; the concept for synthetic data): the most frequent groups get a colour
+# each and the rest one light grey, so a colour always means one group. Videos are ●, captions ▲. If a model
+# has learned semantics beyond the exact pairs, points of one colour gather in each modality.
 
 # %%
-colour_group = "category" if "category" in shown.groups else group
+colour_group = next((g for g in ("subcategory", "category") if g in shown.groups), group)
 plot_joint_maps(maps, shown, color_by=colour_group, pair_lines=False)
 
 # %% [markdown]
-# ## Measuring what the maps suggest
+# ## The modality gap, measured
+#
+# In the 256-d space itself: the mean cosine between a clip and its own caption, between two different clips,
+# between two different captions, and between a clip and another clip's caption. Retrieval works as long as
+# a clip is closer to its own caption than to other captions, whatever the distance between the two modalities.
+
+# %%
+gap = modality_gap_table(embeddings)
+show(gap)
+show(modality_gap_verdict(gap))
+
+# %% [markdown]
+# ## Measuring what the maps suggest: concept tightness
 #
 # Maps are persuasive and unreliable, so we measure in the 256-d space itself, on **every** clip of the split,
 # how tightly the variants of one concept sit together:
@@ -127,35 +160,20 @@ spaces = {"input · video": shown_split.video_pooled, "input · text": shown_spl
 for label, (video_emb, text_emb) in embeddings.items():
     spaces.update({f"{label} · video": video_emb, f"{label} · text": text_emb,
                    f"{label} · joint": torch.cat([video_emb, text_emb])})
-rows = tightness_table(spaces, labels)
-display(Markdown(format_tightness(rows)))
-
-# %% [markdown]
-# The comparison in one line per modality, computed from the table (a lower ratio means that model's space
-# keeps a concept's variants closer together):
-
-# %%
-by_name = {r["space"]: r for r in rows}
-for part in ("video", "text", "joint"):
-    a, b = by_name[f"InfoNCE · {part}"], by_name[f"CrossCLR · {part}"]
-    tighter = "CrossCLR" if b["ratio"] < a["ratio"] else "InfoNCE"
-    print(f"{part:>5}: ratio InfoNCE {a['ratio']:.3f} vs CrossCLR {b['ratio']:.3f} -> tighter: {tighter} "
-          f"(silhouette {a['silhouette']:.3f} vs {b['silhouette']:.3f}); one seed, so treat small gaps as noise")
+tightness = tightness_findings(tightness_table(spaces, labels))
+show(tightness)
+show(tightness_verdict(tightness))
 
 # %% [markdown]
 # **How to read the comparison.** CrossCLR is *designed* to keep semantically related samples together:
-# pruned influential samples are never pushed away, and the intra-modality term spreads out mostly the weakly
-# connected ones. If its ratio comes out lower than InfoNCE's, the design did what it aims at on this data. If it
-# does not, remember what the "influential" samples of Emoji Motion are: near-duplicate skin-tone and gender
-# variants, whose input features are so alike that both losses already keep them close (compare the "input"
-# rows), so there is little left for pruning to protect. Either way a tighter concept cluster is not the same
-# as better exact retrieval: when the variants of a concept sit on top of each other, telling "thumbs up:
+# pruned influential samples are never pushed away. Whether training made concepts tighter or looser than the
+# input features, and which loss keeps them tighter, is what the verdict above reads from the table — on
+# Emoji Motion the input features already place a concept's variants close together (they are near-duplicates),
+# so a trained space can also come out *looser* than its input. Either way a tighter concept cluster is not the
+# same as better exact retrieval: when the variants of a concept sit on top of each other, telling "thumbs up:
 # medium skin tone" from "thumbs up: dark skin tone" gets harder (notebook 03's exact vs semantic metrics).
-# The absolute distances tell one more thing: the *inter* column says how much of the sphere a model spreads
-# its items over, which the ratio divides out — two spaces with the same ratio can be very differently spread.
-# This is one model per loss and one seed; rerun with other seeds before drawing conclusions.
-
-# %% [markdown]
+# The *inter* column says how much of the sphere a model spreads its items over, which the ratio divides out.
+#
 # ## Explore (interactive)
 #
 # With `interactive = True` a widget redraws the maps (the UMAP layouts are kept) coloured by any group of
@@ -171,9 +189,36 @@ else:
 # %% [markdown]
 # ## What to take away
 #
-# - One map can hold both modalities; the lines between pairs show the modality gap.
+# - One map can hold both modalities; measure the gap between them in the space, not on the map.
 # - Use maps to form a hypothesis, and a number computed in the original space to test it.
 # - "Tighter concepts" and "better exact retrieval" pull in different directions when the false negatives
 #   are near-duplicates.
 #
-# Next: notebook 05 ranks clips for free-text queries with these kinds of models.
+# ## Exercises
+#
+# **1. The tightness ratio.** Write `my_tightness_ratio(emb, labels)`: the mean cosine distance between two
+# different items of the same concept (averaged per concept, then over concepts with at least two items),
+# divided by the mean cosine distance between items of different concepts. Solution:
+# [`solutions/exercises.py`](solutions/exercises.py).
+
+# %%
+def my_tightness_ratio(emb, labels):
+    """emb [N, D] tensor, labels: N concept labels -> intra / inter mean cosine distance (a float)."""
+    raise NotImplementedError   # your code here
+
+
+result_check = check_tightness_ratio(my_tightness_ratio)
+
+# %% [markdown]
+# **2. Predict, then measure.** Shuffle the concept labels: what ratio and silhouette do you expect for a
+# space where "concepts" are random? Run the cell to see (the input video features with shuffled labels).
+
+# %%
+shuffled = list(np.random.default_rng(seed).permutation(np.asarray(labels, dtype=object)))
+show(tightness_findings(tightness_table({"input · video, labels shuffled": shown_split.video_pooled}, shuffled),
+                        name="tightness_shuffled"))
+
+# %% [markdown]
+# **3. A question to think about.** UMAP's `n_neighbors` decides how local the map is. Rerun with
+# `n_neighbors = 5` and `50`: which features of the maps survive both settings? Those are the ones worth
+# believing.

@@ -11,6 +11,10 @@
 # %% [markdown]
 # # 07 — Downstream: captioning from the joint space
 #
+# *CrossCLR lab · paper: [Zolfaghari et al., CrossCLR, ICCV 2021 (arXiv 2109.14910)](https://arxiv.org/abs/2109.14910)
+# · every symbol and term: [NOTATION](NOTATION.md) · [all notebooks](README.md) ·
+# previous: [← 06 YouCook2](06_youcook2.ipynb) · next: [08 Input features →](08_input_features.ipynb)*
+#
 # A joint video–text space is trained for retrieval, but the CrossCLR paper makes a second claim: the learned
 # clip embeddings are also better *inputs* for another task. Fed to a captioner (MART) on YouCook2, CrossCLR's
 # embeddings gave BLEU@4 11.11 and CIDEr-D 58.65, against 10.91 / 54.07 with COOT's and 8.00 / 35.74 for MART on

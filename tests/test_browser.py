@@ -1,8 +1,11 @@
-"""JupyterLab in a real (headless) Chromium: open notebook 02, run all cells, move the τ slider.
+"""JupyterLab in a real (headless) Chromium at 1280×720: open notebook 02, run all cells, check the explorer's
+layout, move the τ slider.
 
-Checks that the plot drawn by the widget changes and that the kernel sees the slider's new value; saves a
-screenshot under runs/browser/. Skips when /usr/bin/chromium is missing, unless CROSSCLR_REQUIRE_BROWSER=1
-(set by .ci/run), which turns the skip into a failure.
+Checks that the explorer's controls and its figure fit the 1280×720 window together (bounding boxes, with the
+file browser collapsed as a learner would), that the figure drawn by the widget changes when the slider moves,
+and that the kernel sees the slider's new value; saves a screenshot under runs/browser/. Skips when
+/usr/bin/chromium is missing, unless CROSSCLR_REQUIRE_BROWSER=1 (set by .ci/run), which turns the skip into a
+failure.
 """
 
 import json
@@ -26,6 +29,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
 TARGET = nbs.NOTEBOOK_DIR / "02_loss_explorer.ipynb"
 SCREENSHOT = nbs.REPO_ROOT / "runs" / "browser" / "02_loss_explorer.png"
 SLIDER_NAME = "τ"
+VIEWPORT = {"width": 1280, "height": 720}
 # Appended to the notebook copy: reports, from the kernel, the value of the newest slider described as τ.
 PROBE = """import ipywidgets as _w
 _sliders = [w for w in _w.widgets.widget._instances.values()
@@ -128,18 +132,47 @@ def _plot_src(widget) -> str:
     return img.get_attribute("src")
 
 
+def _collapse_left_sidebar(page) -> None:
+    """Close the file browser panel (click its active tab), so the notebook gets the window's width."""
+    current = page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current")
+    if current.count():
+        current.first.click()
+        page.wait_for_timeout(300)
+
+
+def _box(locator) -> dict:
+    box = locator.bounding_box()
+    assert box is not None, "element is not rendered"
+    return box
+
+
+def _inside(box: dict, viewport: dict) -> bool:
+    return (box["x"] >= 0 and box["y"] >= 0 and box["x"] + box["width"] <= viewport["width"] + 0.5
+            and box["y"] + box["height"] <= viewport["height"] + 0.5)
+
+
 def _drive(page, url: str, notebook: str, mark: str) -> dict:
     page.goto(f"{url}/lab/tree/{notebook}", wait_until="domcontentloaded")
     page.locator(".jp-Notebook").first.wait_for(timeout=30_000)
     _wait_idle(page, 30_000)
+    _collapse_left_sidebar(page)
     page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
     page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
     probe_output = page.locator(".jp-OutputArea-output", has_text=mark)
     probe_output.wait_for(timeout=40_000)        # the last cell ran: every cell before it is done
-    widget = page.locator(".widget-interact").filter(has=page.locator(".widget-slider", has_text=SLIDER_NAME)).first
-    slider = widget.locator(".widget-slider", has_text=SLIDER_NAME).first
+    widget = page.locator(".crossclr-explorer").first
+    controls = widget.locator(".crossclr-explorer-controls").first
+    slider = controls.locator(".widget-slider", has_text=SLIDER_NAME).first
     before_value = slider.locator(".widget-readout").inner_text()
     before_plot = _plot_src(widget)
+
+    # the layout a learner sees: scroll the explorer's top to the top of the notebook, measure what is on screen
+    widget.evaluate("el => el.scrollIntoView({block: 'start'})")
+    page.wait_for_timeout(500)
+    layout = {"controls": _box(controls), "figure": _box(widget.locator(".jp-OutputArea-output img").last),
+              "viewport": page.viewport_size}
+    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOT.with_name("02_explorer_1280x720.png")), full_page=False)
 
     handle = slider.locator(".noUi-handle").first
     handle.focus()                               # keyboard focus only: a click could move the handle
@@ -164,10 +197,9 @@ def _drive(page, url: str, notebook: str, mark: str) -> dict:
     }}""", timeout=20_000)
     kernel_line = probe_output.last.inner_text()
     slider.scroll_into_view_if_needed()
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOT), full_page=False)
     return {"before_value": before_value, "after_value": after_value, "plot_changed": after_plot != before_plot,
-            "kernel": kernel_line}
+            "kernel": kernel_line, "layout": layout}
 
 
 def test_slider_moves_plot_and_kernel_in_jupyterlab(tmp_path):
@@ -192,7 +224,7 @@ def test_slider_moves_plot_and_kernel_in_jupyterlab(tmp_path):
                 for attempt in (1, 2):           # Lab may restart the kernel on the very first open: retry once
                     mark = f"BROWSER-PROBE-{attempt}"
                     notebook = _prepare_notebook(root, mark)     # a fresh copy: no outputs a save may have left
-                    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                    page = browser.new_page(viewport=VIEWPORT)
                     try:
                         start = time.monotonic()
                         outcome = _drive(page, url, notebook.name, mark)
@@ -210,6 +242,12 @@ def test_slider_moves_plot_and_kernel_in_jupyterlab(tmp_path):
                 browser.close()
     finally:
         _stop(proc)
+    layout = outcome["layout"]
+    for part in ("controls", "figure"):
+        assert _inside(layout[part], VIEWPORT), f"the explorer's {part} do not fit a 1280×720 window: {layout}"
+    assert layout["controls"]["x"] + layout["controls"]["width"] <= layout["figure"]["x"] + 1, \
+        f"the controls must sit in a column beside the figure: {layout}"
+    assert layout["figure"]["width"] >= 600, f"the figure is squeezed too small to read: {layout}"
     assert outcome["after_value"] != outcome["before_value"]
     assert outcome["plot_changed"], "the τ slider moved but the plot did not change"
     assert outcome["kernel"].split() == [mark, outcome["after_value"].strip()], outcome

@@ -1,6 +1,7 @@
 """The notebook series: twins in sync and clean (fast), and every notebook executed with its CI parameters (slow)."""
 
 import json
+import re
 import shutil
 import time
 
@@ -8,6 +9,7 @@ import nbformat
 import pytest
 
 from crossclr_lab import notebooks as nbs
+from crossclr_lab.lab.findings import check_notebook, notebook_findings, parse_markdown_table
 
 NOTEBOOKS = nbs.discover()
 
@@ -141,22 +143,87 @@ def test_run_reports_failures_and_wall_times(folder, tmp_path, monkeypatch):
     assert all(e["wall_time_s"] >= 0 for e in summary["notebooks"])
 
 
+# notebooks whose results are stated only through computed verdicts (crossclr_lab.lab.findings)
+WITH_VERDICTS = {"01", "02", "03", "04", "05", "06"}
+PAPER = "https://arxiv.org/abs/2109.14910"
+
+
+def _tamper(executed, verdict: dict) -> bool:
+    """Change, in the displayed table, the cell the verdict's first value claim quotes (True when one was found)."""
+    claim = next((c for c in verdict["claims"] if c["value"] is not None), None)
+    if claim is None:
+        return False
+    for cell in executed.cells:
+        for output in cell.get("outputs", []):
+            meta = output.get("metadata", {}).get("crossclr_lab", {})
+            if meta.get("kind") == "table" and meta.get("name") == claim["table"]:
+                text = output["data"]["text/markdown"]
+                row = next(ln for ln in text.splitlines() if ln.strip("| ").startswith(claim["row"]))
+                column = list(parse_markdown_table(text)[claim["row"]]).index(claim["column"]) + 2
+                cells = row.split("|")
+                number = re.search(r"\d+(?:\.(\d+))?", cells[column])
+                decimals = len(number.group(1) or "")
+                changed = f"{float(number.group(0)) + 50:.{decimals}f}"         # another value, same precision
+                cells[column] = cells[column][:number.start()] + changed + cells[column][number.end():]
+                output["data"]["text/markdown"] = text.replace(row, "|".join(cells))
+                return True
+    return False
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=[nb.name for nb in NOTEBOOKS])
 def test_notebook_executes_with_ci_parameters(nb, tmp_path, monkeypatch):
+    """Each notebook runs with its CI parameters, renders figures, and every computed verdict agrees with the
+    table it shows (a verdict whose table is altered must then fail the same check)."""
     # The kernel inherits the environment. One intra-op thread: the CI models are tiny, and two OpenMP threads
-    # on two busy cores run them many times slower than one.
+    # on two busy cores run them many times slower than one. The model cache goes to a fresh folder.
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("CROSSCLR_CACHE", str(tmp_path / "cache"))
     nbs.ensure_kernel()
     start = time.perf_counter()
-    out = nbs.execute(nb, tmp_path, nbs.parameters_for(nb, "ci"), timeout_s=300)
+    parameters = nbs.parameters_for(nb, "ci")
+    if nb.number == "06":
+        parameters["stand_in_root"] = str(tmp_path / "youcook2_stand_in")
+    out = nbs.execute(nb, tmp_path, parameters, timeout_s=300)
     executed = nbformat.read(out, as_version=4)
     errors = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
     assert not errors
     assert any(c.metadata.get("tags") == ["injected-parameters"] for c in executed.cells)
     images = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
     assert images, "no figure was rendered (a Figure shown without the inline backend prints only its repr)"
+    if nb.number in WITH_VERDICTS:
+        tables, verdicts = notebook_findings(executed)
+        assert tables and verdicts, "the notebook states its results through displayed tables and verdicts"
+        assert check_notebook(executed) == [], "a verdict disagrees with its table"
+        assert _tamper(executed, verdicts[0]), "no value claim to tamper with"
+        assert check_notebook(executed), "the verdict check did not notice an altered table"
+    stray = [o for c in executed.cells for o in c.get("outputs", []) if "Loading weights" in json.dumps(o)]
+    assert not stray, "a progress bar was saved in the outputs"
     print(f"{nb.name}: {time.perf_counter() - start:.1f} s")
+
+
+@pytest.mark.parametrize("nb", NOTEBOOKS, ids=[nb.name for nb in NOTEBOOKS])
+def test_header_links_the_paper_the_notation_and_the_neighbours(nb):
+    """The first cell links the paper, NOTATION.md, the notebook list and the previous/next notebooks."""
+    header = nbs.notebook_from_twin(nb).cells[0].source
+    assert PAPER in header and "(NOTATION.md)" in header and "(README.md)" in header
+    numbers = [n.number for n in NOTEBOOKS]
+    links = re.findall(r"\((\d\d_[A-Za-z0-9_]+)\.ipynb\)", header)
+    position = numbers.index(nb.number)
+    if position > 0:
+        assert NOTEBOOKS[position - 1].name in links, f"{nb.name}: no link to the previous notebook"
+    assert any(link.startswith(f"{int(nb.number) + 1:02d}_") for link in links), f"{nb.name}: no 'next' link"
+    for link in links:       # links into the series exist, except a next notebook still being written
+        assert (nbs.NOTEBOOK_DIR / f"{link}.py").exists() or link.startswith(f"{int(nb.number) + 1:02d}_"), link
+    assert (nbs.NOTEBOOK_DIR / "NOTATION.md").exists()
+
+
+def test_notation_page_defines_every_symbol_and_term():
+    text = (nbs.NOTEBOOK_DIR / "NOTATION.md").read_text(encoding="utf-8")
+    for term in ("τ", "λ", "γ", "κ", "*C<sub>i</sub>*", "*c<sub>i</sub>*", "*w<sub>i</sub>*", "δ", "| queue |",
+                 "| influential |", "| false negative |", "| pooled |", "| modality gap |", "| CLDR |", "| MiniLM |",
+                 "| COOT |", "| S3D |", PAPER):
+        assert term in text, term
 
 
 def test_ensure_kernel_finds_ours_and_explains_a_missing_one():

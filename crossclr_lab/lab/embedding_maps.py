@@ -7,6 +7,8 @@ concept's variants cluster in it.
 - :func:`plot_joint_maps`: maps side by side, video points as thumbnails (or coloured by a group), text points
   as markers, a line from each video to its paired text.
 - :func:`map_widget`: the same maps redrawn from a dropdown (thumbnails or a group) and a pair-lines toggle.
+- :func:`tightness_findings` / :func:`tightness_verdict`, :func:`modality_gap_table` / :func:`modality_gap_verdict`:
+  the tables notebook 04 shows and the sentences computed from them.
 
 Example::
 
@@ -24,6 +26,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from crossclr_lab.data.paired import group_codes
+from crossclr_lab.lab.findings import Claim, Table, Verdict
 
 
 def _as_numpy(x, name: str) -> np.ndarray:
@@ -136,36 +139,34 @@ def tightness_table(spaces: dict[str, object], labels: Sequence, metric: str = "
     return rows
 
 
-def format_tightness(rows: list[dict]) -> str:
-    """A Markdown table of :func:`tightness_table` rows."""
-    lines = ["| space | intra-concept dist. | inter-concept dist. | ratio (lower = tighter) "
-             "| silhouette (higher = tighter) |",
-             "|---|---|---|---|---|"]
-    lines += [f"| {r['space']} | {r['intra']:.3f} | {r['inter']:.3f} | {r['ratio']:.3f} | {r['silhouette']:.3f} |"
-              for r in rows]
-    return "\n".join(lines)
-
-
-def _group_colours(values: list) -> tuple[dict, list]:
+def _group_colours(values: list, max_colours: int) -> tuple[dict, list, int]:
+    """Colours for the ``max_colours`` most frequent groups of ``values`` (tab10); the rest are drawn light grey.
+    Returns ``(colour of each coloured group, coloured groups by frequency, number of groups in grey)``."""
     import matplotlib
 
-    try:
-        names = sorted(set(values))
-    except TypeError:  # mixed label types: order by their text
-        names = sorted(set(values), key=str)
-    cmap = matplotlib.colormaps["tab20" if len(names) > 10 else "tab10"]
-    colours = {v: cmap(i % cmap.N) for i, v in enumerate(names)}
-    return colours, names
+    counts = Counter(values).most_common()
+    coloured = [g for g, _ in counts[:max_colours]]
+    palette = [matplotlib.colormaps["tab10"](i) for i in (0, 1, 2, 3, 4, 5, 6, 8, 9)]   # tab10 without its grey
+    return ({g: palette[i % len(palette)] for i, g in enumerate(coloured)}, coloured,
+            len(counts) - len(coloured))
+
+
+OTHER_COLOUR = (0.82, 0.82, 0.82, 1.0)
 
 
 def plot_joint_maps(maps: dict[str, tuple[np.ndarray, np.ndarray]], features, color_by: str | None = None,
-                    thumbnails: bool = True, pair_lines: bool = True, thumb_zoom: float = 0.45,
-                    max_legend: int = 12, panel_size: float = 6.0) -> Figure:
+                    thumbnails: bool = True, pair_lines: bool = True, thumb_zoom: float = 0.8,
+                    max_colours: int = 8, panel_size: float = 6.0, subset: Sequence[int] | None = None,
+                    one_picture_per: str | None = None) -> Figure:
     """Joint maps side by side: ``maps = {model name: (video_xy [N, 2], text_xy [N, 2])}`` over ``features`` (N items).
 
     ``thumbnails=True`` draws each video point as its clip's thumbnail (items without one: a grey dot) and each
-    text point as a black ``×``; ``color_by`` (a ``features.groups`` key) instead colours both by group,
-    video as ``●`` and text as ``▲``. ``pair_lines`` joins each video to its paired text.
+    text point as a black ``×``; ``color_by`` (a ``features.groups`` key) instead colours both by group — the
+    ``max_colours`` most frequent groups get a colour each, the others one light grey — video as ``●`` and
+    text as ``▲``. ``pair_lines`` joins each video to its paired text. ``subset``: draw only these items (the
+    map keeps the positions computed with all of them). ``one_picture_per`` (a group key): only the first clip of
+    each group is drawn as a picture, its other clips (variants that sit on top of it) as small dots, so pictures
+    do not pile up. The legend lists only what is drawn.
     """
     from matplotlib.collections import LineCollection
     from matplotlib.lines import Line2D
@@ -182,46 +183,63 @@ def plot_joint_maps(maps: dict[str, tuple[np.ndarray, np.ndarray]], features, co
                          f"{sorted(features.groups)}")
     if color_by is None and thumbnails and features.thumbnail_fn is None:
         raise ValueError(f"dataset {features.name!r} has no thumbnails: pass thumbnails=False or color_by=<group>")
+    drawn = np.arange(n) if subset is None else np.asarray(subset, dtype=int)
 
-    images = []
+    images, variants = {}, []
     if color_by is None and thumbnails:
-        for i in range(n):
+        pictured_groups = set()
+        for i in drawn.tolist():
+            key = None if one_picture_per is None else features.groups[one_picture_per][i]
+            if key is not None and key in pictured_groups:
+                variants.append(i)
+                continue
             try:
-                images.append(np.asarray(features.thumbnail(i)))
+                images[i] = np.asarray(features.thumbnail(i))
+                pictured_groups.add(key)
             except ValueError:  # the licensed thumbnail source has no picture for this clip
-                images.append(None)
+                pass
 
     fig = Figure(figsize=(panel_size * len(maps), panel_size), layout="constrained")
     axes = fig.subplots(1, len(maps), squeeze=False)[0]
-    colours, names = _group_colours(features.groups[color_by]) if color_by else ({}, [])
+    values = [features.groups[color_by][i] for i in drawn] if color_by else []
+    colours, coloured, n_other = _group_colours(values, max_colours) if color_by else ({}, [], 0)
     for ax, (name, (vxy, txy)) in zip(axes, maps.items()):
-        vxy, txy = np.asarray(vxy), np.asarray(txy)
+        vxy, txy = np.asarray(vxy)[drawn], np.asarray(txy)[drawn]
         if pair_lines:
             ax.add_collection(LineCollection(np.stack([vxy, txy], 1), colors="grey", linewidths=0.5, alpha=0.35,
                                              zorder=1))
         handles = []
         if color_by:
-            c = [colours[g] for g in features.groups[color_by]]
-            ax.scatter(vxy[:, 0], vxy[:, 1], c=c, marker="o", s=22, edgecolors="none", zorder=2)
-            ax.scatter(txy[:, 0], txy[:, 1], c=c, marker="^", s=22, edgecolors="black", linewidths=0.3, zorder=3)
+            c = [colours.get(g, OTHER_COLOUR) for g in values]
+            order = np.argsort([g in colours for g in values], kind="stable")      # grey first, colours on top
+            ax.scatter(vxy[order, 0], vxy[order, 1], c=[c[i] for i in order], marker="o", s=22, edgecolors="none",
+                       zorder=2)
+            ax.scatter(txy[order, 0], txy[order, 1], c=[c[i] for i in order], marker="^", s=22, edgecolors="black",
+                       linewidths=0.3, zorder=3)
             handles += [Line2D([], [], ls="", marker="o", color="grey", label="video clip"),
                         Line2D([], [], ls="", marker="^", color="grey", markeredgecolor="black", label="text")]
-            shown = names[:max_legend]
-            handles += [Line2D([], [], ls="", marker="s", color=colours[g], label=str(g)) for g in shown]
-            if len(names) > max_legend:
-                handles.append(Line2D([], [], ls="", label=f"(+{len(names) - max_legend} more {color_by}s)"))
+            counts = Counter(values)
+            handles += [Line2D([], [], ls="", marker="s", color=colours[g], label=f"{g} ({counts[g]})")
+                        for g in coloured]
+            if n_other:
+                handles.append(Line2D([], [], ls="", marker="s", color=OTHER_COLOUR,
+                                      label=f"{n_other} other {color_by} groups "
+                                            f"({sum(counts[g] for g in counts if g not in colours)})"))
         else:
-            missing = [i for i in range(n) if not images or images[i] is None]
-            if images:
-                for i, img in enumerate(images):
-                    if img is not None:
-                        ax.add_artist(AnnotationBbox(OffsetImage(img, zoom=thumb_zoom), vxy[i], frameon=False,
-                                                     pad=0.0, zorder=2))
-                handles.append(Line2D([], [], ls="", marker="o", color="goldenrod", label="video clip (thumbnail)"))
+            missing = [k for k, i in enumerate(drawn.tolist()) if i not in images and i not in variants]
+            others = [k for k, i in enumerate(drawn.tolist()) if i in variants]
+            for k, i in enumerate(drawn.tolist()):
+                if i in images:
+                    ax.add_artist(AnnotationBbox(OffsetImage(images[i], zoom=thumb_zoom), vxy[k], frameon=False,
+                                                 pad=0.0, zorder=2))
+            if others:
+                ax.scatter(vxy[others, 0], vxy[others, 1], color="tab:blue", s=10, zorder=1.5)   # under pictures
+                handles.append(Line2D([], [], ls="", marker="o", ms=4, color="tab:blue",
+                                      label=f"another clip of a pictured {one_picture_per} ({len(others)})"))
             if missing:
                 ax.scatter(vxy[missing, 0], vxy[missing, 1], color="grey", s=14, zorder=2)
                 handles.append(Line2D([], [], ls="", marker="o", color="grey",
-                                      label=(f"video clip ({len(missing)} without thumbnail)" if images
+                                      label=(f"video clip without a picture ({len(missing)})" if images
                                              else "video clip")))
             ax.scatter(txy[:, 0], txy[:, 1], color="black", marker="x", s=14, linewidths=0.8, zorder=3)
             handles.append(Line2D([], [], ls="", marker="x", color="black", label="text"))
@@ -233,8 +251,9 @@ def plot_joint_maps(maps: dict[str, tuple[np.ndarray, np.ndarray]], features, co
         ax.set_ylim(allxy[:, 1].min() - pad[1], allxy[:, 1].max() + pad[1])
         ax.set_xlabel("UMAP 1")
         ax.set_ylabel("UMAP 2")
-        ax.set_title(f"{name}: {n} pairs" + (f", coloured by {color_by}" if color_by else ""))
-        ax.legend(handles=handles, loc="best", fontsize=7, framealpha=0.8)
+        what = f"coloured by {color_by}" if color_by else ("pictures: video clips" if images else "")
+        ax.set_title(f"{name}: {len(drawn)} pairs" + (f", {what}" if what else ""))
+        ax.legend(handles=handles, loc="best", fontsize=7, framealpha=0.85)
     return fig
 
 
@@ -264,3 +283,90 @@ def map_widget(maps: dict[str, tuple[np.ndarray, np.ndarray]], features, color_b
     return widgets.interactive(redraw, color_by=widgets.Dropdown(options=choices, value=color_by or choices[0],
                                                                   description="colour by"),
                                pair_lines=widgets.Checkbox(value=True, description="pair lines"))
+
+
+# -- tables and computed verdicts ----------------------------------------------------------------------------------
+def tightness_findings(rows: list[dict], name: str = "tightness") -> Table:
+    """:func:`tightness_table` rows as a :class:`~crossclr_lab.lab.findings.Table` (``.markdown()`` for the text),
+    for :func:`tightness_verdict`."""
+    return Table(name, ["space", "intra-concept dist.", "inter-concept dist.", "ratio (lower = tighter)",
+                        "silhouette (higher = tighter)"],
+                 [[r["space"], f"{r['intra']:.3f}", f"{r['inter']:.3f}", f"{r['ratio']:.3f}",
+                   f"{r['silhouette']:.3f}"] for r in rows])
+
+
+def tightness_verdict(table: Table, models: Sequence[str] = ("InfoNCE", "CrossCLR")) -> Verdict:
+    """Per modality: whether each model's space keeps a concept's variants tighter or looser than the input
+    features did, and which model is tighter (``"<model> · <part>"`` and ``"input · <part>"`` rows)."""
+    ratio = "ratio (lower = tighter)"
+    values = {r[0]: float(r[3]) for r in table.rows}
+    claims, lines = [], []
+    for part in ("video", "text", "joint"):
+        sentences = []
+        base = f"input · {part}"
+        if base in values:
+            words = []
+            for model in models:
+                row = f"{model} · {part}"
+                if row in values:
+                    looser = values[row] > values[base]
+                    claims.append(Claim(table.name, row, ratio, values[row], relation="gt" if looser else "le",
+                                        other=base))
+                    words.append(f"{model} is {'**looser**' if looser else '**tighter**'} ({values[row]:.3f})")
+            sentences.append(f"against the input features (ratio {values[base]:.3f}), " + ", ".join(words))
+        rows = [f"{m} · {part}" for m in models if f"{m} · {part}" in values]
+        if len(rows) == 2 and values[rows[0]] != values[rows[1]]:
+            tighter, other = sorted(rows, key=values.get)
+            claims.append(Claim(table.name, tighter, ratio, values[tighter], relation="lt", other=other))
+            sentences.append(f"{tighter.split(' · ')[0]} keeps concepts tighter than {other.split(' · ')[0]} "
+                             f"({values[tighter]:.3f} vs {values[other]:.3f})")
+        if sentences:
+            lines.append(f"- **{part}**: " + "; ".join(sentences) + ".")
+    text = ("Concept tightness, computed from the table (one model per loss and one seed: treat small gaps as "
+            "noise):\n\n" + "\n".join(lines))
+    return Verdict(f"{table.name}_verdict", text, claims)
+
+
+def modality_gap_table(embeddings: dict[str, tuple], name: str = "modality_gap") -> Table:
+    """Per model (``{name: (video_emb [N, D], text_emb [N, D])}``): the mean cosine between a clip and its own
+    caption, between two different clips, between two different captions, and between a clip and another clip's
+    caption."""
+    rows = []
+    for model, (video, text) in embeddings.items():
+        v = _as_numpy(video, "video_emb")
+        t = _as_numpy(text, "text_emb")
+        v = v / np.linalg.norm(v, axis=1, keepdims=True)
+        t = t / np.linalg.norm(t, axis=1, keepdims=True)
+        off = ~np.eye(len(v), dtype=bool)
+        cross = v @ t.T
+        rows.append([model, f"{np.diagonal(cross).mean():.2f}", f"{(v @ v.T)[off].mean():.2f}",
+                     f"{(t @ t.T)[off].mean():.2f}", f"{cross[off].mean():.2f}"])
+    return Table(name, ["model", "clip ↔ its caption", "clip ↔ other clip", "caption ↔ other caption",
+                        "clip ↔ other caption"], rows, note="mean cosine similarity in the joint space, all pairs "
+                                                            "of the measured split")
+
+
+def modality_gap_verdict(table: Table) -> Verdict:
+    """Per model: whether two clips and two captions are more alike than a clip and an unrelated caption (the
+    modalities sit apart: a modality gap), and whether a clip is closer to its own caption than to other captions
+    (what retrieval needs)."""
+    claims, parts = [], []
+    cross = "clip ↔ other caption"
+    for model, own, clips, captions, other in table.rows:
+        gap = float(clips) > float(other) and float(captions) > float(other)
+        claims += [Claim(table.name, model, "clip ↔ other clip", float(clips), relation="gt" if gap else None,
+                         other_column=cross if gap else None),
+                   Claim(table.name, model, "caption ↔ other caption", float(captions),
+                         relation="gt" if gap else None, other_column=cross if gap else None),
+                   Claim(table.name, model, cross, float(other)),
+                   Claim(table.name, model, "clip ↔ its caption", float(own),
+                         relation="gt" if float(own) > float(other) else "le", other_column=cross)]
+        parts.append(f"in **{model}**, two clips ({clips}) and two captions ({captions}) are "
+                     + ("*more* alike than a clip and an unrelated caption" if gap else
+                        "not both more alike than a clip and an unrelated caption")
+                     + f" ({other}): " + (f"the two modalities sit apart, a modality gap of about "
+                                          f"{min(float(clips), float(captions)) - float(other):.2f} in cosine"
+                                          if gap else "no modality gap")
+                     + f"; a clip is {'closer' if float(own) > float(other) else '*not* closer'} to its own caption "
+                     f"({own}) than to other captions, which is what retrieval needs")
+    return Verdict(f"{table.name}_verdict", "Measured in the joint space itself: " + "; ".join(parts) + ".", claims)

@@ -1,6 +1,6 @@
-"""Companion of notebook 05 (retrieval and search): free-text search over clips with trained models. The R@K
-curves and tables of that notebook come from :func:`crossclr_lab.metrics.recall_curves`,
-:func:`crossclr_lab.report.plot_recall_curves` and :func:`crossclr_lab.report.retrieval_table`.
+"""Companion of notebook 05 (retrieval and search): free-text search over clips with trained models, the
+retrieval table and the verdicts computed from it. The R@K curves come from
+:func:`crossclr_lab.metrics.recall_curves`, drawn by :func:`plot_recall_with_medr`.
 
 - :class:`ClipSearch`: a text query -> top-k clips for each model. The query is embedded by the encoder the
   dataset's captions were embedded with (MiniLM, :func:`crossclr_lab.data.text_encoder.embed_texts`), then by
@@ -12,10 +12,12 @@ Example::
     hits = search.search("happy cat", k=5)          # {"CrossCLR": [Hit(rank=1, caption=...), ...], ...}
     search.show("happy cat")                        # a Figure: thumbnails + captions, one row per model
     ui = search.widget("happy cat")                 # ipywidgets: a query box and a top-K slider
+    query_report(search, "happy cat", ["grinning cat"])   # where each model ranks the relevant clips
 """
 
 from __future__ import annotations
 
+import os
 import textwrap
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -26,19 +28,22 @@ from matplotlib.figure import Figure
 from torch import Tensor
 
 from crossclr_lab.data.paired import PairedFeatures
+from crossclr_lab.lab.findings import Claim, Table, Verdict, signed
 
 
 # -- free-text search ------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Hit:
-    """One retrieved clip: its 1-based ``rank``, ``index`` into the gallery, ``id``, ``caption`` and cosine
-    ``score``."""
+    """One retrieved clip: its 1-based ``rank``, ``index`` into the gallery, ``id``, ``caption``, cosine ``score``
+    and ``z``: how many standard deviations the score lies above the model's mean score over the gallery for
+    this query (cosines of different models live on different spreads; z can be compared, the cosine cannot)."""
 
     rank: int
     index: int
     id: str
     caption: str
     score: float
+    z: float = float("nan")
 
 
 class ClipSearch:
@@ -63,6 +68,8 @@ class ClipSearch:
                                  "whose text encoder takes pooled sentence features (encoder='mlp')")
         if encode_query is None:
             from crossclr_lab.data.text_encoder import embed_texts as encode_query
+
+            quiet_progress_bars()
         self.models, self.gallery, self.encode_query = dict(models), gallery, encode_query
         self.video_emb = {name: embed(model, gallery)[0] for name, model in self.models.items()}  # [N, D], unit
 
@@ -79,22 +86,36 @@ class ClipSearch:
         return feats
 
     @torch.no_grad()
-    def search(self, query: str, k: int = 5) -> dict[str, list[Hit]]:
-        """The top ``k`` clips for ``query`` under each model: ``{name: [Hit, ...]}`` (best first)."""
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ValueError(f"k must be an int >= 1, got {k!r}")
+    def scores(self, query: str) -> dict[str, Tensor]:
+        """Each model's cosine score of every gallery clip for ``query``: ``{name: [N]}``."""
         feats = self.query_features(query)
-        k = min(k, len(self.gallery))
-        results = {}
+        out = {}
         for name, model in self.models.items():
             was_training = model.training
             model.eval()
             device = next(model.parameters()).device
             q = model.encode_text(feats.to(device)).cpu()[0]                 # [D], unit norm
             model.train(was_training)
-            scores, index = (self.video_emb[name] @ q).topk(k)
-            results[name] = [Hit(r + 1, i, self.gallery.ids[i], self.gallery.captions[i], s)
-                             for r, (i, s) in enumerate(zip(index.tolist(), scores.tolist()))]
+            out[name] = self.video_emb[name] @ q
+        return out
+
+    def ranks(self, query: str) -> dict[str, Tensor]:
+        """Each model's 1-based rank of every gallery clip for ``query`` (1 = its best match): ``{name: [N]}``."""
+        return {name: torch.empty_like(s, dtype=torch.long).scatter_(
+                    0, torch.argsort(s, descending=True), torch.arange(1, len(s) + 1))
+                for name, s in self.scores(query).items()}
+
+    def search(self, query: str, k: int = 5) -> dict[str, list[Hit]]:
+        """The top ``k`` clips for ``query`` under each model: ``{name: [Hit, ...]}`` (best first)."""
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"k must be an int >= 1, got {k!r}")
+        k = min(k, len(self.gallery))
+        results = {}
+        for name, scores in self.scores(query).items():
+            mean, std = scores.mean(), scores.std().clamp_min(1e-12)
+            top, index = scores.topk(k)
+            results[name] = [Hit(r + 1, i, self.gallery.ids[i], self.gallery.captions[i], s, float((s - mean) / std))
+                             for r, (i, s) in enumerate(zip(index.tolist(), top.tolist()))]
         return results
 
     def figure(self, results: dict[str, list[Hit]], query: str) -> Figure:
@@ -115,10 +136,11 @@ class ClipSearch:
                     ax.text(0.5, 0.5, "no thumbnail", ha="center", va="center", fontsize=8, color="grey")
                 else:
                     ax.imshow(picture, interpolation="nearest")
-                ax.set_title("\n".join(textwrap.wrap(hit.caption, 20)[:3]) + f"\n{hit.score:.2f}", fontsize=8)
+                label = hit.caption.split(" — ")[0]
+                ax.set_title("\n".join(textwrap.wrap(label, 20)[:3]) + f"\nz = {hit.z:.1f}", fontsize=8)
             row[0].set_ylabel(name, fontsize=10)
-        fig.suptitle(f"top {k} of {len(self.gallery)} clips for the query {query!r} (number: cosine similarity)",
-                     fontsize=10)
+        fig.suptitle(f"top {k} of {len(self.gallery)} clips for the query {query!r} (z: standard deviations above "
+                     "the model's mean score for this query)", fontsize=10)
         return fig
 
     def _thumbnail(self, i: int):
@@ -154,3 +176,154 @@ class ClipSearch:
                                description="query", ensure_option=False, continuous_update=False)
         slider = widgets.IntSlider(value=k, min=1, max=10, description="top K", continuous_update=False)
         return widgets.interactive(update, query=box, k=slider)
+
+
+def quiet_progress_bars() -> None:
+    """Stop the sentence encoder's libraries from drawing download/loading progress bars (in a notebook they are
+    widgets that stay frozen in saved outputs)."""
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    try:
+        from transformers.utils import logging as transformers_logging
+    except ImportError:      # no transformers: nothing draws these bars
+        return
+    transformers_logging.disable_progress_bar()
+
+
+# -- curves, tables and computed verdicts --------------------------------------------------------------------------
+def plot_recall_with_medr(curves: dict, n: int, title: str = "") -> Figure:
+    """:func:`crossclr_lab.report.plot_recall_curves` with a 50 % line: where an exact curve crosses it, K is the
+    median rank (MedR)."""
+    from crossclr_lab.report import plot_recall_curves
+
+    fig = plot_recall_curves(curves, n, title=title)
+    for ax in fig.axes:
+        ax.axhline(50, color="black", lw=0.8, ls="-.", label="50 %: a curve crosses it at K = MedR")
+        ax.legend(loc="lower right", fontsize=7)
+    return fig
+
+
+def retrieval_findings(embeddings: dict[str, tuple], groups=None, name: str = "retrieval") -> Table:
+    """Per model and direction (rows ``"<model> · text → video"``): R@1, R@5, R@10 (%), MedR and, with ``groups``,
+    semantic R@1 and R@5 (:func:`crossclr_lab.metrics.retrieval_metrics`)."""
+    from crossclr_lab.metrics import DIRECTION_NAMES, retrieval_metrics
+
+    sem = groups is not None
+    rows = []
+    for model, (video_emb, text_emb) in embeddings.items():
+        m = retrieval_metrics(video_emb, text_emb, groups=groups)
+        for d, label in DIRECTION_NAMES.items():
+            cells = [f"{m[f'{d}_r{k}']:.1f}" for k in (1, 5, 10)] + [f"{m[f'{d}_medr']:.0f}"]
+            if sem:
+                cells += [f"{m[f'{d}_sem_r{k}']:.1f}" for k in (1, 5)]
+            rows.append([f"{model} · {label}"] + cells)
+    return Table(name, ["model · direction", "R@1", "R@5", "R@10", "MedR"] + (["sem R@1", "sem R@5"] if sem else []),
+                 rows, note="R@K in %, higher is better; MedR: the median rank of the true partner, lower is better.")
+
+
+def retrieval_verdict(table: Table) -> Verdict:
+    """Per direction: which model has the higher R@1 and which the lower MedR, and how large the semantic gap is."""
+    from crossclr_lab.metrics import DIRECTION_NAMES
+
+    claims, lines = [], []
+    for label in DIRECTION_NAMES.values():
+        rows = [r for r in table.rows if r[0].endswith(f"· {label}")]
+        if len(rows) < 2:
+            continue
+        names = [r[0] for r in rows]
+        best_r1 = max(rows, key=lambda r: float(r[1]))
+        best_medr = min(rows, key=lambda r: float(r[4]))
+        claims += [Claim(table.name, best_r1[0], "R@1", float(best_r1[1]), relation="max", among=names),
+                   Claim(table.name, best_medr[0], "MedR", float(best_medr[4]), relation="min", among=names)]
+        tie = len({r[1] for r in rows}) == 1
+        line = (f"- **{label}**: " + ("R@1 is tied" if tie else f"the higher R@1 is {best_r1[0].split(' · ')[0]}'s "
+                                      f"({best_r1[1]} %)")
+                + f"; the lower median rank is {best_medr[0].split(' · ')[0]}'s ({best_medr[4]})")
+        if "sem R@1" in table.columns:
+            gaps = {r[0].split(" · ")[0]: float(r[5]) - float(r[1]) for r in rows}
+            line += "; semantic minus exact R@1: " + ", ".join(f"{m} {signed(g)}" for m, g in gaps.items())
+        lines.append(line + ".")
+    text = ("One model per loss and one seed: notebook 03 tells whether such differences exceed seed noise.\n\n"
+            + "\n".join(lines))
+    return Verdict(f"{table.name}_verdict", text, claims)
+
+
+def query_report(search: ClipSearch, query: str, relevant: Sequence[str], k: int = 5,
+                 train_ids: set | None = None, name: str = "query") -> Table:
+    """How each model ranks the clips relevant to ``query``: a clip is relevant when its name (the caption before
+    " — ") contains one of the phrases in ``relevant``. Per model: the rank of the first relevant clip and how
+    many relevant clips are in its top ``k``; a last row ranks the gallery's *captions* by their MiniLM similarity
+    to the query (no trained model: what the sentence encoder alone finds). ``train_ids``: the training clips'
+    ids, to count how many relevant clips the models were trained on."""
+    if not relevant:
+        raise ValueError("relevant must list at least one phrase a relevant clip's name contains, e.g. ['cat']")
+    names = [c.split(" — ")[0].lower() for c in search.gallery.captions]
+    is_relevant = torch.tensor([any(p.lower() in n for p in relevant) for n in names])
+    n_relevant = int(is_relevant.sum())
+    rows = []
+    rankings = dict(search.ranks(query))
+    text = search.gallery.text_pooled.float()
+    q = search.query_features(query)[0]
+    caption_scores = torch.nn.functional.normalize(text, dim=1) @ torch.nn.functional.normalize(q, dim=0)
+    rankings["captions by MiniLM (no model)"] = torch.empty_like(caption_scores, dtype=torch.long).scatter_(
+        0, torch.argsort(caption_scores, descending=True), torch.arange(1, len(caption_scores) + 1))
+    for model, ranks in rankings.items():
+        first = int(ranks[is_relevant].min()) if n_relevant else -1
+        in_top = int((ranks[is_relevant] <= k).sum()) if n_relevant else 0
+        rows.append([model, str(first) if n_relevant else "–", str(in_top)])
+    trained = (sum(i in train_ids for i, r in zip(search.gallery.ids, is_relevant.tolist()) if r)
+               if train_ids is not None else None)
+    note = (f"query {query!r}; relevant: a clip name containing {', '.join(repr(p) for p in relevant)} — "
+            f"{n_relevant} of the {len(names)} gallery clips"
+            + (f", {trained} of them training clips" if trained is not None else "") + ".")
+    return Table(name, ["ranking", "first relevant clip at rank", f"relevant clips in the top {k}"], rows, note=note)
+
+
+def query_verdict(table: Table, query: str, k: int = 5) -> Verdict:
+    """Per model whether ``query`` works (a relevant clip in the top ``k``), and what the caption-only ranking says
+    about where the information is lost."""
+    rank_col, top_col = table.columns[1], table.columns[2]
+    claims, parts = [], []
+    caption_row = table.rows[-1]
+    for row in table.rows[:-1]:
+        if row[1] == "–":
+            return Verdict(f"{table.name}_verdict", f"No gallery clip is relevant to {query!r} by its name.", [])
+        first, in_top = int(row[1]), int(row[2])
+        works = first <= k
+        claims += [Claim(table.name, row[0], rank_col, float(first)), Claim(table.name, row[0], top_col, float(in_top))]
+        parts.append(f"**{row[0]}** " + (f"works: the first relevant clip is at rank {first}, and {in_top} of its top "
+                                          f"{k} are relevant" if works else
+                                          f"fails: the first relevant clip comes only at rank {first} ({in_top} "
+                                          f"relevant in its top {k})"))
+    caption_first = int(caption_row[1])
+    claims.append(Claim(table.name, caption_row[0], rank_col, float(caption_first)))
+    text = f"For {query!r}: " + "; ".join(parts) + "."
+    failing = [r[0] for r in table.rows[:-1] if int(r[1]) > k]
+    working = [r[0] for r in table.rows[:-1] if int(r[1]) <= k]
+    if failing and working:
+        text += (f" The same features serve both models, and {', '.join(working)} finds the relevant clips: the "
+                 f"features can tell them apart, so what failed is {', '.join(failing)}'s training (its text or "
+                 "video head).")
+    elif failing and caption_first <= k:
+        text += (f" The sentence encoder alone puts a relevant *caption* at rank {caption_first}, so the query's "
+                 "features are fine and what is lost comes after them: in the trained heads, or in the video "
+                 "features, which (a coarse 16×16 shape code, colours, motion) may not tell the relevant clips from "
+                 "similar-looking ones. Neither model finds them, so the features are the first suspect.")
+    elif failing:
+        text += (f" Even the sentence encoder alone ranks the first relevant caption only at {caption_first}: the "
+                 "query's words are far from the relevant captions' words, so the text side fails first.")
+    return Verdict(f"{table.name}_verdict", text, claims)
+
+
+def rank_table(search: ClipSearch, query: str, k: int = 5, name: str = "ranks") -> Table:
+    """The union of the models' top-``k`` clips for ``query``, each with its rank under every model: rankings
+    compared, not cosines (which live on different spreads)."""
+    rankings = search.ranks(query)
+    chosen: list[int] = []
+    for ranks in rankings.values():
+        for i in torch.argsort(ranks)[:k].tolist():
+            if i not in chosen:
+                chosen.append(i)
+    rows = [[search.gallery.captions[i].split(" — ")[0]] + [str(int(r[i])) for r in rankings.values()]
+            for i in chosen]
+    return Table(name, ["clip"] + [f"rank under {m}" for m in rankings], rows,
+                 note=f"query {query!r}; ranks among {len(search.gallery)} clips (1 = best).")

@@ -11,13 +11,17 @@ from PIL import Image
 from crossclr_lab.data.paired import PairedFeatures
 from crossclr_lab.lab.embedding_maps import (
     concept_tightness,
-    format_tightness,
     joint_umap,
     map_widget,
+    modality_gap_table,
+    modality_gap_verdict,
     plot_joint_maps,
     sample_concepts,
+    tightness_findings,
     tightness_table,
+    tightness_verdict,
 )
+from crossclr_lab.lab.findings import check_claims
 
 
 def _clusters(n_concepts=4, per=5, dim=8, spread=0.05, seed=0):
@@ -74,7 +78,7 @@ def test_tightness_table_repeats_labels_for_joint_spaces():
     rows = tightness_table({"video": x, "joint": np.concatenate([x, x + 0.01])}, labels)
     assert [r["space"] for r in rows] == ["video", "joint"]
     assert rows[1]["ratio"] < 0.1
-    assert "| joint |" in format_tightness(rows)
+    assert "| joint |" in tightness_findings(rows).markdown()
     with pytest.raises(ValueError, match="multiple"):
         tightness_table({"bad": x[:-1]}, labels)
 
@@ -119,10 +123,36 @@ def test_plot_joint_maps_thumbnails_and_colours():
     fig = plot_joint_maps(_maps(len(feats)), feats)
     assert isinstance(fig, Figure) and len(fig.axes) == 2
     legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
-    assert "video clip (1 without thumbnail)" in legend and "text" in legend and "video–text pair" in legend
-    fig = plot_joint_maps(_maps(len(feats), ("only",)), feats, color_by="concept", pair_lines=False)
+    assert "video clip without a picture (1)" in legend and "text" in legend and "video–text pair" in legend
+    assert not any("thumbnail" in entry for entry in legend)                 # only what is drawn is listed
+    fig = plot_joint_maps(_maps(len(feats), ("only",)), feats, color_by="concept", pair_lines=False, max_colours=2)
     assert len(fig.axes) == 1
-    assert "0" in [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    counts = np.bincount(feats.groups["concept"])
+    assert legend[2:4] == [f"{g} ({counts[g]})" for g in np.argsort(-counts, kind="stable")[:2]]
+    assert legend[4] == f"{len(counts) - 2} other concept groups ({len(feats) - np.sort(counts)[::-1][:2].sum()})"
+    fig = plot_joint_maps(_maps(len(feats)), feats, subset=[1, 2, 3])
+    assert fig.axes[0].get_title().startswith("A: 3 pairs")
+
+
+def test_tightness_and_gap_verdicts_agree_with_their_tables():
+    x, labels = _clusters(n_concepts=4, per=5, spread=0.5)
+    rng = np.random.default_rng(3)
+    spaces = {"input · video": x, "input · text": x + rng.standard_normal(x.shape),
+              "A · video": x + 0.1 * rng.standard_normal(x.shape), "A · text": x + 2 * rng.standard_normal(x.shape),
+              "B · video": rng.standard_normal(x.shape), "B · text": x}
+    table = tightness_findings(tightness_table(spaces, labels))
+    verdict = tightness_verdict(table, models=("A", "B"))
+    assert verdict.claims and check_claims({table.name: table.markdown()}, verdict) == []
+    assert "B is **looser**" in verdict.text.split("**video**")[1].split("\n")[0]
+    embeddings = {"near": (torch.from_numpy(x).float(), torch.from_numpy(x + 0.01).float()),
+                  "far": (torch.from_numpy(x).float(), torch.from_numpy(rng.standard_normal(x.shape)).float())}
+    gap = modality_gap_table(embeddings)
+    gap_verdict = modality_gap_verdict(gap)
+    assert check_claims({gap.name: gap.markdown()}, gap_verdict) == []
+    assert "a clip is closer to its own caption" in gap_verdict.text.split("**far**")[0]
+    wrong = gap.markdown().replace(gap.rows[0][1], "0.00", 1)                 # the verdict no longer fits
+    assert check_claims({gap.name: wrong}, gap_verdict)
 
 
 def test_plot_joint_maps_validates():

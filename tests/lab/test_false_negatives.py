@@ -8,18 +8,26 @@ from matplotlib.figure import Figure
 from crossclr_lab.data import make_synthetic
 from crossclr_lab.lab.false_negatives import (
     batch_connectivity,
+    connected_gallery,
     cosine_matrix,
-    describe_pruning,
-    false_negative_share,
     most_connected,
+    partner_shares,
+    partner_table,
+    partner_verdict,
     plot_connectivity,
     plot_pruning_curves,
     plot_similarity_matrices,
     pruning_curve,
+    pruning_table,
+    pruning_verdict,
     random_batches,
     show_thumbnails,
+    similarity_table,
+    similarity_verdict,
+    true_negative_verdict,
     zipf_subset,
 )
+from crossclr_lab.lab.findings import check_claims
 
 
 def brute_curve(feat, groups, gammas, batch_size, seed):
@@ -65,12 +73,34 @@ def test_connectivity_is_the_loss_connectivity():
     torch.testing.assert_close(batch_connectivity(feat, queue), (both.sum(1) - both.diagonal()[:10]) / 13)
 
 
-def test_most_connected_and_false_negative_share():
+def test_most_connected_and_partner_shares_against_brute_force():
     data = make_synthetic(n_concepts=5, pairs_per_concept=12, seed=0)
     idx, conn = most_connected(data.text_pooled, k=5)
     assert len(idx) == 5 and np.all(np.diff(conn) <= 0)
-    share = false_negative_share(data.text_pooled, data.groups["concept"], gamma=0.5, batch_size=20)
-    assert 0 <= share <= 1
+    groups = data.groups["concept"]
+    shares = partner_shares(data.text_pooled, groups, gamma=0.5, batch_size=20, epochs=2, seed=3)
+    hit = total = hit_all = 0
+    for epoch in range(2):
+        for batch in random_batches(len(groups), 20, 3 + epoch):
+            conn = batch_connectivity(data.text_pooled[torch.as_tensor(batch)]).numpy()
+            for k in range(len(batch)):
+                partner = any(groups[batch[i]] == groups[batch[k]] for i in range(len(batch)) if i != k)
+                hit_all += partner
+                if conn[k] / conn.max() > 0.5:
+                    total += 1
+                    hit += partner
+    assert shares["n_influential"] == total and shares["influential"] == pytest.approx(hit / total)
+    assert shares["all"] == pytest.approx(hit_all / (2 * 3 * 20))
+
+
+def test_connected_gallery_skips_clips_without_pictures():
+    data = make_synthetic(n_concepts=3, pairs_per_concept=4, seed=0)
+    images, titles, skipped = connected_gallery(data, data.text_pooled, k=3)
+    assert images == [] and titles == [] and len(skipped) == len(data)      # synthetic data has no pictures
+    data.thumbnail_fn = lambda i: np.zeros((4, 4, 3)) if i % 2 == 0 else (_ for _ in ()).throw(ValueError("none"))
+    images, titles, skipped = connected_gallery(data, data.text_pooled, k=3)
+    assert len(images) == 3 and all("\nC = " in t for t in titles)
+    assert all(data.captions.index(s) % 2 == 1 for s in skipped)
 
 
 def test_bad_arguments():
@@ -102,6 +132,26 @@ def test_figures_are_labelled_figures_and_the_summary_reads_the_curve():
     for ax in figures[0].axes[:1] + figures[1].axes + figures[2].axes:
         assert ax.get_xlabel() and ax.get_ylabel() and ax.get_title()
     assert len([ax for ax in figures[0].axes if ax.get_title()]) == 2
-    (line,) = describe_pruning(curves, gamma=0.88)
+    table = pruning_table(curves, gamma=0.88)
     c = curves["video"]
-    assert "γ=0.90" in line and f"recall {c['recall'][1]:.3f}" in line
+    assert table.rows[0][1] == "0.90" and table.rows[0][-1] == f"{100 * c['recall'][1]:.1f}"
+
+
+def test_tables_and_verdicts_agree_and_a_wrong_verdict_is_caught():
+    data = make_synthetic(n_concepts=6, pairs_per_concept=30, seed=0)
+    sub = zipf_subset(data, "concept", largest=30)
+    curves = {name: pruning_curve(d.video_pooled, d.groups["concept"], [0.8, 0.9], batch_size=24, epochs=2)
+              for name, d in (("balanced", data), ("Zipf", sub))}
+    table = pruning_table(curves, 0.8)
+    verdicts = [pruning_verdict(table), true_negative_verdict(table, "Zipf")]
+    shares = {"video": partner_shares(sub.video_pooled, sub.groups["concept"], 0.8, 24)}
+    partners = partner_table(shares, "concept", 0.8)
+    panels = {"a": (data.video_pooled, data.groups["concept"]), "b": (data.text_pooled, data.groups["concept"])}
+    similarity = similarity_table(panels)
+    tables = {t.name: t.markdown() for t in (table, partners, similarity)}
+    for verdict in verdicts + [partner_verdict(partners), similarity_verdict(similarity)]:
+        assert verdict.claims and check_claims(tables, verdict) == [], verdict.text
+    lifts = {r[0]: float(r[5]) for r in table.rows}
+    assert f"most precise on **{max(lifts, key=lifts.get)}**" in verdicts[0].text
+    swapped = table.markdown().replace(table.rows[0][5], "9.9", 1)          # a table the verdict no longer fits
+    assert check_claims({**tables, table.name: swapped}, verdicts[0])

@@ -121,3 +121,43 @@ def test_minilm_query_lands_on_its_caption_features():
     for i, caption in enumerate(captions):
         top = search.search(caption, k=1)["tied"][0]
         assert top.index == i and top.score == pytest.approx(1.0, abs=1e-4)
+
+
+def test_ranks_and_z_compare_models_on_one_scale(data, models):
+    search = ClipSearch(models, data, encode_query=_lookup_encoder(data))
+    scores, ranks = search.scores("caption 3"), search.ranks("caption 3")
+    for name in models:
+        order = torch.argsort(scores[name], descending=True)
+        assert ranks[name][order].tolist() == list(range(1, len(data) + 1))
+        hit = search.search("caption 3", k=1)[name][0]
+        s = scores[name]
+        assert hit.z == pytest.approx(float((s.max() - s.mean()) / s.std()), rel=1e-5)
+
+
+def test_query_report_rank_table_and_verdicts(data, models):
+    from crossclr_lab.lab.findings import check_claims
+    from crossclr_lab.lab.retrieval import (
+        query_report,
+        query_verdict,
+        rank_table,
+        retrieval_findings,
+        retrieval_verdict,
+    )
+
+    search = ClipSearch(models, data, encode_query=_lookup_encoder(data))
+    relevant = [data.captions[3]]
+    table = query_report(search, "caption 3", relevant, k=3, train_ids={data.ids[3]})
+    ranks = search.ranks("caption 3")
+    hits = [i for i, c in enumerate(data.captions) if relevant[0].lower() in c.lower()]
+    for row, name in zip(table.rows, models):
+        assert int(row[1]) == min(int(ranks[name][i]) for i in hits)
+    assert table.rows[-1][1] == "1"                       # the query's own caption ranks first by its features
+    verdict = query_verdict(table, "caption 3", k=3)
+    assert check_claims({table.name: table.markdown()}, verdict) == []
+    ranked = rank_table(search, "caption 3", k=2)
+    assert all(int(r[1]) <= 2 or int(r[2]) <= 2 for r in ranked.rows)
+    embeddings = {"A": (torch.randn(30, 4), torch.randn(30, 4)), "B": (torch.randn(30, 4), torch.randn(30, 4))}
+    findings = retrieval_findings(embeddings, groups=data.groups["concept"])
+    assert check_claims({findings.name: findings.markdown()}, retrieval_verdict(findings)) == []
+    with pytest.raises(ValueError, match="relevant"):
+        query_report(search, "caption 3", [])

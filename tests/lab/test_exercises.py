@@ -1,0 +1,92 @@
+"""Exercise checkers pass the solutions, fail wrong solutions with the right hint, and never raise for a stub."""
+
+import importlib.util
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from crossclr_lab.lab import exercises
+from crossclr_lab.notebooks import NOTEBOOK_DIR
+
+spec = importlib.util.spec_from_file_location("solutions", NOTEBOOK_DIR / "solutions" / "exercises.py")
+solutions = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(solutions)
+
+CHECKS = {  # checker -> the solution it must pass
+    "check_connectivity": solutions.connectivity,
+    "check_pruning_mask": solutions.pruning_mask,
+    "check_anchor_loss": solutions.anchor_loss,
+    "check_paired_difference": solutions.paired_difference,
+    "check_tightness_ratio": solutions.tightness_ratio,
+    "check_recall_at_k": solutions.recall_at_k,
+}
+
+
+def _cos(x):
+    x = F.normalize(x, dim=1)
+    return x @ x.T
+
+
+def _anchor_lambda_on_logit(v, t, i, tau, lam, pruned):
+    v, t = F.normalize(v, dim=1), F.normalize(t, dim=1)
+    keep = (torch.arange(len(v)) != i) & ~pruned
+    pos = torch.exp(v[i] @ t[i] / tau)
+    return float(-torch.log(pos / (pos + torch.exp(v[i] @ t[keep].T / tau).sum()
+                                   + torch.exp(lam * v[i] @ v[keep].T / tau).sum())))
+
+
+def _anchor_self_in_intra(v, t, i, tau, lam, pruned):
+    v, t = F.normalize(v, dim=1), F.normalize(t, dim=1)
+    keep = (torch.arange(len(v)) != i) & ~pruned
+    pos = torch.exp(v[i] @ t[i] / tau)
+    intra = lam * torch.exp(v[i] @ v[~pruned | (torch.arange(len(v)) == i)].T / tau).sum()
+    return float(-torch.log(pos / (pos + torch.exp(v[i] @ t[keep].T / tau).sum() + intra)))
+
+
+WRONG = [  # (checker, a wrong solution, a phrase of the hint it must get)
+    ("check_connectivity", lambda f: _cos(f).sum(1) / len(f), "leave the sample itself out"),
+    ("check_connectivity", lambda f: (_cos(f).sum(1) - 1) / len(f), "divide by B − 1"),
+    ("check_connectivity", lambda f: ((f @ f.T).sum(1) - (f * f).sum(1)) / (len(f) - 1), "L2-normalise"),
+    ("check_pruning_mask", lambda c, g: c / c.max() >= g, "strict"),
+    ("check_pruning_mask", lambda c, g: c > g, "divide by the batch maximum"),
+    ("check_anchor_loss", _anchor_lambda_on_logit, "λ multiplies δ"),
+    ("check_anchor_loss", _anchor_self_in_intra, "leave the anchor itself out"),
+    ("check_paired_difference", lambda a, b: solutions.paired_difference(b, a), "a − b"),
+    ("check_tightness_ratio", lambda e, lab: 1 / solutions.tightness_ratio(e, lab), "not inter / intra"),
+    ("check_recall_at_k", lambda v, t, k: solutions.recall_at_k(t, v, k), "each *caption*"),
+    ("check_recall_at_k", lambda v, t, k: solutions.recall_at_k(v, t, k) / 100, "percentage"),
+]
+
+
+@pytest.mark.parametrize("name", list(CHECKS))
+def test_solutions_pass(name, capsys):
+    result = getattr(exercises, name)(CHECKS[name])
+    assert result.passed and result.status == "pass"
+    assert capsys.readouterr().out.startswith(f"PASS {name}")
+
+
+@pytest.mark.parametrize("name", list(CHECKS))
+def test_stubs_are_not_yet_implemented_and_never_raise(name, capsys):
+    def stub(*args):
+        raise NotImplementedError
+
+    result = getattr(exercises, name)(stub)
+    assert result.status == "todo" and not result
+    assert "NOT YET IMPLEMENTED" in capsys.readouterr().out
+    assert getattr(exercises, name)(lambda *args: None, verbose=False).status == "todo"
+
+
+@pytest.mark.parametrize("name, wrong, hint", WRONG, ids=[f"{w[0]}-{i}" for i, w in enumerate(WRONG)])
+def test_wrong_solutions_fail_with_a_hint(name, wrong, hint, capsys):
+    result = getattr(exercises, name)(wrong)
+    assert result.status == "fail"
+    assert hint in result.message, result.message
+    assert capsys.readouterr().out.startswith(f"MISMATCH {name}")
+
+
+def test_a_crashing_solution_is_reported_not_raised():
+    result = exercises.check_connectivity(lambda feat: feat[100], verbose=False)
+    assert result.status == "fail" and "IndexError" in result.message
+    result = exercises.check_anchor_loss(lambda v, t: 0.0, verbose=False)
+    assert result.status == "fail" and "fn(v, t, i, tau, lam, pruned)" in result.message
