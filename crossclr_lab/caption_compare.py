@@ -24,10 +24,9 @@ import os
 from pathlib import Path
 from typing import Callable
 
-import torch
-
 from crossclr_lab.caption_metrics import COCO_METRICS, LOWER_IS_BETTER, REPETITION_METRIC, CaptionScorer
 from crossclr_lab.captioning import CaptionerConfig, clip_references, most_frequent_caption, train_captioner
+from crossclr_lab.checkpoint import load_checkpoint
 from crossclr_lab.data.paired import PairedFeatures
 from crossclr_lab.experiments import MIN_SEEDS, Variant, run_comparison, summarize
 from crossclr_lab.models import DualEncoder, build_model
@@ -94,7 +93,7 @@ def load_encoders(run_dir: str | os.PathLike, train: PairedFeatures,
                 raise ValueError(f"{folder / 'record.json'} is a {cfg['loss']!r} run, expected {loss!r}")
             model = build_model(train, cfg["encoder"], cfg["embed_dim"], cfg["hidden_dim"], cfg["dropout"],
                                 learn_temperature=cfg["learn_temperature"])
-            state = torch.load(folder / "checkpoint.pt", map_location="cpu", weights_only=True)
+            state = load_checkpoint(folder / "checkpoint.pt")   # checksum-verified
             model.load_state_dict(state["best"]["model"] if state.get("best") else state["model"])
             models[loss][seed] = model.eval()
     return models, retrieval
