@@ -55,6 +55,34 @@ def data_card(name: str, data_root: str | None) -> list[str]:
     return ["data card:", *card.read_text(encoding="utf-8").rstrip().splitlines()]
 
 
+def weight_share_lines(name: str, data_root: str | None = None, batch_size: int = 64, **kwargs) -> list[str]:
+    """emoji_motion only: CrossCLR's largest weight share per train batch for each video expert and the text."""
+    if name != "emoji_motion":
+        return []
+    from crossclr_lab.weight_share import weight_share_stats
+
+    from .emoji_motion import DEFAULT_VIDEO_FEATURES, VIDEO_FEATURES
+
+    kwargs = {k: v for k, v in kwargs.items() if k != "video_features"}
+    lines = [(f"CrossCLR connectivity weighting (κ = 3.5e-3): largest weight share max_i w_i / Σ w per random "
+              f"train batch of {batch_size}, median (p10-p90); uniform weights give {1 / batch_size:.3f}, one "
+              "sample carrying the batch gives 1:")]
+    sets = list(dict.fromkeys([*((n,) for n in VIDEO_FEATURES), DEFAULT_VIDEO_FEATURES]))
+    features = []
+    for experts in sets:
+        train = load_dataset(name, split="train", data_root=data_root, video_features=list(experts), **kwargs)
+        default = " (default)" if experts == DEFAULT_VIDEO_FEATURES else ""
+        features.append((f"video {'+'.join(experts)}{default}", train.video_pooled))
+    features.append(("text", train.text_pooled))
+    if len(train) < batch_size:
+        return lines + [f"  (skipped: train holds {len(train)} pairs, fewer than a batch)"]
+    for label, feat in features:
+        st = weight_share_stats(feat, batch_size=batch_size)
+        lines.append(f"  {label}: {st['median']:.3f} ({st['p10']:.3f}-{st['p90']:.3f}); Σ C <= 0 (uniform "
+                     f"fallback) in {100 * st['fallback_fraction']:.1f} % of {st['batches']} batches")
+    return lines
+
+
 def describe(name: str, data_root: str | None = None, splits: list[str] | None = None, **kwargs) -> str:
     """The full report for dataset ``name`` (each split unless ``splits`` is given; "all" only on request)."""
     if name not in DATASETS:
@@ -63,6 +91,7 @@ def describe(name: str, data_root: str | None = None, splits: list[str] | None =
     for split in splits or [s for s in SPLITS[name] if s != "all"]:
         lines.append(f"split {split}:")
         lines += summarize(load_dataset(name, split=split, data_root=data_root, **kwargs))
+    lines += weight_share_lines(name, data_root, **kwargs)
     lines += data_card(name, data_root)
     return "\n".join(lines)
 
