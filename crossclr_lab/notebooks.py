@@ -42,6 +42,7 @@ CI_PARAMETERS: dict[str, dict] = {
            "data_root": None},
     "04": {"epochs": 2, "max_points": 150, "n_neighbors": 10, "interactive": True},
     "05": {"epochs": 2, "max_k": 50, "interactive": True},
+    "08": {"seeds": [0], "epochs": 1, "weight_epochs": 1},
 }
 
 # Lines that shell out, install or download: they break papermill, offline use and reproducibility.

@@ -43,12 +43,15 @@ def weight_share_stats(feat: Tensor, batch_size: int = 64, epochs: int = 10, see
 
     Returns ``median``, ``p10``, ``p90`` of the per-batch share, ``uniform`` (``1 / batch_size``, the value
     for equal weights), ``fallback_fraction`` (share of batches with ``Σ C <= 0``, where the loss uses uniform
-    weights), ``batches`` (how many) and ``shares`` (the per-batch values).
+    weights), ``median_weighted`` (the median over the other batches, where the weighting acts; NaN if none),
+    ``batches`` (how many) and ``shares`` (the per-batch values).
     """
     if epochs < 1:
         raise ValueError(f"epochs must be >= 1, got {epochs}")
     batches = [b for e in range(epochs) for b in random_batches(len(feat), batch_size, seed=seed + e)]
     shares, fallback = batch_weight_shares(feat, batches, weight_temperature)
     p10, median, p90 = np.percentile(shares, [10, 50, 90])
+    weighted = float(np.median(shares[~fallback])) if (~fallback).any() else float("nan")
     return {"median": float(median), "p10": float(p10), "p90": float(p90), "uniform": 1.0 / batch_size,
-            "fallback_fraction": float(fallback.mean()), "batches": len(batches), "shares": shares}
+            "fallback_fraction": float(fallback.mean()), "median_weighted": weighted, "batches": len(batches),
+            "shares": shares}

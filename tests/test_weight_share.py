@@ -20,6 +20,7 @@ def test_centred_features_collapse_and_non_negative_features_do_not():
     x = torch.randn(640, 32, generator=torch.Generator().manual_seed(0))
     centred, nearly, relu = (weight_share_stats(f) for f in (x, x + 0.1, x.abs()))
     assert centred["fallback_fraction"] > 0.3                   # Σ C <= 0 often: the loss falls back to uniform
+    assert centred["median_weighted"] > 0.5                     # ... and the other batches collapse
     assert nearly["median"] > 0.5 and nearly["fallback_fraction"] < 0.2   # Σ C small and positive: one sample wins
     assert 1 / 64 < relu["median"] < 0.05 and relu["fallback_fraction"] == 0   # non-negative, like ReLU features
     assert relu["p10"] <= relu["median"] <= relu["p90"]

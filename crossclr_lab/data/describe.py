@@ -78,8 +78,10 @@ def weight_share_lines(name: str, data_root: str | None = None, batch_size: int 
         return lines + [f"  (skipped: train holds {len(train)} pairs, fewer than a batch)"]
     for label, feat in features:
         st = weight_share_stats(feat, batch_size=batch_size)
+        rest = (f" (median of the others: {st['median_weighted']:.3f})"
+                if 0 < st["fallback_fraction"] < 1 else "")
         lines.append(f"  {label}: {st['median']:.3f} ({st['p10']:.3f}-{st['p90']:.3f}); Σ C <= 0 (uniform "
-                     f"fallback) in {100 * st['fallback_fraction']:.1f} % of {st['batches']} batches")
+                     f"fallback) in {100 * st['fallback_fraction']:.1f} % of {st['batches']} batches{rest}")
     return lines
 
 
