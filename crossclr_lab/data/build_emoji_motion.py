@@ -474,8 +474,8 @@ def build(out: Path, cache_dir: Path | None = None, limit: int | None = None, pa
         stage.mkdir()
         with open(stage / "features.npz", "wb") as f:
             np.savez_compressed(f, ids=np.array([r["id"] for r in rows]), handcrafted=handcrafted,
-                                appearance=np.asfortranarray(appearance_table), appearance_index=appearance_index, text=text,
-                                pca_mean=pca_mean, pca_components=pca_components)
+                                appearance=np.asfortranarray(appearance_table), appearance_index=appearance_index,
+                                text=text, pca_mean=pca_mean, pca_components=pca_components)
         _write_metadata(stage / "metadata.json.gz", info, rows)
         files = ["features.npz", "metadata.json.gz", "README.md", "LICENSES"]
         if thumbnails:
@@ -584,7 +584,7 @@ def data_card(info: dict) -> str:
     subset = ("" if info["subset_limit_per_package"] is None else
               f"\n**Subset build**: {info['subset_limit_per_package']} evenly spaced clips per package only.\n")
     am, vf = info["appearance_model"], info["video_features"]
-    weights_pkg, code_pkg = am["packages"]
+    weights_pkg, code_pkg = appearance.PINNED                # (the info's copy comes back key-sorted from JSON)
     thumbs = (f"`thumbnails.png`: {info['thumbnail_size']}x{info['thumbnail_size']} RGBA tiles, 64 per row, "
               f"rasterised from the flat SVGs of `fluentui-emoji@{pk.get(THUMB_PACKAGE)}` (an MIT-licensed npm "
               "repackaging of Microsoft's MIT Fluent Emoji; its tarball ships a LICENSE, copied into `LICENSES`). "
@@ -625,10 +625,11 @@ rows = emoji_motion_metadata()                              # every clip's metad
 
 ## Contents
 - `features.npz`: `ids [N]`; `appearance [F, {vf['appearance']}]` float16, the EfficientNet-Lite0 features of the
-  {info.get('appearance_frames', 'F')} distinct sampled frames (stored column-major), with `appearance_index [N, {info['frames']}]`
-  int32, the row of `appearance` of each clip's sampled frame; `handcrafted [N, {info['frames']}, {info['frame_dim']}]` float16;
-  `text [N, {info['text_dim']}]` float16 (pooled, unit-norm MiniLM embedding of `caption`); `pca_mean [256]`,
-  `pca_components [64, 256]` float32 (the ink PCA of `handcrafted`).
+  {info['appearance_frames']} distinct sampled frames (stored column-major), with
+  `appearance_index [N, {info['frames']}]` int32, the row of `appearance` of each clip's sampled frame;
+  `handcrafted [N, {info['frames']}, {info['frame_dim']}]` float16; `text [N, {info['text_dim']}]` float16 (pooled,
+  unit-norm MiniLM embedding of `caption`); `pca_mean [256]`, `pca_components [64, 256]` float32 (the ink PCA
+  of `handcrafted`).
 - `metadata.json.gz`: JSON, `info` (this build's counts and settings) and one row per clip, sorted by `id` (the emojibase
   hexcode): `emoji`, `label`, `tags`, `caption` (`label — tag, tag, ...`, the primary caption), alternatives
   `caption_label`, `caption_shortcodes`;
@@ -641,10 +642,11 @@ rows = emoji_motion_metadata()                              # every clip's metad
 T = {info['frames']} frames at indices `floor((k + 0.5) * n / T)` of an n-frame clip. Each frame is premultiplied by
 alpha (a non-square frame is padded to a square first), resized, and composited over white.
 
-**`appearance`** ({vf['appearance']}-d, pretrained): the frame, bilinear-resized to {am['image_size']}x{am['image_size']} and
-composited over white (uint8), goes through the frozen ImageNet-1k EfficientNet-Lite0 (Google's TF-Lite
-release, PyTorch port above; eval mode, one CPU thread, channels_last); the feature is the global average of the
-head's output after its ReLU6, so it lies in [0, 6] ({100 * info.get('appearance_zero_fraction', 0):.0f} % of the stored entries are exactly 0).
+**`appearance`** ({vf['appearance']}-d, pretrained): the frame, bilinear-resized to
+{am['image_size']}x{am['image_size']} and composited over white (uint8), goes through the frozen ImageNet-1k
+EfficientNet-Lite0 (Google's TF-Lite release, PyTorch port above; eval mode, one CPU thread, channels_last); the
+feature is the global average of the head's output after its ReLU6, so it lies in [0, 6]
+({100 * info['appearance_zero_fraction']:.0f} % of the stored entries are exactly 0).
 Inputs are normalised as `{am['normalisation']}` on 0..255 pixels: Google trained its edge/Lite EfficientNets
 with this "inception-style" mean 127 and std 128 per channel (for better post-quantisation), so that is what
 the network expects; the ImageNet mean/std of the PyTorch port's README example is not. Identical sampled

@@ -188,7 +188,8 @@ def load_emoji_motion(split: str = "train", split_kind: str = "concept", include
     arrays = _arrays(features, (features.stat().st_size, features.stat().st_mtime_ns))
     if "appearance" not in arrays:
         raise ValueError(f"{path} is an older build without the pretrained video experts (format "
-                         f"{meta['info'].get('format')}); restore data/emoji_motion from git or rebuild with: {REBUILD}")
+                         f"{meta['info'].get('format')}); restore data/emoji_motion from git or rebuild with: "
+                         f"{REBUILD}")
     ids, text = arrays["ids"].tolist(), arrays["text"]
     if ids != [r["id"] for r in rows]:
         raise ValueError(f"{path}: features.npz and metadata.json.gz describe different clips; rebuild with: {REBUILD}")

@@ -125,17 +125,19 @@ def deltas(results: dict) -> dict[str, dict]:
 
 
 def delta_table(results: dict, stats: dict) -> str:
-    """Markdown: per feature set the median largest weight share, each loss's T→V R@1 (mean ± std) and the
-    paired CrossCLR − InfoNCE differences, mean (sem)."""
+    """Markdown: per feature set the median largest weight share (and how often the loss fell back to uniform
+    weights), each loss's T→V R@1 (mean ± std) and the paired CrossCLR − InfoNCE differences, mean (sem)."""
     head = ("| video features | largest weight share (median) | CrossCLR T→V R@1 | InfoNCE T→V R@1 | "
             + " | ".join(f"Δ {LABELS[m]} (sem)" for m in DELTA_METRICS) + " |")
     lines = [head, "|" + "---|" * (4 + len(DELTA_METRICS))]
     for name, d in deltas(results).items():
-        cells = [f"{d['diff'][m]['mean']:+.1f} ({d['diff'][m]['sem']:.1f}){' *' if d['diff'][m]['beyond_noise'] else ''}"
-                 for m in DELTA_METRICS]
-        lines.append(f"| {name} | {stats[name]['median']:.3f} | {d['crossclr']['t2v_r1']:.1f} ± "
-                     f"{d['crossclr_std']['t2v_r1']:.1f} | {d['infonce']['t2v_r1']:.1f} ± {d['infonce_std']['t2v_r1']:.1f} | "
-                     + " | ".join(cells) + " |")
+        diff = [d["diff"][m] for m in DELTA_METRICS]
+        cells = [f"{x['mean']:+.1f} ({x['sem']:.1f}){' *' if x['beyond_noise'] else ''}" for x in diff]
+        means = [f"{d[loss]['t2v_r1']:.1f} ± {d[loss + '_std']['t2v_r1']:.1f}" for loss in ("crossclr", "infonce")]
+        st = stats[name]
+        share = f"{st['median']:.3f}" + (f" (Σ C <= 0 in {100 * st['fallback_fraction']:.0f} % of batches; the "
+                                        f"others: {st['median_weighted']:.3f})" if st["fallback_fraction"] else "")
+        lines.append(f"| {name} | {share} | " + " | ".join(means + cells) + " |")
     n = len(next(iter(results.values()))["seeds"])
     lines.append("")
     lines.append(f"{n} seed(s); Δ = paired per-seed CrossCLR − InfoNCE, mean (sem); * = |mean| > 2·sem with >= 3 "
