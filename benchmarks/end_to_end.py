@@ -85,11 +85,9 @@ def run_emoji_motion(quick: bool, log=print) -> dict:
     if quick:
         out["comparison"] = {"skipped": "quick mode"}
         return out
-    try:
-        from crossclr_lab.compare import Variant, run_comparison, verdict_lines
-    except Exception as err:  # noqa: BLE001
-        out["comparison"] = {"skipped": f"crossclr_lab.compare not importable: {type(err).__name__}: {err}"}
-        return out
+    from crossclr_lab.experiments import Variant, run_comparison
+    from crossclr_lab.report import verdict_lines
+
     epochs = 10
     variants = [Variant("crossclr", "crossclr"), Variant("infonce", "infonce")]
     start = time.perf_counter()

@@ -53,7 +53,7 @@ def _add_threads_arg(p, default: int | None) -> None:
 
 
 def _add_data_args(p: argparse.ArgumentParser, default: str | None = "emoji_motion") -> None:
-    from crossclr_lab.data.emoji_motion import SPLIT_KINDS
+    from crossclr_lab.data.emoji_motion import DEFAULT_VIDEO_FEATURES, SPLIT_KINDS, VIDEO_FEATURES
     from crossclr_lab.data.registry import DATASETS
 
     p.add_argument("--dataset", default=default, choices=sorted(DATASETS), help="dataset name (default: %(default)s)")
@@ -61,6 +61,12 @@ def _add_data_args(p: argparse.ArgumentParser, default: str | None = "emoji_moti
                                        "emoji_motion defaults to the shipped copy)")
     p.add_argument("--split-kind", choices=SPLIT_KINDS,
                    help="emoji_motion only: 'concept' (test concepts unseen in training, default) or 'random'")
+    p.add_argument("--video-features", nargs="+", choices=list(VIDEO_FEATURES), metavar="NAME",
+                   help=f"emoji_motion only: video experts, concatenated per frame ({', '.join(VIDEO_FEATURES)}; "
+                        f"default: {' '.join(DEFAULT_VIDEO_FEATURES)})")
+    p.add_argument("--pair", nargs=2, choices=["text", *VIDEO_FEATURES], metavar="VIEW",
+                   help="emoji_motion only: contrast two views instead of video and text, e.g. --pair appearance "
+                        "motion (the first fills the video slot: 'T→V' retrieves it from the second)")
     p.add_argument("--text-features", help="youcook2 only: COOT's token-feature h5 in --data-root (e.g. "
                    "text_default.h5, BERT as in the paper); default: MiniLM sentence embeddings")
     p.add_argument("--group", help="groups key for semantic R@1 (default: 'concept' when the dataset has it, "
@@ -174,10 +180,25 @@ def _load_splits(args) -> tuple[tuple, str]:
         if args.dataset != "emoji_motion":
             raise UsageError(f"--split-kind applies to --dataset emoji_motion only, not {args.dataset!r}")
         kwargs["split_kind"] = args.split_kind
+    if args.video_features is not None:
+        if args.dataset != "emoji_motion":
+            raise UsageError(f"--video-features applies to --dataset emoji_motion only, not {args.dataset!r}")
+        kwargs["video_features"] = args.video_features
     if args.text_features is not None:
         if args.dataset != "youcook2":
             raise UsageError(f"--text-features applies to --dataset youcook2 only, not {args.dataset!r}")
         kwargs["text_features"] = args.text_features
+    if args.pair is not None:
+        if args.dataset != "emoji_motion" or args.video_features is not None:
+            raise UsageError("--pair applies to --dataset emoji_motion only, without --video-features")
+        from crossclr_lab.data.view_pairs import load_view_pair
+
+        try:
+            splits = tuple(load_view_pair(args.pair, split, root=args.data_root, **kwargs)
+                           for split in ("train", "val", "test"))
+        except (FileNotFoundError, ValueError) as err:
+            raise UsageError(f"cannot load the view pair {' '.join(args.pair)}: {err}") from None
+        return splits, "test"
     try:
         has_test = "test" in dataset_splits(args.dataset, args.data_root)
         if has_test:

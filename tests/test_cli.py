@@ -54,6 +54,8 @@ def test_every_subcommand_has_help(command, capsys):
     (["train", "--dataset", "synthetic", "--loss", "infonce", "--queue-size", "8", "--out", "x"],
      "--queue-size: not an option of --loss 'infonce'"),
     (["train", "--dataset", "synthetic", "--split-kind", "random", "--out", "x"], "emoji_motion only"),
+    (["train", "--dataset", "synthetic", "--video-features", "motion", "--out", "x"], "emoji_motion only"),
+    (["compare", "--video-features", "pixels", "--out", "x"], "invalid choice: 'pixels' (choose from 'appearance'"),
     (["train", "--dataset", "synthetic", "--group", "colour", "--out", "x"], "choose one of concept"),
     (["train", "--dataset", "synthetic", "--prune-threshold", "high", "--out", "x"], "a number or 'none'"),
     (["train", "--dataset", "youcook2", "--out", "x"], "needs data_root="),
@@ -172,3 +174,14 @@ def test_youcook2_compare_evaluates_on_val_without_model_selection(capsys, tmp_p
     results = json.loads((tmp_path / "cmp" / "results.json").read_text())
     assert results["n_test"] == 12 and results["group"] == "recipe"
     assert results["variants"]["crossclr"]["runs"][0]["best_epoch"] is None
+
+
+def test_video_features_reach_the_emoji_motion_loader():
+    from crossclr_lab.cli import _load_splits, build_parser
+    from crossclr_lab.data.emoji_motion import DEFAULT_VIDEO_FEATURES, load_emoji_motion
+
+    args = build_parser().parse_args(["compare", "--video-features", "motion", "handcrafted", "--out", "x"])
+    (train, val, test), split = _load_splits(args)
+    assert split == "test" and train.video.shape[-1] == val.video.shape[-1] == test.video.shape[-1] == 16 + 144
+    default = _load_splits(build_parser().parse_args(["compare", "--out", "x"]))[0][2]
+    assert torch.equal(default.video, load_emoji_motion("test", video_features=DEFAULT_VIDEO_FEATURES).video)

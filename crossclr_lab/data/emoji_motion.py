@@ -5,7 +5,8 @@ its README.md is the data card)::
 
     from crossclr_lab.data.emoji_motion import load_emoji_motion
     train = load_emoji_motion("train", split_kind="concept")   # held-out concepts in "test"
-    train.video.shape, train.text.shape                         # [N, 8, 144], [N, 384]
+    train.video.shape, train.text.shape                         # [N, 8, D], [N, 384]
+    load_emoji_motion("train", video_features="handcrafted")    # another expert (VIDEO_FEATURES names them)
 """
 
 from __future__ import annotations
@@ -28,6 +29,14 @@ GROUPS = ("base", "concept", "subcategory", "category")
 MANIFEST = "MANIFEST.sha256"
 REBUILD = "python -m crossclr_lab.data.build_emoji_motion --out data/emoji_motion"
 _REQUIRED = ("features.npz", "metadata.json.gz")
+
+# Per-frame video experts (the builder's docstring and the data card say how each is computed).
+VIDEO_FEATURES: dict[str, str] = {
+    "appearance": "1280-d frozen ImageNet-pretrained EfficientNet-Lite0 features (pooled ReLU6 output, >= 0)",
+    "motion": "16-d 4x4 grid of motion energy (mean absolute difference to the previous frame)",
+    "handcrafted": "144-d weight-free: ink-image PCA (64), colour histogram (64), the motion grid (16)",
+}
+DEFAULT_VIDEO_FEATURES: tuple[str, ...] = ("appearance", "motion")
 
 
 def default_root() -> Path:
@@ -112,8 +121,43 @@ def _check(name: str, value, allowed) -> None:
         raise ValueError(f"{name} must be one of {list(allowed)}, got {value!r}")
 
 
+def video_feature_names(video_features) -> tuple[str, ...]:
+    """``video_features`` (one expert name or a list of them) as a tuple of names, checked against
+    :data:`VIDEO_FEATURES`; ``ValueError`` (``TypeError`` for a non-string) listing the choices otherwise."""
+    choices = ", ".join(repr(n) for n in VIDEO_FEATURES)
+    names = (video_features,) if isinstance(video_features, str) else video_features
+    if not isinstance(names, (list, tuple)) or not all(isinstance(n, str) for n in names):
+        raise TypeError(f"video_features must be an expert name or a list of them ({choices}), "
+                        f"got {video_features!r}")
+    if not names:
+        raise ValueError(f"video_features is empty; name at least one of {choices}")
+    unknown = [n for n in names if n not in VIDEO_FEATURES]
+    if unknown:
+        raise ValueError(f"unknown video feature(s) {', '.join(map(repr, unknown))}; choose from {choices} "
+                         "(one name or a list, concatenated per frame)")
+    if len(set(names)) != len(names):
+        raise ValueError(f"video_features lists an expert twice: {list(names)}")
+    return tuple(names)
+
+
+@lru_cache(maxsize=2)
+def _arrays(features: Path, stamp: tuple) -> dict[str, np.ndarray]:
+    # The arrays of features.npz, cached per file state (the three splits of one run read the file once).
+    with np.load(features) as z:
+        return {k: z[k] for k in z.files}
+
+
+def _expert(arrays: dict, info: dict, name: str, keep: list[int]) -> np.ndarray:
+    """Frame features ``[len(keep), T, D]`` (float16) of expert ``name`` for the clips ``keep``."""
+    if name == "appearance":
+        return arrays["appearance"][arrays["appearance_index"][keep]]
+    start, stop = (0, None) if name == "handcrafted" else info["feature_layout"][name]
+    return arrays["handcrafted"][keep, :, start:stop]
+
+
 def load_emoji_motion(split: str = "train", split_kind: str = "concept", include_static: bool = False,
-                      root=None, verify: bool = True) -> PairedFeatures:
+                      root=None, verify: bool = True,
+                      video_features: str | list[str] | tuple[str, ...] = DEFAULT_VIDEO_FEATURES) -> PairedFeatures:
     """Emoji Motion features for one split.
 
     Args:
@@ -123,33 +167,43 @@ def load_emoji_motion(split: str = "train", split_kind: str = "concept", include
         include_static: also the single-frame clips (their frame repeated, motion 0).
         root: folder holding the shipped files (default: :func:`default_root`).
         verify: check the files' sha256 manifest first (cached per process).
+        video_features: one name of :data:`VIDEO_FEATURES` or a list of them, concatenated per frame in the
+            order given (default :data:`DEFAULT_VIDEO_FEATURES`): "appearance" (1280-d, pretrained CNN),
+            "motion" (16-d), "handcrafted" (144-d: 0:64 ink PCA, 64:128 colour histogram, 128:144 motion).
 
     Returns:
-        :class:`PairedFeatures` named "emoji_motion": ``video [N, 8, 144]`` float32 (dims 0:64 ink PCA,
-        64:128 colour histogram, 128:144 motion), ``video_lengths [N]`` (all 8), ``text [N, 384]`` float32
-        MiniLM caption embeddings, ``captions``, ``ids`` (emoji hexcodes), ``groups`` base/concept/subcategory/
-        category, and ``thumbnail_fn`` (i -> 32x32 RGBA PIL image) when thumbnails are shipped.
+        :class:`PairedFeatures` named "emoji_motion": ``video [N, 8, D]`` float32 (D = the experts' dims
+        summed), ``video_lengths [N]`` (all 8), ``text [N, 384]`` float32 MiniLM caption embeddings,
+        ``captions``, ``ids`` (emoji hexcodes), ``groups`` base/concept/subcategory/category, and
+        ``thumbnail_fn`` (i -> 32x32 RGBA PIL image) when thumbnails are shipped.
     """
     _check("split", split, SPLITS)
     _check("split_kind", split_kind, SPLIT_KINDS)
     if not isinstance(include_static, bool):
         raise ValueError(f"include_static must be True or False, got {include_static!r}")
+    names = video_feature_names(video_features)
     path = verify_emoji_motion(root) if verify else _root(root)
     meta = _metadata(path)
     rows = meta["clips"]
-    with np.load(path / "features.npz") as z:
-        ids, video, text = z["ids"].tolist(), z["video"], z["text"]
+    features = path / "features.npz"
+    arrays = _arrays(features, (features.stat().st_size, features.stat().st_mtime_ns))
+    if "appearance" not in arrays:
+        raise ValueError(f"{path} is an older build without the pretrained video experts (format "
+                         f"{meta['info'].get('format')}); restore data/emoji_motion from git or rebuild with: "
+                         f"{REBUILD}")
+    ids, text = arrays["ids"].tolist(), arrays["text"]
     if ids != [r["id"] for r in rows]:
         raise ValueError(f"{path}: features.npz and metadata.json.gz describe different clips; rebuild with: {REBUILD}")
     keep = [i for i, r in enumerate(rows) if (include_static or r["animated"])
             and (split == "all" or r[f"split_{split_kind}"] == split)]
     sel = [rows[i] for i in keep]
+    video = np.concatenate([_expert(arrays, meta["info"], n, keep).astype(np.float32) for n in names], axis=2)
     thumbnail_fn = None
     if meta["info"].get("thumbnails") and (path / "thumbnails.png").is_file():
         thumbnail_fn = _thumbnails(path / "thumbnails.png", [r["thumbnail"] for r in sel],
                                    [f"{r['id']} ({r['label']})" for r in sel], meta["info"]["thumbnail_size"])
     return PairedFeatures(
-        video=torch.from_numpy(video[keep].astype(np.float32)),
+        video=torch.from_numpy(video),
         video_lengths=torch.full((len(keep),), video.shape[1], dtype=torch.long),
         text=torch.from_numpy(text[keep].astype(np.float32)),
         captions=[r["caption"] for r in sel], ids=[r["id"] for r in sel],

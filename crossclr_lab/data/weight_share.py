@@ -6,9 +6,14 @@ the ``c_i`` large, and at the paper's κ = 3.5e-3 one sample can carry almost al
 statistic here is the largest ``w_i / Σ_j w_j`` of a batch, its median over random batches: ``1/B`` means
 uniform weights, near 1 means one sample per batch takes all the weight.
 
+The weights come from :class:`~crossclr_lab.losses.CrossCLRLoss` itself (:meth:`parts`), so what is measured is
+what trains. ``Σ C <= 0`` makes the loss fall back to uniform weights; :func:`weight_share_stats` counts those
+batches apart.
+
 Usage::
 
     largest_weight_share(train.video_pooled)          # [N, D] -> e.g. 0.03 (fine) or 0.7 (one sample dominates)
+    stats = weight_share_stats(train.video_pooled)    # median, p10, p90, fallback_fraction, median_weighted, ...
 """
 
 from __future__ import annotations
@@ -28,21 +33,51 @@ def largest_weight_share(features: Tensor, batch_size: int = 64, batches: int = 
     """Median over ``batches`` random batches of the largest share ``max_i w_i / Σ_j w_j`` of CrossCLR's weights.
 
     ``features [N, D]``: one modality's pooled input features. Batches of ``batch_size`` come from shuffled
-    epochs (seeds ``seed``, ``seed + 1``, ...). The weights are those the loss trains with:
-    ``CrossCLRLoss(weight_temperature=κ).parts(...)`` (its connectivity and weighting code).
+    epochs (seeds ``seed``, ``seed + 1``, ...), as many as needed.
     """
     if batches < 1:
         raise ValueError(f"batches must be >= 1, got {batches}")
-    loss_fn = CrossCLRLoss(weight_temperature=weight_temperature).eval()
-    features = features.float()
-    shares: list[float] = []
+    index: list[np.ndarray] = []
     epoch = 0
-    with torch.no_grad():
-        while len(shares) < batches:
-            for index in random_batches(len(features), batch_size, seed=seed + epoch)[:batches - len(shares)]:
-                feat = features[torch.from_numpy(index)]
-                # the weights depend on the input features only; the embeddings just have to be valid
-                weights = loss_fn.parts(feat, feat, feat, feat).weight_video
-                shares.append(float(weights.max() / weights.sum()))
-            epoch += 1
+    while len(index) < batches:
+        index += random_batches(len(features), batch_size, seed=seed + epoch)[:batches - len(index)]
+        epoch += 1
+    shares, _ = batch_weight_shares(features, index, weight_temperature)
     return float(np.median(shares))
+
+
+def batch_weight_shares(feat: Tensor, batches: list[np.ndarray],
+                        weight_temperature: float = PAPER_KAPPA) -> tuple[np.ndarray, np.ndarray]:
+    """For each index set of ``batches``: the largest weight share ``[n_batches]`` of CrossCLR's weighting on
+    rows of ``feat [N, D]``, and whether the loss fell back to uniform weights because ``Σ C <= 0`` (bool)."""
+    loss = CrossCLRLoss(prune_threshold=None, weight_temperature=weight_temperature).eval()
+    shares, fallback = [], []
+    with torch.no_grad():
+        for idx in batches:
+            f = feat[torch.as_tensor(idx)].float()
+            emb = torch.zeros(len(idx), 1)          # the weights depend on the input features only
+            parts = loss.parts(emb, emb, f, f)
+            w = parts.weight_video
+            shares.append(float(w.max() / w.sum()))
+            fallback.append(bool(parts.connectivity_video.sum() <= 0))
+    return np.asarray(shares), np.asarray(fallback)
+
+
+def weight_share_stats(feat: Tensor, batch_size: int = 64, epochs: int = 10, seed: int = 0,
+                       weight_temperature: float = PAPER_KAPPA) -> dict:
+    """Largest weight share over the random batches of ``epochs`` shuffled epochs of ``feat [N, D]``.
+
+    Returns ``median``, ``p10``, ``p90`` of the per-batch share, ``uniform`` (``1 / batch_size``, the value
+    for equal weights), ``fallback_fraction`` (share of batches with ``Σ C <= 0``, where the loss uses uniform
+    weights), ``median_weighted`` (the median over the other batches, where the weighting acts; NaN if none),
+    ``batches`` (how many) and ``shares`` (the per-batch values).
+    """
+    if epochs < 1:
+        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    batches = [b for e in range(epochs) for b in random_batches(len(feat), batch_size, seed=seed + e)]
+    shares, fallback = batch_weight_shares(feat, batches, weight_temperature)
+    p10, median, p90 = np.percentile(shares, [10, 50, 90])
+    weighted = float(np.median(shares[~fallback])) if (~fallback).any() else float("nan")
+    return {"median": float(median), "p10": float(p10), "p90": float(p90), "uniform": 1.0 / batch_size,
+            "fallback_fraction": float(fallback.mean()), "median_weighted": weighted, "batches": len(batches),
+            "shares": shares}

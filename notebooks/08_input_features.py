@@ -1,0 +1,127 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: ipynb,py:percent
+#   kernelspec:
+#     display_name: Python (crossclr-lab)
+#     language: python
+#     name: crossclr-lab
+# ---
+
+# %% [markdown]
+# # 08 — When does CrossCLR help? The input features decide
+#
+# *CrossCLR lab · paper: [Zolfaghari et al., CrossCLR, ICCV 2021 (arXiv 2109.14910)](https://arxiv.org/abs/2109.14910)
+# · every symbol and term: [NOTATION](NOTATION.md) · [all notebooks](README.md) ·
+# previous: [← 07 Captioning](07_captioning.ipynb) · the last notebook of the series*
+#
+# CrossCLR looks at the data twice: through the embeddings it trains, and through the **input features**
+# it never trains, where it measures each sample's *connectivity* $C_i$ (its mean cosine similarity to the
+# rest of the batch). Connectivity decides which negatives are pruned and how much weight each sample gets:
+# $c_i = C_i / \sum_j C_j$, $w_i = e^{c_i/\kappa}$ with the paper's κ = 0.0035. That formula quietly assumes
+# that the cosines of the input features are mostly positive, as they are for the outputs of pretrained
+# ReLU networks, which is what the paper fed it. Here we take one dataset, Emoji Motion, with three kinds of
+# video features and watch the same loss behave differently on each.
+#
+# **Learning goals**
+# 1. See how the geometry of the input features (cosines centred on 0, or all positive) shapes the
+#    connectivity distribution.
+# 2. Measure how evenly CrossCLR's weighting spreads a batch's loss (the largest weight share per batch).
+# 3. Train CrossCLR and InfoNCE on each feature set and read the paired difference with its seed noise.
+
+# %% tags=["parameters"]
+split_kind = "concept"     # "concept": test concepts never seen in training; "random": held-out clips
+seeds = [0, 1, 2, 3, 4]    # every loss is trained once per seed and feature set (30 models: ~8 min on 2 cores)
+epochs = 30                # training epochs per run, as in `crossclr-lab demo`
+batch_size = 64            # the paper's batch size; connectivity and weights are per batch
+weight_epochs = 10         # shuffled epochs of batches for the weight-share statistic
+threads = 1                # torch CPU threads (small models run fastest on 1)
+
+# %%
+# %matplotlib inline
+import torch
+from IPython.display import Markdown, display
+
+from crossclr_lab.data.emoji_motion import DEFAULT_VIDEO_FEATURES, VIDEO_FEATURES
+from crossclr_lab.lab.input_features import (
+    compare_losses,
+    delta_table,
+    load_feature_sets,
+    mean_cosine,
+    plot_connectivity_distributions,
+    reading,
+    weight_share_table,
+)
+from crossclr_lab.train import TrainConfig
+
+torch.set_num_threads(threads)
+
+# %% [markdown]
+# ## Three kinds of video features
+#
+# Emoji Motion ships several *experts* per frame (`VIDEO_FEATURES`); the loader concatenates the ones you
+# name. We compare:
+# - **hand-crafted**: weight-free features; their first 64 dimensions are a PCA of the frame's ink image,
+#   centred on the training mean;
+# - **pretrained**: the kit's default experts (below), led by the pooled ReLU6 output of an
+#   ImageNet-pretrained EfficientNet-Lite0, so every entry is >= 0;
+# - **centred pretrained**: the same, minus their mean training frame — the same information as
+#   "pretrained", only shifted so that the cosines centre on 0.
+
+# %%
+for name, description in VIDEO_FEATURES.items():
+    print(f"{name:>12}: {description}")
+print(f"default experts: {' + '.join(DEFAULT_VIDEO_FEATURES)}")
+sets = load_feature_sets(split_kind)
+for name, (train, val, test) in sets.items():
+    cos, negative = mean_cosine(train.video_pooled)
+    print(f"{name:>20}: video input {tuple(train.video.shape[1:])}; between train clips the cosine averages "
+          f"{cos:+.3f}, {100 * negative:.0f} % of pairs are negative")
+
+# %% [markdown]
+# ## Connectivity and weights, before any training
+#
+# Left: the connectivity $C_i$ of training samples in random batches of 64. Right: for each batch, the
+# largest share of the batch's loss weight that one sample gets, $\max_i w_i / \sum_j w_j$, computed by the
+# loss itself (`crossclr_lab.data.weight_share`). Equal weights give 1/64 ≈ 0.016; 1 means one sample carries
+# the whole batch. When $\sum_j C_j$ is close to 0 the normalised $c_i$ blow up and $e^{c_i/\kappa}$ picks a
+# winner; when $\sum_j C_j \le 0$ the loss falls back to uniform weights.
+
+# %%
+stats = weight_share_table(sets, batch_size=batch_size, epochs=weight_epochs)
+fig = plot_connectivity_distributions(sets, stats, batch_size=batch_size)
+
+# %%
+for name, s in stats.items():
+    rest = f"; in the other batches the median is {s['median_weighted']:.3f}" if 0 < s["fallback_fraction"] < 1 else ""
+    print(f"{name:>20}: largest weight share median {s['median']:.3f} (p10 {s['p10']:.3f}, p90 {s['p90']:.3f}); "
+          f"uniform fallback (Σ C <= 0) in {100 * s['fallback_fraction']:.1f} % of {s['batches']} batches{rest}")
+
+# %% [markdown]
+# ## The same loss on each: CrossCLR − InfoNCE
+#
+# Now the experiment that matters: train CrossCLR (the paper's defaults) and InfoNCE on each feature set,
+# with the same seeds, batches and protocol as `crossclr-lab demo` (select on val, report test). Only the
+# video input changes. Δ is the paired per-seed difference CrossCLR − InfoNCE.
+
+# %%
+config = TrainConfig(epochs=epochs, batch_size=batch_size, progress=False)
+results = compare_losses(sets, seeds, config)
+display(Markdown(delta_table(results, stats)))
+
+# %% [markdown]
+# What the table says, sentence by sentence, computed from its numbers:
+
+# %%
+display(Markdown("\n".join(reading(results, stats))))
+
+# %% [markdown]
+# ## What to take away
+#
+# - CrossCLR's connectivity is a property of the *input* features, fixed before training. Its weighting
+#   formula normalises by $\sum_j C_j$, which is only well behaved when connectivities are mostly positive.
+# - Check the largest weight share of your features (`python -m crossclr_lab.data.describe emoji_motion`
+#   prints it per expert) before trusting κ = 0.0035; centring or PCA-whitening the inputs can turn a
+#   loss that spreads its weight into one that hands a batch to a single sample.
+# - Whether a loss "wins" can depend on such a detail of the input: compare on the features you will use,
+#   with several seeds and paired differences.
