@@ -36,6 +36,7 @@ n_thumbnails = 12            # most connected emoji to show
 seed = 0
 
 # %%
+# %matplotlib inline
 import numpy as np
 import torch
 from IPython.display import display

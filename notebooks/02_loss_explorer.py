@@ -35,6 +35,7 @@ seed = 0
 interactive = False          # True: sliders and toggles (needs a live kernel, e.g. JupyterLab)
 
 # %%
+# %matplotlib inline
 import numpy as np
 from IPython.display import display
 
