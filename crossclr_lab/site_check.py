@@ -10,7 +10,8 @@ executable is ``/usr/bin/chromium``, ``apt-get install -y chromium``). Problems 
 - an internal link (``<a href>`` on the same server) that answers 404;
 - an image that did not load (``naturalWidth == 0``);
 - a notebook page showing fewer figures (output images loaded, with non-zero size on the page) than its executed
-  notebook (the site's copy under ``_sources/notebooks/``) has image outputs;
+  notebook (the site's copy under ``_sources/notebooks/``) has image outputs, or a notebook whose figures came
+  out as text only (``<Figure size 800x320 with 1 Axes>``: shown without the inline backend);
 - a search for the search word (typed into the search box) that lists no result.
 """
 
@@ -20,6 +21,7 @@ import argparse
 import functools
 import http.server
 import json
+import re
 import sys
 import threading
 import urllib.error
@@ -33,6 +35,7 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SEARCH_WORD = "connectivity"
 IMAGE_MIME_PREFIX = "image/"
+FIGURE_REPR = re.compile(r"^<(matplotlib\.figure\.)?Figure size \d+x\d+ with \d+ Axes>$")
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -67,14 +70,31 @@ def pages(site: Path) -> list[str]:
                   if "_static" not in p.relative_to(site).parts)
 
 
+def _outputs(source: Path) -> list[dict]:
+    node = json.loads(source.read_text(encoding="utf-8"))
+    return [out for cell in node["cells"] if cell["cell_type"] == "code" for out in cell.get("outputs", [])]
+
+
+def _executed_notebooks(site: Path) -> list[Path]:
+    return sorted((site / "_sources" / "notebooks").glob("*.ipynb"))
+
+
 def expected_figures(site: Path) -> dict[str, int]:
     """``{notebook page: image outputs of its executed notebook}`` from the site's ``_sources/notebooks/*.ipynb``."""
+    return {f"notebooks/{source.stem}.html": sum(any(k.startswith(IMAGE_MIME_PREFIX) for k in out.get("data", {}))
+                                                  for out in _outputs(source))
+            for source in _executed_notebooks(site)}
+
+
+def text_only_figures(site: Path) -> dict[str, int]:
+    """``{notebook page: outputs that are a Figure's text repr with no image}``, where there are any."""
     found = {}
-    for source in sorted((site / "_sources" / "notebooks").glob("*.ipynb")):
-        node = json.loads(source.read_text(encoding="utf-8"))
-        found[f"notebooks/{source.stem}.html"] = sum(
-            1 for cell in node["cells"] if cell["cell_type"] == "code" for out in cell.get("outputs", [])
-            if any(k.startswith(IMAGE_MIME_PREFIX) for k in out.get("data", {})))
+    for source in _executed_notebooks(site):
+        data = [out.get("data", {}) for out in _outputs(source)]
+        count = sum(1 for d in data if not any(k.startswith(IMAGE_MIME_PREFIX) for k in d)
+                    and FIGURE_REPR.match("".join(d.get("text/plain", "")).strip()))
+        if count:
+            found[f"notebooks/{source.stem}.html"] = count
     return found
 
 
@@ -112,6 +132,8 @@ def check_pages(page, base: str, site: Path, problems: list[str], only: list[str
     figures = expected_figures(site)
     if not figures:
         problems.append("no executed notebooks under _sources/notebooks/: the site has no notebook pages")
+    problems += [f"{name}: {count} figures came out as text only (shown without the inline backend)"
+                 for name, count in text_only_figures(site).items() if not only or name in only]
     current = {"page": ""}
     page.on("console", lambda m: m.type == "error" and problems.append(
         f"{current['page']}: console error: {m.text} ({m.location.get('url') or 'no url'})"))

@@ -156,6 +156,20 @@ def test_stage_lists_every_notebook_in_order_and_removes_stale_files(tmp_path):
         ["NOTATION", "01_first", "02_second"]
 
 
+def test_expected_and_text_only_figures_are_read_from_the_sites_executed_notebooks(tmp_path):
+    sources = tmp_path / "_sources" / "notebooks"
+    sources.mkdir(parents=True)
+    node = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("fig", outputs=[
+        nbformat.v4.new_output("display_data", data={"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"}),
+        nbformat.v4.new_output("execute_result", data={"text/plain": "<Figure size 800x320 with 1 Axes>"},
+                               execution_count=1),
+        nbformat.v4.new_output("stream", name="stdout", text="<Figure size 800x320 with 1 Axes>\n")])])
+    nbformat.write(node, sources / "01_a.ipynb")
+    nbformat.write(nbformat.v4.new_notebook(), sources / "02_b.ipynb")
+    assert site_check.expected_figures(tmp_path) == {"notebooks/01_a.html": 1, "notebooks/02_b.html": 0}
+    assert site_check.text_only_figures(tmp_path) == {"notebooks/01_a.html": 1}
+
+
 def test_docs_sources_include_the_pages_the_site_promises():
     docs = site_build.DOCS_DIR
     index = (docs / "index.md").read_text()
