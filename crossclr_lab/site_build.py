@@ -162,6 +162,26 @@ def execute(notebooks: list[nbs.Notebook], params: str, cache_dir: Path = CACHE_
             for nb in notebooks]
 
 
+def store(nb: nbs.Notebook, params: str, executed: Path, wall_time_s: float, command: str,
+          cache_dir: Path = CACHE_DIR, root: Path = REPO_ROOT, key: str | None = None,
+          described: str | None = None) -> Path:
+    """Put ``executed`` (``nb`` run with ``params`` by ``command``) into the cache, under ``key`` (default: the
+    current :func:`cache_key`), with the record the page's note is made from. Returns the cached notebook."""
+    folder = Path(cache_dir) / params
+    folder.mkdir(parents=True, exist_ok=True)
+    parameters = nbs.parameters_for(nb, params)
+    finished = datetime.fromtimestamp(Path(executed).stat().st_mtime, timezone.utc)
+    target = folder / nb.ipynb.name
+    shutil.copyfile(executed, folder / f".{nb.ipynb.name}.tmp")
+    os.replace(folder / f".{nb.ipynb.name}.tmp", target)
+    atomic_write_json(folder / f"{nb.name}.json", {
+        "key": key or cache_key(nb, params, parameters, root), "notebook": nb.name, "params": params,
+        "parameters": parameters, "wall_time_s": round(float(wall_time_s), 1),
+        "executed_at": finished.strftime("%Y-%m-%d %H:%M UTC"), "machine": described or machine(),
+        "command": command})
+    return target
+
+
 def _run_stale(stale: list[nbs.Notebook], params: str, folder: Path, keys: dict, root: Path) -> list[str]:
     """Run ``stale`` with the notebook runner into a scratch folder, cache the successes, describe the failures."""
     described = machine()
@@ -170,7 +190,6 @@ def _run_stale(stale: list[nbs.Notebook], params: str, folder: Path, keys: dict,
         out = Path(scratch)
         command = [sys.executable, "-m", "crossclr_lab.notebooks", "--dir", str(notebook_dir), "run",
                    "--out", str(out), "--params", params, "--only", *[nb.number for nb in stale]]
-        started = datetime.now(timezone.utc)
         code = subprocess.run(command, cwd=root, env=_runner_env(root)).returncode
         summary_path = out / "summary.json"
         if not summary_path.is_file():
@@ -180,18 +199,13 @@ def _run_stale(stale: list[nbs.Notebook], params: str, folder: Path, keys: dict,
         failures = []
         for nb in stale:
             entry = entries.get(nb.name, {"status": "not run"})
-            executed = Path(entry.get("output") or out / nb.ipynb.name)
             if entry.get("status") != "ok":
                 where = failed_cell(out / nb.ipynb.name) or entry.get("error") or entry.get("status")
                 failures.append(f"{nb.name} ({nb.py.name}): {where}")
                 continue
-            shutil.copyfile(executed, folder / f".{nb.ipynb.name}.tmp")
-            os.replace(folder / f".{nb.ipynb.name}.tmp", folder / nb.ipynb.name)
-            atomic_write_json(folder / f"{nb.name}.json", {
-                "key": keys[nb.name], "notebook": nb.name, "params": params,
-                "parameters": entry.get("parameters", {}), "wall_time_s": entry.get("wall_time_s"),
-                "executed_at": started.strftime("%Y-%m-%d %H:%M UTC"), "machine": described,
-                "command": f"python -m crossclr_lab.notebooks run --params {params} --only {nb.number}"})
+            store(nb, params, Path(entry.get("output") or out / nb.ipynb.name), entry.get("wall_time_s", 0.0),
+                  f"python -m crossclr_lab.notebooks run --params {params} --only {nb.number}",
+                  folder.parent, root, key=keys[nb.name], described=described)
         return failures
 
 
@@ -282,6 +296,23 @@ def stage(executed: list[Executed], notebook_dir: Path = nbs.NOTEBOOK_DIR, docs_
 
 
 # -- building ------------------------------------------------------------------------------------------------------
+def prune_api_pages(docs_dir: Path, folder: str = "_api") -> list[str]:
+    """Delete autosummary's generated pages (``docs/_api/<module>.rst``) of modules that no longer exist
+    (autosummary writes pages, never removes them); returns their names."""
+    import importlib.util
+
+    removed = []
+    for page in sorted((Path(docs_dir) / folder).glob("*.rst")):
+        try:
+            exists = importlib.util.find_spec(page.stem) is not None
+        except (ImportError, ValueError):
+            exists = False
+        if not exists:
+            page.unlink()
+            removed.append(page.stem)
+    return removed
+
+
 def sphinx(docs_dir: Path, out: Path, doctree_dir: Path) -> None:
     """``sphinx-build -b html`` of ``docs_dir`` into ``out`` (incremental through ``doctree_dir``)."""
     command = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-d", str(doctree_dir), str(docs_dir), str(out)]
@@ -305,6 +336,7 @@ def build(params: str = "full", out: str | os.PathLike = SITE_DIR, cache_dir: Pa
     changed = stage(executed, notebook_dir, docs_dir)
     log(f"staged {len(executed)} notebooks into {Path(docs_dir) / STAGED} ({changed} files changed)")
     start = time.perf_counter()
+    prune_api_pages(Path(docs_dir))
     sphinx(Path(docs_dir), Path(out), Path(doctree_dir or DOCTREE_DIR / params))
     times["sphinx_s"] = round(time.perf_counter() - start, 1)
     log(f"site written to {out}/index.html (execute {times['execute_s']} s, sphinx {times['sphinx_s']} s)")

@@ -8,6 +8,7 @@ import nbformat
 import pytest
 
 from crossclr_lab import notebooks as nbs
+from crossclr_lab import site_build
 
 NOTEBOOKS = nbs.discover()
 
@@ -157,6 +158,8 @@ def test_notebook_executes_with_ci_parameters(nb, tmp_path, monkeypatch):
     images = [o for c in executed.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
     assert images, "no figure was rendered (a Figure shown without the inline backend prints only its repr)"
     print(f"{nb.name}: {time.perf_counter() - start:.1f} s")
+    # tests/test_site.py builds the site from the CI executions: hand this one to its cache instead of re-running it
+    site_build.store(nb, "ci", out, time.perf_counter() - start, "tests/test_notebooks.py (papermill, CI parameters)")
 
 
 def test_ensure_kernel_finds_ours_and_explains_a_missing_one():

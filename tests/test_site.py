@@ -8,6 +8,7 @@ CROSSCLR_REQUIRE_BROWSER=1 (set by .ci/run), which turns the skip into a failure
 """
 
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -184,6 +185,15 @@ def test_docs_sources_include_the_pages_the_site_promises():
     assert "make site" in workflow and "actions/deploy-pages" in workflow and "path: site" in workflow
 
 
+def test_prune_api_pages_removes_pages_of_modules_that_are_gone(tmp_path):
+    api = tmp_path / "_api"
+    api.mkdir()
+    for name in ("crossclr_lab.losses.crossclr", "crossclr_lab.site", "crossclr_lab.no_such_module"):
+        (api / f"{name}.rst").write_text(name)
+    assert site_build.prune_api_pages(tmp_path) == ["crossclr_lab.no_such_module", "crossclr_lab.site"]
+    assert [p.stem for p in api.iterdir()] == ["crossclr_lab.losses.crossclr"]
+
+
 # -- slow: executing through the runner ----------------------------------------------------------------------------
 @pytest.mark.slow
 def test_execute_caches_and_a_failing_notebook_names_its_cell(tmp_path, monkeypatch):
@@ -285,9 +295,9 @@ def test_check_fails_on_a_deleted_figure(site_copy):
 @pytest.mark.browser
 def test_check_fails_on_a_broken_link(site_copy):
     index = site_copy / "index.html"
-    html = index.read_text()
-    assert 'href="about.html"' in html
-    index.write_text(html.replace('href="about.html"', 'href="no_such_page.html"', 1))
+    html, replaced = re.subn(r'(<a [^>]*href=")about\.html"', r'\1no_such_page.html"', index.read_text(), count=1)
+    assert replaced == 1
+    index.write_text(html)
     problems = site_check.check_site(site_copy, word=None, only=["index.html"])
     assert any(p == "index.html: link to /no_such_page.html answers 404" for p in problems), problems
 
@@ -297,3 +307,4 @@ def test_check_fails_on_a_broken_link(site_copy):
 def test_check_fails_when_the_search_finds_nothing(site_copy):
     problems = site_check.check_site(site_copy, word="zzyzxnotaword", only=["index.html"])
     assert any(p.startswith("search for 'zzyzxnotaword' found nothing") for p in problems), problems
+
