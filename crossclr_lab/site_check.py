@@ -172,9 +172,16 @@ def check_search(page, base: str, word: str, problems: list[str]) -> None:
         box.fill(word)
         box.press("Enter")
         page.wait_for_url("**/search.html*", timeout=15_000)
-        page.locator("#search-results ul.search li a").first.wait_for(timeout=30_000)
+        summary = page.locator("#search-results .search-summary")      # Sphinx's text once the search is done
+        page.wait_for_function("() => /found|did not match/.test("
+                               "document.querySelector('#search-results .search-summary')?.innerText || '')",
+                               timeout=30_000)
+        hits = page.locator("#search-results ul.search li a").count()
     except Exception as err:   # playwright's TimeoutError, or no search box at all
-        problems.append(f"search for {word!r} found nothing: {type(err).__name__}: {str(err).splitlines()[0]}")
+        problems.append(f"search for {word!r} did not finish: {type(err).__name__}: {str(err).splitlines()[0]}")
+        return
+    if not hits:
+        problems.append(f"search for {word!r} found nothing: {summary.inner_text().strip()}")
 
 
 def check_site(site: str | Path, word: str | None = SEARCH_WORD, only: list[str] | None = None,
