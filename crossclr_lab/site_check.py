@@ -8,7 +8,7 @@ executable is ``/usr/bin/chromium``, ``apt-get install -y chromium``). Problems 
 
 - a console error, an uncaught page exception, a failed request or an HTTP status >= 400 while a page loads;
 - an internal link (``<a href>`` on the same server) that answers 404;
-- an image that did not load (``naturalWidth == 0``);
+- an image that did not load (``naturalWidth == 0``), or an "Error displaying widget" box;
 - a notebook page showing fewer figures (output images loaded, with non-zero size on the page) than its executed
   notebook (the site's copy under ``_sources/notebooks/``) has image outputs, or a notebook whose figures came
   out as text only (``<Figure size 800x320 with 1 Axes>``: shown without the inline backend);
@@ -122,6 +122,7 @@ _PAGE_FACTS = """() => {
     figures: Array.from(document.querySelectorAll('.cell_output img'))
                 .filter(i => i.naturalWidth > 0 && size(i)).length,
     links: Array.from(document.querySelectorAll('a[href]')).map(a => a.href),
+    widgetErrors: (document.body.innerText.match(/Error displaying widget/g) || []).length,
   };
 }"""
 
@@ -147,6 +148,8 @@ def check_pages(page, base: str, site: Path, problems: list[str], only: list[str
         page.goto(f"{base}/{name}", wait_until="load")      # "load": after every image has loaded or failed
         facts = page.evaluate(_PAGE_FACTS)
         problems += [f"{name}: image did not load: {src}" for src in facts["broken"]]
+        if facts["widgetErrors"]:
+            problems.append(f"{name}: {facts['widgetErrors']} 'Error displaying widget' boxes")
         if name in figures and facts["figures"] < figures[name]:
             problems.append(f"{name}: shows {facts['figures']} figures, its executed notebook has {figures[name]}")
         for href in facts["links"]:

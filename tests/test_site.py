@@ -308,3 +308,13 @@ def test_check_fails_when_the_search_finds_nothing(site_copy):
     problems = site_check.check_site(site_copy, word="zzyzxnotaword", only=["index.html"])
     assert any(p.startswith("search for 'zzyzxnotaword' found nothing") for p in problems), problems
 
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_check_fails_on_a_widget_error_box(site_copy):
+    page = site_copy / "notebooks" / "index.html"
+    page.write_text(page.read_text().replace("</article>", "<div>Error displaying widget: model not found</div>"
+                                             "</article>", 1))
+    problems = site_check.check_site(site_copy, word=None, only=["notebooks/index.html"])
+    assert "notebooks/index.html: 1 'Error displaying widget' boxes" in problems, problems
