@@ -8,7 +8,7 @@ executable is ``/usr/bin/chromium``, ``apt-get install -y chromium``). Problems 
 
 - a console error, an uncaught page exception, a failed request or an HTTP status >= 400 while a page loads;
 - an internal link (``<a href>`` on the same server) that answers 404;
-- an image that did not load (``naturalWidth == 0``), or an "Error displaying widget" box;
+- an image that did not load (``naturalWidth == 0``), or an "Error displaying widget" box in a cell's output;
 - a notebook page showing fewer figures (output images loaded, with non-zero size on the page) than its executed
   notebook (the site's copy under ``_sources/notebooks/``) has image outputs, or a notebook whose figures came
   out as text only (``<Figure size 800x320 with 1 Axes>``: shown without the inline backend);
@@ -122,7 +122,8 @@ _PAGE_FACTS = """() => {
     figures: Array.from(document.querySelectorAll('.cell_output img'))
                 .filter(i => i.naturalWidth > 0 && size(i)).length,
     links: Array.from(document.querySelectorAll('a[href]')).map(a => a.href),
-    widgetErrors: (document.body.innerText.match(/Error displaying widget/g) || []).length,
+    widgetErrors: Array.from(document.querySelectorAll('.cell_output'))
+                    .map(e => (e.innerText.match(/Error displaying widget/g) || []).length).reduce((a, b) => a + b, 0),
   };
 }"""
 
