@@ -3,7 +3,8 @@ built site checked in Debian's Chromium, and the check shown to fail on a delete
 (browser).
 
 The browser tests build the site with the CI parameter sets into a temporary folder (the executed notebooks are
-cached in build/site-cache/ci/). They skip when /usr/bin/chromium or Sphinx is missing, unless
+cached in build/site-cache/ci/, where tests/test_notebooks.py leaves its executions; the staged pages go to the
+git-ignored docs/notebooks/ and docs/_api/). They skip when /usr/bin/chromium or Sphinx is missing, unless
 CROSSCLR_REQUIRE_BROWSER=1 (set by .ci/run), which turns the skip into a failure.
 """
 
