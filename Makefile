@@ -4,13 +4,14 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 STAMP   = $(VENV)/.installed
 
-.PHONY: demo test test-fast notebooks bench install clean
+.PHONY: demo test test-fast notebooks bench install clean lock site site-check lab
 
 install: $(STAMP)
 
-$(STAMP): requirements.txt pyproject.toml
+# requirements.lock: exact versions and hashes of requirements.txt + requirements-docs.txt (`make lock`).
+$(STAMP): requirements.lock pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --require-hashes -r requirements.lock
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
 	$(PY) -m ipykernel install --sys-prefix --name crossclr-lab --display-name "Python (crossclr-lab)" >/dev/null
 	@touch $(STAMP)
@@ -32,5 +33,25 @@ notebooks: $(STAMP)
 bench: $(STAMP)
 	$(PY) -m benchmarks.run
 
+# Refresh requirements.lock after editing requirements*.txt (keeps pins that still fit;
+# `make lock LOCK_ARGS=--upgrade` moves everything to the newest allowed versions). pip-tools runs in its own venv.
+LOCK_VENV = build/pip-tools
+lock:
+	@test -x $(LOCK_VENV)/bin/python || $(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install --quiet "pip-tools==7.6.2"
+	CUSTOM_COMPILE_COMMAND="make lock" $(LOCK_VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe \
+	    --strip-extras --no-emit-index-url --no-emit-find-links $(LOCK_ARGS) \
+	    --output-file requirements.lock requirements.txt requirements-docs.txt
+
+# The static site (docs/about.md): every notebook executed with its full defaults (cached under build/site-cache).
+site: $(STAMP)
+	$(PY) -m crossclr_lab.site_build --params full --out site
+
+site-check: $(STAMP)
+	$(PY) -m crossclr_lab.site_check site
+
+lab: $(STAMP)
+	$(VENV)/bin/jupyter lab notebooks/
+
 clean:
-	rm -rf runs .pytest_cache
+	rm -rf runs .pytest_cache site docs/notebooks docs/_api build/site-doctrees

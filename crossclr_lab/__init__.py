@@ -39,6 +39,8 @@ Notebook companions (lab/, one per notebook) and what they share
 Tooling
     cli.py                the ``crossclr-lab`` command (also ``python -m crossclr_lab``)
     notebooks.py          the notebook runner: sync/check the .py twins, execute under papermill
+    site_build.py         `make site`: notebooks executed (cached) and rendered with Sphinx + MyST-NB
+    site_check.py         the built site checked in Chromium: console errors, figures, links, search
 """
 
 __version__ = "0.1.0"

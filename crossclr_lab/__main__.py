@@ -4,4 +4,5 @@ import sys
 
 from crossclr_lab.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":      # importing the module (the site's API reference does) runs nothing
+    sys.exit(main())

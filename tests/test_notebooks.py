@@ -9,6 +9,7 @@ import nbformat
 import pytest
 
 from crossclr_lab import notebooks as nbs
+from crossclr_lab import site_build
 from crossclr_lab.lab.findings import check_notebook, notebook_findings, parse_markdown_table
 
 NOTEBOOKS = nbs.discover()
@@ -200,6 +201,8 @@ def test_notebook_executes_with_ci_parameters(nb, tmp_path, monkeypatch):
     stray = [o for c in executed.cells for o in c.get("outputs", []) if "Loading weights" in json.dumps(o)]
     assert not stray, "a progress bar was saved in the outputs"
     print(f"{nb.name}: {time.perf_counter() - start:.1f} s")
+    # tests/test_site.py builds the site from the CI executions: hand this one to its cache instead of re-running it
+    site_build.store(nb, "ci", out, time.perf_counter() - start, "tests/test_notebooks.py (papermill, CI parameters)")
 
 
 @pytest.mark.parametrize("nb", NOTEBOOKS, ids=[nb.name for nb in NOTEBOOKS])
