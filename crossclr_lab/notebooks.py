@@ -49,7 +49,7 @@ CI_PARAMETERS: dict[str, dict] = {
     "05": {"epochs": 2, "max_k": 50, "interactive": True},
     "06": {"stand_in_epochs": 2, "stand_in_videos": 32},
     "07": {"seeds": [0], "epochs": 2, "captioner_epochs": 2, "n_examples": 2, "use_java": False},
-    "08": {"seeds": [0], "epochs": 1, "weight_epochs": 1},
+    "08": {"seeds": [0], "epochs": 1, "weight_epochs": 1, "pairs": [["appearance", "motion"]], "pair_seeds": [0]},
 }
 
 # Lines that shell out, install or download: they break papermill, offline use and reproducibility.

@@ -167,3 +167,73 @@ def reading(results: dict, stats: dict, threshold: float = 0.1) -> list[str]:
         lines.append(f"- **{name}**: {shares} ({spread}); "
                      f"T→V R@1 Δ = {r1['mean']:+.1f} (sem {r1['sem']:.1f} over {r1['n']} seeds): {verdict}.")
     return lines
+
+
+# -- other modality pairs (the paper's modality-to-modality table) ---------------------------------------------
+PAIR_METRICS = ("t2v_r1", "t2v_r10", "v2t_r1", "v2t_r10")
+
+
+def compare_pairs(pairs: list[tuple[str, str]], seeds: list[int], config: TrainConfig, split_kind: str = "concept",
+                  log=print) -> dict[str, dict]:
+    """``"A ↔ B"`` -> :func:`~crossclr_lab.experiments.run_comparison` results of CrossCLR vs InfoNCE between two
+    of Emoji Motion's views (:func:`~crossclr_lab.data.view_pairs.load_view_pair`: A in the "video" slot, so
+    ``t2v`` retrieves A from B and ``v2t`` B from A)."""
+    from crossclr_lab.data.view_pairs import load_view_pair
+
+    variants = [Variant("crossclr", "crossclr"), Variant("infonce", "infonce")]
+    results = {}
+    for a, b in pairs:
+        splits = tuple(load_view_pair((a, b), split, split_kind=split_kind) for split in SPLITS)
+        group = splits[2].default_group()
+        log(f"{a} ↔ {b}: inputs {tuple(splits[0].video.shape[1:])} and {tuple(splits[0].text.shape[1:])}")
+        results[f"{a} ↔ {b}"] = run_comparison(variants, seeds, splits, replace(config, group=group), group=group,
+                                                baseline="infonce", log=log)
+    return results
+
+
+def pair_table(results: dict) -> str:
+    """Markdown: per view pair A ↔ B each loss's R@1 / R@10 (mean ± std) both ways, and the paired CrossCLR − InfoNCE
+    differences, mean (sem), * beyond seed noise."""
+    def cell(d):
+        return f"{d['mean']:+.1f} ({d['sem']:.1f}){' *' if d['beyond_noise'] else ''}"
+
+    head = ("| pair (A ↔ B) | CrossCLR A←B R@1 / R@10 | InfoNCE A←B R@1 / R@10 | CrossCLR B←A R@1 / R@10 | "
+            "InfoNCE B←A R@1 / R@10 | Δ A←B R@1 | Δ A←B R@10 | Δ B←A R@1 | Δ B←A R@10 |")
+    lines = [head, "|" + "---|" * 9]
+    for name, res in results.items():
+        s = res["summary"]
+        means = [f"{s[loss]['mean'][f'{d}_r1']:.1f} ± {s[loss]['std'][f'{d}_r1']:.1f} / "
+                 f"{s[loss]['mean'][f'{d}_r10']:.1f}" for d in ("t2v", "v2t") for loss in ("crossclr", "infonce")]
+        lines.append(f"| {name} | " + " | ".join(means + [cell(s["crossclr"]["diff"][m]) for m in PAIR_METRICS])
+                     + " |")
+    res = next(iter(results.values()))
+    lines += ["", f"{len(res['seeds'])} seed(s), test split of {res['n_test']} pairs (chance R@1 "
+              f"{res['chance']['t2v_r1']:.1f} %, R@10 {res['chance']['t2v_r10']:.1f} %); Δ = paired per-seed "
+              "CrossCLR − InfoNCE, mean (sem); * = |mean| > 2·sem with >= 3 seeds. A←B: A retrieved from B."]
+    return "\n".join(lines)
+
+
+def pair_reading(results: dict) -> list[str]:
+    """One computed sentence per view pair: where CrossCLR is better or worse beyond seed noise, and whether
+    retrieval is above chance at all."""
+    lines = []
+    for name, res in results.items():
+        s, chance = res["summary"], res["chance"]["t2v_r10"]
+        diff = {m: s["crossclr"]["diff"][m] for m in PAIR_METRICS}
+        n = diff["t2v_r1"]["n"]
+        best_r10 = max(s[loss]["mean"][f"{d}_r10"] for loss in ("crossclr", "infonce") for d in ("t2v", "v2t"))
+        level = (f"the best R@10 is {best_r10:.1f} % against {chance:.1f} % by chance"
+                 + (" (little more than chance: the models barely align these two views, from too little "
+                    "training or too little shared content)"
+                    if best_r10 < 3 * chance else ""))
+        if n < 3:
+            verdict = f"too few seeds ({n}) to tell a difference from seed noise"
+        else:
+            better = [metric_label(m) for m, d in diff.items() if d["beyond_noise"] and d["mean"] > 0]
+            worse = [metric_label(m) for m, d in diff.items() if d["beyond_noise"] and d["mean"] < 0]
+            verdict = ("; ".join(part for part in (
+                f"CrossCLR better beyond seed noise on {', '.join(better)}" if better else "",
+                f"worse beyond seed noise on {', '.join(worse)}" if worse else "") if part)
+                or "no difference beyond seed noise on R@1 or R@10 either way")
+        lines.append(f"- **{name}**: {level}; {verdict} (T→V is A←B).")
+    return lines

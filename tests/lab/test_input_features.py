@@ -58,3 +58,32 @@ def test_emoji_motion_feature_sets():
     assert hand.video.shape[-1] == 144 and pre.video.shape == cen.video.shape and pre.ids == hand.ids
     assert (pre.video >= 0).all() and inf.mean_cosine(pre.video_pooled)[0] > 0.2
     assert abs(inf.mean_cosine(cen.video_pooled)[0]) < 0.05
+
+
+def _pair_results(t2v_r1_diffs, crossclr_r10=30.0, infonce_r10=25.0):
+    """Fake run_comparison results of one view pair: per-seed test metrics, summarised by the real summarize()."""
+    from crossclr_lab.experiments import summarize
+
+    runs = {"crossclr": [], "infonce": []}
+    for seed, diff in enumerate(t2v_r1_diffs):
+        base = {"t2v_r1": 10.0 + seed, "t2v_r10": infonce_r10, "v2t_r1": 8.0, "v2t_r10": infonce_r10}
+        runs["infonce"].append({"seed": seed, "test": base})
+        runs["crossclr"].append({"seed": seed, "test": {**base, "t2v_r1": base["t2v_r1"] + diff,
+                                                         "t2v_r10": crossclr_r10}})
+    res = {"baseline": "infonce", "seeds": list(range(len(t2v_r1_diffs))), "n_test": 400,
+           "chance": {"t2v_r1": 0.25, "t2v_r10": 2.5},
+           "variants": {name: {"runs": r} for name, r in runs.items()}}
+    res["summary"] = summarize(res, metrics=inf.PAIR_METRICS)
+    return res
+
+
+def test_pair_table_and_reading_follow_the_numbers():
+    results = {"appearance ↔ motion": _pair_results([2.0, 2.2, 1.8]),
+               "motion ↔ text": _pair_results([0.1, -0.1, 0.05], crossclr_r10=3.0, infonce_r10=3.0)}
+    table = inf.pair_table(results)
+    assert "| appearance ↔ motion | 13.0 ± 0.9 / 30.0 | 11.0 ± 1.0 / 25.0 | 8.0 ± 0.0 / 25.0 |" in table
+    assert "+2.0 (0.1) *" in table and "+5.0 (0.0) *" in table
+    first, second = inf.pair_reading(results)
+    assert "CrossCLR better beyond seed noise on T→V R@1, T→V R@10" in first and "worse" not in first
+    assert "little more than chance" in second and "no difference beyond seed noise" in second
+    assert "too few seeds" in inf.pair_reading({"a ↔ b": _pair_results([1.0, 2.0])})[0]
