@@ -13,6 +13,10 @@ Core library
     data/youcook2.py      YouCook2 in COOT's layout; data/text_encoder.py MiniLM sentence features
     data/synthetic.py     generated pairs with known false negatives; data/describe.py prints a dataset card
     data/provenance.py    where loaded data came from (source, fingerprint), for records and resume checks
+    data/folder.py        your own features in the documented folder format (docs/dataset-format.md)
+    data/appearance.py    the builder's pretrained appearance expert (EfficientNet-Lite0, the `build` extra)
+    data/view_pairs.py    any two of Emoji Motion's views (text, appearance, motion, handcrafted) as a pair
+    data/weight_share.py  how evenly CrossCLR's connectivity weighting spreads a batch (largest weight share)
     models.py             MLP / temporal encoders and the DualEncoder
     train.py              TrainConfig (every training default), Trainer, embed, evaluate, divergence checks
     checkpoint.py         checksummed checkpoints and the run identity a resume must match
@@ -22,6 +26,7 @@ Core library
     captioning.py         a GRU captioner on frozen clip vectors; caption_metrics.py: COCO metrics and RE@4
     distributed.py        torchrun process group, gathers, global-batch slices
     utils.py              seeding, devices, atomic writes, safe normalisation, run records and provenance
+    checks.py             argument checks shared by every layer (positive, int, number range, choice)
 Experiments
     experiments.py        variants, multi-seed comparisons with paired statistics, train_models
     report.py             tables, computed verdicts and figures of runs and comparisons
@@ -36,6 +41,7 @@ Notebook companions (lab/, one per notebook) and what they share
     lab/retrieval.py        05: free-text search over clips, compared by rank
     lab/youcook2_table.py   06: the paper's Table 1, its settings, a stand-in in COOT's file layout
     lab/captioning.py       07: what the captioner sees and says
+    lab/input_features.py   08: when the input features decide; other modality pairs
 Tooling
     cli.py                the ``crossclr-lab`` command (also ``python -m crossclr_lab``)
     notebooks.py          the notebook runner: sync/check the .py twins, execute under papermill
