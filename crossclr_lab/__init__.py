@@ -22,6 +22,7 @@ Core library
     checkpoint.py         checksummed checkpoints and the run identity a resume must match
     runs.py               run folders: one writer (a lock), nothing replaced unless asked
     model_cache.py        train once, reuse: trained models cached by data, loss, seed and settings
+    pretrained.py         the small checkpoints the kit ships (data/pretrained/): notebook 03's seed-0 models
     metrics.py            retrieval metrics, R@K curves, chance levels, metric names and directions
     captioning.py         a GRU captioner on frozen clip vectors; caption_metrics.py: COCO metrics and RE@4
     distributed.py        torchrun process group, gathers, global-batch slices

@@ -89,7 +89,8 @@ def train_models(losses: Sequence[str | Variant], train: PairedFeatures, val: Pa
                       seed=config.seed if seed is None else seed)
         model, record = fit_cached(cfg, train, val, cache_dir)
         models[variant.name] = model
-        how = "loaded from the cache" if record["cached"] else f"in {record['wall_time_s']:.1f} s"
+        how = {"cache": "loaded from the cache", "shipped": "loaded from the kit's shipped checkpoint"}.get(
+            record["cached"], f"in {record['wall_time_s']:.1f} s")
         log(f"{variant.name}: {record['epochs_run']} epochs {how}, best val epoch {record['best_epoch']}")
     return models
 

@@ -80,11 +80,23 @@ def cache_path(config: TrainConfig, train: PairedFeatures, val: PairedFeatures |
     return Path(cache_dir) / train.name / f"{config.loss}-seed{config.seed}-{key}.pt"
 
 
+def _from_entry(entry: dict, key: str, config: TrainConfig, train: PairedFeatures, where: str):
+    """``(model, record)`` from a cache entry whose key matches, else ``None``."""
+    if entry.get("key") != key:
+        return None
+    model = build_model(train, config.encoder, config.embed_dim, config.hidden_dim, config.dropout,
+                        learn_temperature=config.learn_temperature)
+    model.load_state_dict(entry["model"])          # float16 entries are widened to the parameters' dtype
+    return model.to(resolve_device(config.device)), {**json.loads(entry["record"]), "cached": where}
+
+
 def fit_cached(config: TrainConfig, train: PairedFeatures, val: PairedFeatures | None,
-               cache_dir: str | os.PathLike | None) -> tuple[DualEncoder, dict]:
-    """The trained ``(model, record)`` of this run: loaded from ``cache_dir`` when cached, else trained with
-    :class:`~crossclr_lab.train.Trainer` and cached. ``record["cached"]`` says which; ``cache_dir=None`` always
-    trains and caches nothing."""
+               cache_dir: str | os.PathLike | None, half: bool = False) -> tuple[DualEncoder, dict]:
+    """The trained ``(model, record)`` of this run: loaded from ``cache_dir`` when cached, else from the small
+    checkpoints the kit ships (:mod:`crossclr_lab.pretrained`, checksum-verified), else trained with
+    :class:`~crossclr_lab.train.Trainer` and cached (``half``: the weights stored in float16).
+    ``record["cached"]`` says which (``False``, ``"cache"`` or ``"shipped"``); ``cache_dir=None`` always trains
+    and caches nothing."""
     if cache_dir is None:
         trainer = Trainer(config, train, val)
         return trainer.model, {**trainer.fit(), "cached": False}
@@ -92,18 +104,21 @@ def fit_cached(config: TrainConfig, train: PairedFeatures, val: PairedFeatures |
     key, fields = cache_key(config, train, val)
     if path.is_file():
         try:
-            entry = torch.load(path, map_location="cpu", weights_only=True)
-            if entry.get("key") == key:
-                model = build_model(train, config.encoder, config.embed_dim, config.hidden_dim, config.dropout,
-                                    learn_temperature=config.learn_temperature)
-                model.load_state_dict(entry["model"])
-                return model.to(resolve_device(config.device)), {**json.loads(entry["record"]), "cached": True}
+            found = _from_entry(torch.load(path, map_location="cpu", weights_only=True), key, config, train, "cache")
+            if found is not None:
+                return found
         except (OSError, RuntimeError, KeyError, ValueError, pickle.UnpicklingError) as err:
             warnings.warn(f"cached model {path} is unreadable ({type(err).__name__}: {err}); training it again",
                           stacklevel=2)
+    from crossclr_lab.pretrained import shipped_entry
+
+    shipped = shipped_entry(path.relative_to(cache_dir).as_posix())
+    if shipped is not None and (found := _from_entry(shipped, key, config, train, "shipped")) is not None:
+        return found
     trainer = Trainer(config, train, val)
     record = trainer.fit()
-    state = {k: v.detach().cpu() for k, v in trainer.model.state_dict().items()}
+    state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu()
+             for k, v in trainer.model.state_dict().items()}
     atomic_torch_save({"key": key, "fields": json.dumps(fields, default=str), "model": state,
                        "record": json.dumps(record, default=str)}, path)
     return trainer.model, {**record, "cached": False}
