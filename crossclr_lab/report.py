@@ -21,7 +21,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from crossclr_lab.experiments import MIN_SEEDS, TABLE_METRICS, VERDICT_METRICS
-from crossclr_lab.metrics import DIRECTION_NAMES, lower_is_better, metric_label, retrieval_metrics
+from crossclr_lab.metrics import DIRECTION_NAMES, lower_is_better, metric_label
 from crossclr_lab.utils import atomic_savefig, atomic_write_json, atomic_write_text
 
 
@@ -85,24 +85,6 @@ def write_results(results: dict, out_dir: str | os.PathLike) -> tuple[Path, Path
     md = f"# {results['dataset']}: comparison\n\n{format_table(results)}\n\n" + "\n".join(verdict_lines(results)) + "\n"
     md_path = atomic_write_text(out_dir / "results.md", md)
     return json_path, md_path
-
-
-def retrieval_table(embeddings: dict[str, tuple], groups=None) -> str:
-    """A Markdown table per model and direction: R@1, R@5, R@10 (%), MedR and, with ``groups``, semantic R@1/R@5.
-
-    ``embeddings = {model: (video_emb [N, D], text_emb [N, D])}``.
-    """
-    sem = groups is not None
-    lines = ["| model | direction | R@1 | R@5 | R@10 | MedR |" + (" sem R@1 | sem R@5 |" if sem else ""),
-             "|---|---|---|---|---|---|" + ("---|---|" if sem else "")]
-    for name, (video_emb, text_emb) in embeddings.items():
-        m = retrieval_metrics(video_emb, text_emb, groups=groups)
-        for d, label in DIRECTION_NAMES.items():
-            cells = [f"{m[f'{d}_r{k}']:.1f}" for k in (1, 5, 10)] + [f"{m[f'{d}_medr']:.0f}"]
-            if sem:
-                cells += [f"{m[f'{d}_sem_r{k}']:.1f}" for k in (1, 5)]
-            lines.append(f"| {name} | {label} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
 
 
 # -- figures --------------------------------------------------------------------------------------------------

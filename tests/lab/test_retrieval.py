@@ -10,7 +10,7 @@ from crossclr_lab.data import make_synthetic
 from crossclr_lab.lab.retrieval import ClipSearch
 from crossclr_lab.metrics import recall_curve, recall_curves
 from crossclr_lab.models import build_model
-from crossclr_lab.report import plot_recall_curves, retrieval_table
+from crossclr_lab.report import plot_recall_curves
 
 
 @pytest.fixture(scope="module")
@@ -43,13 +43,6 @@ def test_recall_curves_match_metrics(data):
     assert labels == ["m: exact", "m: semantic", f"chance, exact (K/{len(data)})"]
     with pytest.raises(ValueError):
         recall_curves({}, max_k=5)
-
-
-def test_retrieval_table_rows(data):
-    emb = {"x": (data.text_pooled[:, :8], data.text_pooled[:, :8])}     # identical modalities: perfect retrieval
-    table = retrieval_table(emb, groups=data.groups["concept"])
-    assert "| x | text → video | 100.0 | 100.0 | 100.0 | 1 | 100.0 | 100.0 |" in table
-    assert "sem" not in retrieval_table(emb)
 
 
 def test_search_matches_brute_force(data, models):

@@ -13,18 +13,6 @@ from crossclr_lab.train import Trainer
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("run")
-    Trainer(tiny_config(), *tiny_splits(), out_dir=out).fit()
-    return out
-
-
-@pytest.fixture
-def run_copy(finished_run, tmp_path):
-    return shutil.copytree(finished_run, tmp_path / "run")
-
-
 def _resume(out):
     trainer = Trainer(tiny_config(epochs=2), *tiny_splits(), out_dir=out)
     before = {k: v.clone() for k, v in trainer.model.state_dict().items()}

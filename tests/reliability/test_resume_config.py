@@ -1,7 +1,6 @@
 """Issue 12, item 2: ``resume`` continues the same run or is refused with the list of what differs."""
 
 import json
-import shutil
 
 import pytest
 from fixtures.tiny_runs import TRAIN_ARGS, run_cli, tiny_config, tiny_splits
@@ -11,18 +10,6 @@ from crossclr_lab.data import load_dataset
 from crossclr_lab.train import Trainer
 
 pytestmark = pytest.mark.usefixtures("one_thread")
-
-
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("run")
-    Trainer(tiny_config(), *tiny_splits(), out_dir=out).fit()
-    return out
-
-
-@pytest.fixture
-def run_copy(finished_run, tmp_path):
-    return shutil.copytree(finished_run, tmp_path / "run")
 
 
 def _resume(out, splits=None, **changes):
