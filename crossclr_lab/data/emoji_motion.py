@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..checks import check_choice
 from .paired import PairedFeatures
 
 SPLITS = ("train", "val", "test", "all")
@@ -116,11 +117,6 @@ def emoji_motion_info(root=None) -> dict:
     return _metadata(verify_emoji_motion(root))["info"]
 
 
-def _check(name: str, value, allowed) -> None:
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {list(allowed)}, got {value!r}")
-
-
 def video_feature_names(video_features) -> tuple[str, ...]:
     """``video_features`` (one expert name or a list of them) as a tuple of names, checked against
     :data:`VIDEO_FEATURES`; ``ValueError`` (``TypeError`` for a non-string) listing the choices otherwise."""
@@ -177,8 +173,8 @@ def load_emoji_motion(split: str = "train", split_kind: str = "concept", include
         ``captions``, ``ids`` (emoji hexcodes), ``groups`` base/concept/subcategory/category, and
         ``thumbnail_fn`` (i -> 32x32 RGBA PIL image) when thumbnails are shipped.
     """
-    _check("split", split, SPLITS)
-    _check("split_kind", split_kind, SPLIT_KINDS)
+    check_choice("split", split, SPLITS)
+    check_choice("split_kind", split_kind, SPLIT_KINDS)
     if not isinstance(include_static, bool):
         raise ValueError(f"include_static must be True or False, got {include_static!r}")
     names = video_feature_names(video_features)

@@ -4,6 +4,7 @@ import json
 
 import pytest
 import torch
+from fixtures.tiny_runs import run_cli
 
 from crossclr_lab.caption_compare import (
     CAPTION_METRICS,
@@ -12,7 +13,6 @@ from crossclr_lab.caption_compare import (
     format_caption_table,
     write_caption_results,
 )
-from crossclr_lab.cli import main
 from crossclr_lab.experiments import summarize
 
 
@@ -72,20 +72,13 @@ def test_results_are_written_as_json_and_markdown(tmp_path):
     assert "| constant caption" in md_path.read_text() and not list(tmp_path.glob(".*.tmp"))
 
 
-def _run(argv, capsys):
-    try:
-        code = main(argv)
-    except SystemExit as exc:
-        code = exc.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.mark.slow
 def test_caption_cli_smoke_then_reuse_the_encoders_with_from(tmp_path, capsys):
     out = tmp_path / "cap"
     argv = ["--seeds", "1", "--epochs", "1", "--captioner-epochs", "1", "--batch-size", "256", "--no-java"]
-    code, stdout, err = _run(["caption", *argv, "--out", str(out)], capsys)
+    code, stdout, err = run_cli(["caption", *argv, "--out", str(out)], capsys)
     assert code == 0, err
     for m in CAPTION_METRICS:
         assert m in stdout
@@ -98,7 +91,7 @@ def test_caption_cli_smoke_then_reuse_the_encoders_with_from(tmp_path, capsys):
     assert (out / "encoders" / "results.json").is_file()
 
     again = tmp_path / "again"
-    code, stdout, err = _run(["caption", "--from", str(out / "encoders"), "--captioner-epochs", "1", "--no-java",
+    code, stdout, err = run_cli(["caption", "--from", str(out / "encoders"), "--captioner-epochs", "1", "--no-java",
                               "--out", str(again)], capsys)
     assert code == 0, err
     reused = json.loads((again / "captioning.json").read_text())
@@ -112,7 +105,7 @@ def test_caption_cli_smoke_then_reuse_the_encoders_with_from(tmp_path, capsys):
     (["--from", "/nonexistent/run"], "--from: no results.json"),
 ])
 def test_caption_usage_errors(argv, message, capsys, tmp_path):
-    code, _, err = _run(["caption", *argv, "--out", str(tmp_path)], capsys)
+    code, _, err = run_cli(["caption", *argv, "--out", str(tmp_path)], capsys)
     assert code == 2 and message in err and len(err.strip().splitlines()) == 1
 
 
@@ -122,14 +115,14 @@ def test_from_a_run_on_other_data_is_refused(tmp_path, capsys):
     (run / "results.json").write_text(json.dumps({
         "dataset": "emoji_motion", "n_train": 5, "seeds": [0],
         "variants": {"crossclr": {"loss": "crossclr"}, "infonce": {"loss": "infonce"}}}))
-    code, _, err = _run(["caption", "--from", str(run), "--out", str(tmp_path / "o")], capsys)
+    code, _, err = run_cli(["caption", "--from", str(run), "--out", str(tmp_path / "o")], capsys)
     assert code == 2 and "5 training pairs" in err and "--split-kind" in err
 
 
 def test_caption_refuses_earlier_results_without_overwrite_and_foreign_files(tmp_path, capsys):
     (tmp_path / "captioning.json").write_text("{}")
-    code, _, err = _run(["caption", "--dataset", "synthetic", "--out", str(tmp_path)], capsys)
+    code, _, err = run_cli(["caption", "--dataset", "synthetic", "--out", str(tmp_path)], capsys)
     assert code == 1 and "--overwrite replaces it" in err
     (tmp_path / "notes.txt").write_text("mine")
-    code, _, err = _run(["caption", "--dataset", "synthetic", "--overwrite", "--out", str(tmp_path)], capsys)
+    code, _, err = run_cli(["caption", "--dataset", "synthetic", "--overwrite", "--out", str(tmp_path)], capsys)
     assert code == 1 and "did not write (notes.txt)" in err and (tmp_path / "notes.txt").exists()
