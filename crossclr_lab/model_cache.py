@@ -91,9 +91,11 @@ def _from_entry(entry: dict, key: str, config: TrainConfig, train: PairedFeature
 
 
 def fit_cached(config: TrainConfig, train: PairedFeatures, val: PairedFeatures | None,
-               cache_dir: str | os.PathLike | None, half: bool = False) -> tuple[DualEncoder, dict]:
+               cache_dir: str | os.PathLike | None, half: bool = False,
+               use_shipped: bool = True) -> tuple[DualEncoder, dict]:
     """The trained ``(model, record)`` of this run: loaded from ``cache_dir`` when cached, else from the small
-    checkpoints the kit ships (:mod:`crossclr_lab.pretrained`, checksum-verified), else trained with
+    checkpoints the kit ships (:mod:`crossclr_lab.pretrained`, checksum-verified; not with ``use_shipped=False``,
+    which rebuilding them needs), else trained with
     :class:`~crossclr_lab.train.Trainer` and cached (``half``: the weights stored in float16).
     ``record["cached"]`` says which (``False``, ``"cache"`` or ``"shipped"``); ``cache_dir=None`` always trains
     and caches nothing."""
@@ -112,7 +114,7 @@ def fit_cached(config: TrainConfig, train: PairedFeatures, val: PairedFeatures |
                           stacklevel=2)
     from crossclr_lab.pretrained import shipped_entry
 
-    shipped = shipped_entry(path.relative_to(cache_dir).as_posix())
+    shipped = shipped_entry(path.relative_to(cache_dir).as_posix()) if use_shipped else None
     if shipped is not None and (found := _from_entry(shipped, key, config, train, "shipped")) is not None:
         return found
     trainer = Trainer(config, train, val)

@@ -15,7 +15,9 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -59,39 +61,30 @@ def shipped_entry(relative: str, root: Path = SHIPPED_DIR) -> dict | None:
         warnings.warn(f"shipped checkpoint {path} is {'not in ' + MANIFEST if expected is None else 'damaged'}; "
                       "not used (rebuild with: python -m crossclr_lab.pretrained)", stacklevel=2)
         return None
-    import io
-
     return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
 
 
 def build(root: Path = SHIPPED_DIR, log=print) -> list[Path]:
     """Train the shipped models (notebook 03's seed 0, default data) and write them in float16 with a manifest."""
     from crossclr_lab.data import load_splits
-    from crossclr_lab.model_cache import fit_cached
+    from crossclr_lab.model_cache import cache_path, fit_cached
 
     train, val, test = load_splits("emoji_motion")
     written = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for loss in LOSSES:
-            config = notebook_config(group=test.default_group())
-            config.loss = loss
-            path = _entry_path(config, train, val, root)
+            config = replace(notebook_config(group=test.default_group()), loss=loss)
+            path = cache_path(config, train, val, root)
             for stale in path.parent.glob(f"{loss}-seed*.pt"):
                 stale.unlink()
-            fit_cached(config, train, val, root, half=True)
+            fit_cached(config, train, val, root, half=True, use_shipped=False)
             written.append(path)
             log(f"{loss}: {path} ({path.stat().st_size / 1e6:.2f} MB)")
     lines = [f"{hashlib.sha256(p.read_bytes()).hexdigest()}  {p.relative_to(root).as_posix()}"
              for p in sorted(root.rglob("*.pt"))]
     atomic_write_text(root / MANIFEST, "\n".join(lines) + "\n")
     return written
-
-
-def _entry_path(config, train, val, root: Path) -> Path:
-    from crossclr_lab.model_cache import cache_path
-
-    return cache_path(config, train, val, root)
 
 
 def main(argv: list[str] | None = None) -> int:

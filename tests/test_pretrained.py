@@ -58,3 +58,15 @@ def test_a_damaged_shipped_file_is_not_used(tmp_path, monkeypatch):
     (root / pretrained.MANIFEST).write_text("")
     with pytest.warns(UserWarning, match="not in MANIFEST"):
         assert pretrained.shipped_entry(rel, root) is None
+
+
+@pytest.mark.slow
+def test_rebuilding_into_a_new_folder_trains_the_shipped_weights_again(tmp_path, one_thread):
+    written = pretrained.build(tmp_path, log=lambda line: None)
+    assert [p.name for p in written] == [p.name for p in sorted(pretrained.SHIPPED_DIR.rglob("*.pt"))]
+    for path in written:
+        rel = path.relative_to(tmp_path).as_posix()
+        new, shipped = pretrained.shipped_entry(rel, tmp_path), pretrained.shipped_entry(rel)
+        assert new["key"] == shipped["key"]
+        for name, value in shipped["model"].items():
+            torch.testing.assert_close(new["model"][name], value)
