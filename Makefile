@@ -45,10 +45,10 @@ lock:
 
 # The static site (docs/about.md): every notebook executed with its full defaults (cached under build/site-cache).
 site: $(STAMP)
-	$(PY) -m crossclr_lab.site_build --params full --out site
+	$(PY) -m tools.site_build --params full --out site
 
 site-check: $(STAMP)
-	$(PY) -m crossclr_lab.site_check site
+	$(PY) -m tools.site_check site
 
 lab: $(STAMP)
 	$(VENV)/bin/jupyter lab notebooks/

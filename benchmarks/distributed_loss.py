@@ -43,8 +43,8 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from crossclr_lab.distributed import destroy_process_group
+from crossclr_lab.files import atomic_write_json
 from crossclr_lab.losses import build_loss
-from crossclr_lab.utils import atomic_write_json
 
 from .harness import REPO, median, paired_ratio, peak_rss_delta, time_alternating
 from .loss_speed import FEATURE_DIMS, FULL, TEMPERATURE

@@ -17,7 +17,7 @@ STEPS_TEMPORAL_FULL = 20          # the temporal encoder's epoch is extrapolated
 def _trainer_api():
     """``(TrainConfig, Trainer, reason)``; the classes are None with the reason when not importable."""
     try:
-        from crossclr_lab.train import TrainConfig, Trainer
+        from crossclr_lab.training.trainer import TrainConfig, Trainer
     except Exception as err:  # noqa: BLE001 - any import failure is reported as the reason to skip
         return None, None, f"trainer not importable: {type(err).__name__}: {err}"
     return TrainConfig, Trainer, None
@@ -85,8 +85,8 @@ def run_emoji_motion(quick: bool, log=print) -> dict:
     if quick:
         out["comparison"] = {"skipped": "quick mode"}
         return out
-    from crossclr_lab.experiments import Variant, run_comparison
-    from crossclr_lab.report import verdict_lines
+    from crossclr_lab.experiments.comparison import Variant, run_comparison
+    from crossclr_lab.experiments.report import verdict_lines
 
     epochs = 10
     variants = [Variant("crossclr", "crossclr"), Variant("infonce", "infonce")]

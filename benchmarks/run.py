@@ -17,7 +17,8 @@ from pathlib import Path
 
 import torch
 
-from crossclr_lab.utils import atomic_write_json, atomic_write_text, resolve_device
+from crossclr_lab.files import atomic_write_json, atomic_write_text
+from crossclr_lab.utils import resolve_device
 
 from . import distributed_loss, end_to_end, loss_memory, loss_speed, report, retrieval, umap_map
 from .harness import REPO, auto_threads, environment

@@ -3,7 +3,7 @@
 Subcommands live in :data:`COMMANDS`: name -> (help line, function adding its arguments, function running
 it and returning an exit code). Adding one (e.g. ``notebooks``) means adding one entry. Exit codes: 0 success,
 2 usage errors (bad arguments, unknown dataset path), 1 anything else: among them, in one line, a run that cannot
-give a correct result (:class:`~crossclr_lab.runs.RunError`: output folder in use or holding an earlier run,
+give a correct result (:class:`~crossclr_lab.training.runs.RunError`: output folder in use or holding an earlier run,
 damaged checkpoint, resume of another run, divergence) and a full disk.
 """
 
@@ -74,7 +74,7 @@ def _add_data_args(p: argparse.ArgumentParser, default: str | None = "emoji_moti
 
 
 def _flag_type(annotation: str):
-    """The argparse type of a :class:`~crossclr_lab.train.TrainConfig` field from its annotation."""
+    """The argparse type of a :class:`~crossclr_lab.training.trainer.TrainConfig` field from its annotation."""
     for name, kind in (("int", int), ("float", float), ("str", str)):
         if annotation.split(" | ")[0] == name:
             return kind
@@ -82,13 +82,14 @@ def _flag_type(annotation: str):
 
 
 def _add_train_args(p: argparse.ArgumentParser, epochs: int | None = None) -> None:
-    """The training flags: one per :class:`~crossclr_lab.train.TrainConfig` field marked ``cli`` (its default and
+    """The training flags: one per :class:`~crossclr_lab.training.trainer.TrainConfig` field marked ``cli`` (its
+    default and
     help come from the field), plus the loss flags (their defaults from the loss's signature)."""
     from dataclasses import MISSING, fields
 
-    from crossclr_lab.experiments import CROSSCLR_COMPONENTS
+    from crossclr_lab.experiments.comparison import CROSSCLR_COMPONENTS
     from crossclr_lab.losses import loss_defaults
-    from crossclr_lab.train import TrainConfig
+    from crossclr_lab.training.trainer import TrainConfig
 
     g = p.add_argument_group("training")
     for f in fields(TrainConfig):
@@ -132,7 +133,7 @@ def _check_flags(args, losses: list[str], strict: bool) -> None:
 def _train_config(args, **overrides):
     from dataclasses import fields
 
-    from crossclr_lab.train import TrainConfig
+    from crossclr_lab.training.trainer import TrainConfig
 
     settings = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if f.metadata.get("cli")}
     settings["progress"] = not args.no_progress
@@ -145,7 +146,7 @@ def _train_config(args, **overrides):
 def _loss_kwargs(args, loss: str, strict: bool) -> dict:
     """Keyword arguments for ``loss`` from the flags given; ``strict``: a flag the loss does not take is an error
     (else it is left out for that loss, e.g. CrossCLR flags in a comparison with InfoNCE)."""
-    from crossclr_lab.experiments import CROSSCLR_COMPONENTS
+    from crossclr_lab.experiments.comparison import CROSSCLR_COMPONENTS
     from crossclr_lab.losses import LOSSES
 
     kwargs, unused = {}, []
@@ -249,7 +250,7 @@ def run_train(args) -> int:
 
 
 def _train_and_evaluate(args, device: str) -> int:
-    from crossclr_lab.runs import claim_output
+    from crossclr_lab.training.runs import claim_output
 
     if args.resume and args.overwrite:
         raise UsageError("--resume continues the run in --out and --overwrite replaces it: pass one of them")
@@ -263,8 +264,8 @@ def _train_and_evaluate(args, device: str) -> int:
 def _train_in(args, device: str) -> int:
     from crossclr_lab.data.provenance import describe
     from crossclr_lab.distributed import is_main_process
-    from crossclr_lab.train import Trainer, evaluate
-    from crossclr_lab.utils import atomic_write_json
+    from crossclr_lab.files import atomic_write_json
+    from crossclr_lab.training.trainer import Trainer, evaluate
 
     (train, val, test), eval_split = _load_splits(args)
     group = _group(args, test)
@@ -317,8 +318,8 @@ def add_ablate(p: argparse.ArgumentParser) -> None:
 def _run_variants(variants, baseline: str, seeds: int, splits: tuple, eval_split: str, config, out: str,
                   title: str, on_model=None, command: str = "compare") -> dict:
     """Run a comparison, print its table and verdict; returns the results."""
-    from crossclr_lab.experiments import run_comparison
-    from crossclr_lab.report import format_table, verdict_lines, write_figures, write_results
+    from crossclr_lab.experiments.comparison import run_comparison
+    from crossclr_lab.experiments.report import format_table, verdict_lines, write_figures, write_results
 
     selection = (f"val {len(splits[1])} pairs selects the model" if splits[1] is not None
                  else "no separate val split: the last epoch is evaluated")
@@ -340,7 +341,7 @@ def _run_variants(variants, baseline: str, seeds: int, splits: tuple, eval_split
 
 
 def _run_variants_from_args(args, variants, baseline: str, title: str, command: str) -> dict:
-    from crossclr_lab.runs import claim_output
+    from crossclr_lab.training.runs import claim_output
 
     _check_flags(args, sorted({v.loss for v in variants}), strict=False)
     with claim_output(args.out, command, overwrite=args.overwrite):  # before loading any data
@@ -351,7 +352,7 @@ def _run_variants_from_args(args, variants, baseline: str, title: str, command: 
 
 
 def run_compare(args) -> int:
-    from crossclr_lab.experiments import Variant
+    from crossclr_lab.experiments.comparison import Variant
 
     if args.ablation:
         args.queue_sizes = []
@@ -366,7 +367,7 @@ def run_compare(args) -> int:
 
 
 def run_ablate(args) -> int:
-    from crossclr_lab.experiments import ablation_variants
+    from crossclr_lab.experiments.comparison import ablation_variants
 
     crossclr_kwargs = _loss_kwargs(args, "crossclr", strict=True)
     if any(q < 0 for q in args.queue_sizes):
@@ -392,9 +393,9 @@ def add_demo(p: argparse.ArgumentParser) -> None:
 
 def _write_map(models: dict, test, max_points: int, out: Path) -> Path:
     """UMAP map of each model's joint space on a sample of whole test concepts, as in notebook 04."""
+    from crossclr_lab.experiments.report import save_figure
     from crossclr_lab.lab.embedding_maps import joint_umap, plot_joint_maps, sample_concepts
-    from crossclr_lab.report import save_figure
-    from crossclr_lab.train import embed
+    from crossclr_lab.training.trainer import embed
 
     subset = test.subset(sample_concepts(test.groups["concept"], max_points, seed=0))
     maps = {name: joint_umap(*embed(model, subset), random_state=0) for name, model in models.items()}
@@ -403,7 +404,7 @@ def _write_map(models: dict, test, max_points: int, out: Path) -> Path:
 
 def run_demo(args) -> int:
     """CrossCLR vs InfoNCE on Emoji Motion (concept split), a few seeds, table + figures."""
-    from crossclr_lab.runs import claim_output
+    from crossclr_lab.training.runs import claim_output
 
     if args.seeds < 1 or args.epochs < 1:
         raise UsageError(f"--seeds and --epochs must be >= 1, got {args.seeds} and {args.epochs}")
@@ -413,9 +414,9 @@ def run_demo(args) -> int:
 
 def _demo_in(args) -> int:
     from crossclr_lab.data import load_splits
-    from crossclr_lab.experiments import as_variants
+    from crossclr_lab.experiments.comparison import as_variants
     from crossclr_lab.losses import build_loss
-    from crossclr_lab.train import TrainConfig
+    from crossclr_lab.training.trainer import TrainConfig
 
     start = time.perf_counter()
     try:
@@ -461,8 +462,8 @@ def add_caption(p: argparse.ArgumentParser) -> None:
 
 def run_caption(args) -> int:
     """Captioners on CrossCLR, InfoNCE and raw-feature clip vectors, several seeds; table, verdict, JSON."""
-    from crossclr_lab.captioning import CaptionerConfig
-    from crossclr_lab.runs import claim_output
+    from crossclr_lab.captioning.model import CaptionerConfig
+    from crossclr_lab.training.runs import claim_output
 
     start = time.perf_counter()
     if args.seeds is not None and args.seeds < 1:
@@ -476,7 +477,7 @@ def run_caption(args) -> int:
 
 
 def _caption(args, captioner, start: float) -> int:
-    from crossclr_lab.caption_compare import (
+    from crossclr_lab.captioning.compare import (
         caption_verdict_lines,
         format_caption_table,
         load_encoders,
@@ -484,8 +485,8 @@ def _caption(args, captioner, start: float) -> int:
         train_encoders,
         write_caption_results,
     )
-    from crossclr_lab.caption_metrics import CaptionScorer
-    from crossclr_lab.report import format_table
+    from crossclr_lab.captioning.metrics import CaptionScorer
+    from crossclr_lab.experiments.report import format_table
 
     splits, eval_split = _load_splits(args)
     seeds = None if args.seeds is None else list(range(args.seeds))
@@ -554,8 +555,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from crossclr_lab.runs import RunError
-    from crossclr_lab.utils import DISK_FULL
+    from crossclr_lab.files import DISK_FULL
+    from crossclr_lab.training.runs import RunError
 
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -28,9 +28,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from crossclr_lab.utils import atomic_write_json, atomic_write_text
+from crossclr_lab.files import atomic_write_json, atomic_write_text, repo_root
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = repo_root() or Path(__file__).resolve().parents[1]   # the checkout; an installed package has no notebooks
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 KERNEL_NAME = "crossclr-lab"
 KERNEL_DISPLAY_NAME = "Python (crossclr-lab)"

@@ -1,25 +1,19 @@
-"""Small shared helpers: seeding, device resolution, atomic file writes, safe normalisation, run records and
-their provenance."""
+"""Small shared helpers: seeding, device resolution, safe normalisation, RNG states, run records and their
+provenance (file writing is :mod:`crossclr_lab.files`)."""
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import glob
-import json
-import os
 import platform
 import random
-import re
-import socket
 import subprocess
-import tempfile
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, BinaryIO, Callable
+from typing import Any
 
 import numpy as np
 import torch
+
+from crossclr_lab.files import repo_root
 
 
 def seed_everything(seed: int) -> None:
@@ -44,129 +38,6 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} requested but CUDA is not available; use device='auto' or 'cpu'")
     return dev
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether process ``pid`` exists on this host (a process of another user counts as alive)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40] or "host"
-_TEMP = re.compile(r"(?P<pid>\d+)-(?P<host>[A-Za-z0-9-]+)\.[^.]+\.tmp")
-DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
-
-
-def current_umask() -> int:
-    """The process's umask: from ``/proc/self/status`` on Linux, else by setting and restoring it (which other
-    threads could observe for an instant)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("Umask:"):
-                return int(line.split()[1], 8)
-    except (OSError, ValueError, IndexError):
-        pass
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _remove_stale_temps(path: Path) -> None:
-    """Delete temp files of ``path`` left by a writer that was killed: those named with the pid of a process
-    that no longer runs on this host (a live writer's temp file is never touched)."""
-    prefix = f".{path.name}."
-    for tmp in path.parent.glob(glob.escape(prefix) + "*.tmp"):
-        m = _TEMP.fullmatch(tmp.name[len(prefix):])
-        if m and m["host"] == HOST and int(m["pid"]) != os.getpid() and not pid_alive(int(m["pid"])):
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-
-
-def _atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:
-    """Call ``write(f)`` on a binary temp file beside ``path``, flush it to disk, then ``os.replace`` it into place.
-
-    The file gets the mode a plain ``open`` would give (0666 minus the umask, e.g. 0644); temp files left by an
-    earlier writer that was killed are removed first; a full disk is reported as such, and the previous file
-    (if any) is left unchanged.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale_temps(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}-{HOST}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o666 & ~current_umask())
-        with os.fdopen(fd, "wb") as f:
-            fd = -1
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    except BaseException as err:
-        if fd >= 0:
-            os.close(fd)
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
-        if isinstance(err, OSError) and err.errno in DISK_FULL:
-            raise OSError(err.errno, f"no space left on the device while writing {path}; nothing was replaced "
-                          "(the previous version, if any, is intact): free some space and run again") from err
-        raise
-    return path
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make a rename in ``folder`` durable (best effort: not every platform can open a folder)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to ``path`` atomically (temp file + rename)."""
-    return _atomic_write(path, lambda f: f.write(text.encode("utf-8")))
-
-
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically."""
-    return _atomic_write(path, lambda f: f.write(data))
-
-
-def atomic_write_json(path: str | os.PathLike, obj: Any) -> Path:
-    """Write ``obj`` as indented JSON to ``path`` atomically."""
-    return atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
-
-
-def atomic_torch_save(obj: Any, path: str | os.PathLike) -> Path:
-    """``torch.save`` to ``path`` atomically, so a killed run never leaves a half-written checkpoint."""
-    return _atomic_write(path, lambda f: torch.save(obj, f))
-
-
-def atomic_savefig(fig, path: str | os.PathLike, **kwargs) -> Path:
-    """Save a matplotlib figure atomically; the format follows ``path``'s suffix."""
-    fmt = Path(path).suffix.lstrip(".") or "png"
-    return _atomic_write(path, lambda f: fig.savefig(f, format=fmt, **kwargs))
-
-
-def _json_default(obj: Any) -> Any:
-    if isinstance(obj, (np.integer, np.floating)):
-        return obj.item()
-    if isinstance(obj, torch.Tensor) and obj.numel() == 1:
-        return obj.item()
-    if isinstance(obj, (Path, torch.device, torch.dtype)):
-        return str(obj)
-    raise TypeError(f"object of type {type(obj).__name__} is not JSON serialisable")
 
 
 def l2_normalize(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
@@ -220,7 +91,9 @@ def set_rng_states(states: dict) -> None:
 def git_revision() -> dict | None:
     """``{"commit": sha, "dirty": bool}`` of the git checkout this package runs from (``dirty``: tracked files
     differ from the commit), or ``None`` when it is not run from a checkout or git is not installed."""
-    root = Path(__file__).resolve().parents[1]
+    root = repo_root()
+    if root is None:
+        return None
 
     def git(*args: str) -> str | None:
         try:

@@ -1,5 +1,5 @@
 """Sphinx configuration of the crossclr_lab site. Build it with `make site` (see docs/about.md), not by hand:
-the notebooks under docs/notebooks/ are executed and staged by `python -m crossclr_lab.site_build`."""
+the notebooks under docs/notebooks/ are executed and staged by `python -m tools.site_build`."""
 
 import os
 import sys
@@ -29,7 +29,7 @@ root_doc = "index"
 exclude_patterns = ["_build", "**/.ipynb_checkpoints", "_templates"]
 templates_path = ["_templates"]
 
-# Notebooks are executed before Sphinx runs (crossclr_lab/site_build.py: cached, one note per page); never here.
+# Notebooks are executed before Sphinx runs (tools/site_build.py: cached, one note per page); never here.
 nb_execution_mode = "off"
 nb_merge_streams = True
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence"]

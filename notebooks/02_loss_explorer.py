@@ -67,7 +67,7 @@ from crossclr_lab.lab.loss_explorer import (
     weight_table,
     weight_verdict,
 )
-from crossclr_lab.train import TrainConfig, train
+from crossclr_lab.training.trainer import TrainConfig, train
 from crossclr_lab.utils import seed_everything
 
 seed_everything(seed)

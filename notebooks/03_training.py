@@ -46,7 +46,8 @@ cache = True               # reuse models trained before with the same data, los
 from IPython.display import display
 
 from crossclr_lab.data import load_splits
-from crossclr_lab.experiments import as_variants, run_comparison
+from crossclr_lab.experiments.comparison import as_variants, run_comparison
+from crossclr_lab.experiments.report import comparison_figures, format_table
 from crossclr_lab.lab.exercises import check_paired_difference
 from crossclr_lab.lab.findings import show
 from crossclr_lab.lab.training import (
@@ -58,9 +59,8 @@ from crossclr_lab.lab.training import (
     kappa_variants,
     plot_relative_loss_curves,
 )
-from crossclr_lab.model_cache import default_cache_dir
-from crossclr_lab.report import comparison_figures, format_table
-from crossclr_lab.train import TrainConfig
+from crossclr_lab.training.model_cache import default_cache_dir
+from crossclr_lab.training.trainer import TrainConfig
 
 cache_dir = default_cache_dir() if cache else None
 

@@ -47,7 +47,7 @@ import torch
 from IPython.display import display
 
 from crossclr_lab.data import load_splits
-from crossclr_lab.experiments import Variant, train_models
+from crossclr_lab.experiments.comparison import Variant, train_models
 from crossclr_lab.lab.embedding_maps import (
     joint_umap,
     map_widget,
@@ -61,8 +61,8 @@ from crossclr_lab.lab.embedding_maps import (
 )
 from crossclr_lab.lab.exercises import check_tightness_ratio
 from crossclr_lab.lab.findings import show
-from crossclr_lab.model_cache import default_cache_dir
-from crossclr_lab.train import TrainConfig, embed
+from crossclr_lab.training.model_cache import default_cache_dir
+from crossclr_lab.training.trainer import TrainConfig, embed
 
 # %% [markdown]
 # ## Two models on the same data

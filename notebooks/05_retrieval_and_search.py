@@ -48,7 +48,7 @@ interactive = False        # True: a query box to search with your own words
 from IPython.display import display
 
 from crossclr_lab.data import load_dataset, load_splits
-from crossclr_lab.experiments import train_models
+from crossclr_lab.experiments.comparison import train_models
 from crossclr_lab.lab.exercises import check_recall_at_k
 from crossclr_lab.lab.findings import show
 from crossclr_lab.lab.retrieval import (
@@ -61,8 +61,8 @@ from crossclr_lab.lab.retrieval import (
     retrieval_verdict,
 )
 from crossclr_lab.metrics import recall_curves
-from crossclr_lab.model_cache import default_cache_dir
-from crossclr_lab.train import TrainConfig, embed
+from crossclr_lab.training.model_cache import default_cache_dir
+from crossclr_lab.training.trainer import TrainConfig, embed
 
 # %% [markdown]
 # ## One model per loss

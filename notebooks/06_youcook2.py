@@ -52,7 +52,8 @@ from IPython.display import display
 
 from crossclr_lab.data import load_splits
 from crossclr_lab.data.youcook2 import parse_annotations, summarize_annotations
-from crossclr_lab.experiments import run_comparison
+from crossclr_lab.experiments.comparison import run_comparison
+from crossclr_lab.experiments.report import comparison_curves, format_table, plot_recall_curves
 from crossclr_lab.lab.findings import show
 from crossclr_lab.lab.training import comparison_verdict
 from crossclr_lab.lab.youcook2_table import (
@@ -65,8 +66,7 @@ from crossclr_lab.lab.youcook2_table import (
     table1_verdict,
     write_layout_fixture,
 )
-from crossclr_lab.model_cache import default_cache_dir
-from crossclr_lab.report import comparison_curves, format_table, plot_recall_curves
+from crossclr_lab.training.model_cache import default_cache_dir
 
 # %% [markdown]
 # ## The published table and the settings

@@ -41,10 +41,11 @@ use_java = True            # False skips METEOR, the one metric that needs a Jav
 # %matplotlib inline
 from IPython.display import Markdown, display
 
-from crossclr_lab.caption_compare import clip_vectors, format_caption_table, run_captioning, train_encoders
-from crossclr_lab.caption_metrics import CaptionScorer
-from crossclr_lab.captioning import CaptionerConfig, Vocabulary, clip_references
+from crossclr_lab.captioning.compare import clip_vectors, format_caption_table, run_captioning, train_encoders
+from crossclr_lab.captioning.metrics import CaptionScorer
+from crossclr_lab.captioning.model import CaptionerConfig, Vocabulary, clip_references
 from crossclr_lab.data import load_splits
+from crossclr_lab.experiments.report import format_table
 from crossclr_lab.lab.captioning import (
     decoder_inputs_table,
     out_of_vocabulary,
@@ -53,8 +54,7 @@ from crossclr_lab.lab.captioning import (
     plot_learning_curves,
     reading,
 )
-from crossclr_lab.report import format_table
-from crossclr_lab.train import TrainConfig
+from crossclr_lab.training.trainer import TrainConfig
 
 # %% [markdown]
 # ## Clips, captions and references

@@ -57,7 +57,7 @@ from crossclr_lab.lab.input_features import (
     reading,
     weight_share_table,
 )
-from crossclr_lab.train import TrainConfig
+from crossclr_lab.training.trainer import TrainConfig
 
 torch.set_num_threads(threads)
 
@@ -88,7 +88,7 @@ for name, (train, val, test) in sets.items():
 #
 # Left: the connectivity $C_i$ of training samples in random batches of 64. Right: for each batch, the
 # largest share of the batch's loss weight that one sample gets, $\max_i w_i / \sum_j w_j$, computed by the
-# loss itself (`crossclr_lab.data.weight_share`). Equal weights give 1/64 ≈ 0.016; 1 means one sample carries
+# loss itself (`crossclr_lab.losses.weight_share`). Equal weights give 1/64 ≈ 0.016; 1 means one sample carries
 # the whole batch. When $\sum_j C_j$ is close to 0 the normalised $c_i$ blow up and $e^{c_i/\kappa}$ picks a
 # winner; when $\sum_j C_j \le 0$ the loss falls back to uniform weights.
 
@@ -149,7 +149,7 @@ else:
 #
 # - CrossCLR's connectivity is a property of the *input* features, fixed before training. Its weighting
 #   formula normalises by $\sum_j C_j$, which is only well behaved when connectivities are mostly positive.
-# - Check the largest weight share of your features (`python -m crossclr_lab.data.describe emoji_motion`
+# - Check the largest weight share of your features (`python -m crossclr_lab.experiments.data_card emoji_motion`
 #   prints it per expert) before trusting κ = 0.0035; centring or PCA-whitening the inputs can turn a
 #   loss that spreads its weight into one that hands a batch to a single sample.
 # - Whether a loss "wins" can depend on such a detail of the input: compare on the features you will use,

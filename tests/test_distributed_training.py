@@ -12,10 +12,10 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
-from crossclr_lab.checkpoint import load_checkpoint
 from crossclr_lab.data import make_synthetic
 from crossclr_lab.distributed import GlobalBatchSlices, destroy_process_group, torchrun_device, torchrun_process_group
-from crossclr_lab.train import TrainConfig, Trainer
+from crossclr_lab.training.checkpoint import load_checkpoint
+from crossclr_lab.training.trainer import TrainConfig, Trainer
 
 REPO = Path(__file__).resolve().parents[1]
 WORLD = 2

@@ -9,8 +9,8 @@ import nbformat
 import pytest
 
 from crossclr_lab import notebooks as nbs
-from crossclr_lab import site_build
 from crossclr_lab.lab.findings import check_notebook, notebook_findings, parse_markdown_table
+from tools import site_build
 
 NOTEBOOKS = nbs.discover()
 

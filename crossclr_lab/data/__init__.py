@@ -11,7 +11,6 @@ from .paired import PairedDataset, PairedFeatures, collate_paired, group_codes, 
 _LAZY = {
     "load_emoji_motion": ".emoji_motion",
     "emoji_motion_metadata": ".emoji_motion",
-    "embed_texts": ".text_encoder",
     "load_youcook2": ".youcook2",
     "parse_annotations": ".youcook2",
     "summarize_annotations": ".youcook2",

@@ -1,6 +1,6 @@
 """Emoji Motion: animated Fluent Emoji clips paired with their CLDR names, as shipped feature tensors.
 
-The features live in ``data/emoji_motion`` (built by ``python -m crossclr_lab.data.build_emoji_motion``;
+The features live in ``data/emoji_motion`` (built by ``python -m tools.build_emoji_motion``;
 its README.md is the data card)::
 
     from crossclr_lab.data.emoji_motion import load_emoji_motion
@@ -12,7 +12,6 @@ its README.md is the data card)::
 from __future__ import annotations
 
 import gzip
-import hashlib
 import json
 import os
 from functools import lru_cache
@@ -22,14 +21,16 @@ import numpy as np
 import torch
 
 from ..checks import check_choice
+from ..files import MANIFEST, read_manifest, repo_root, sha256_file
 from .paired import PairedFeatures
 
 SPLITS = ("train", "val", "test", "all")
 SPLIT_KINDS = ("concept", "random")
 GROUPS = ("base", "concept", "subcategory", "category")
-MANIFEST = "MANIFEST.sha256"
-REBUILD = "python -m crossclr_lab.data.build_emoji_motion --out data/emoji_motion"
+REBUILD = "python -m tools.build_emoji_motion --out data/emoji_motion"
 _REQUIRED = ("features.npz", "metadata.json.gz")
+NO_DATA = ("the Emoji Motion data is not installed with the package: clone the repository (it ships in data/), or "
+           "set CROSSCLR_DATA_DIR to a folder holding emoji_motion/")
 
 # Per-frame video experts (the builder's docstring and the data card say how each is computed).
 VIDEO_FEATURES: dict[str, str] = {
@@ -43,8 +44,12 @@ DEFAULT_VIDEO_FEATURES: tuple[str, ...] = ("appearance", "motion")
 def default_root() -> Path:
     """``$CROSSCLR_DATA_DIR/emoji_motion`` when that variable is set, else the repository's ``data/emoji_motion``."""
     env = os.environ.get("CROSSCLR_DATA_DIR")
-    base = Path(env) if env else Path(__file__).resolve().parents[2] / "data"
-    return base / "emoji_motion"
+    if env:
+        return Path(env) / "emoji_motion"
+    root = repo_root()
+    if root is None:
+        raise FileNotFoundError(NO_DATA)
+    return root / "data" / "emoji_motion"
 
 
 def _root(root) -> Path:
@@ -55,24 +60,9 @@ def _root(root) -> Path:
     return path
 
 
-def sha256_file(path: Path) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _manifest(root: Path) -> dict[str, str]:
-    """file name -> sha256 from ``root/MANIFEST.sha256`` (lines ``<hex>  <name>``)."""
-    entries = {}
-    for line in (root / MANIFEST).read_text(encoding="utf-8").splitlines():
-        parts = line.split(maxsplit=1)
-        if len(parts) != 2 or len(parts[0]) != 64 or Path(parts[1]).name != parts[1] or parts[1] in (".", ".."):
-            raise ValueError(f"{root / MANIFEST} is damaged (bad line {line!r}); restore it from git or rebuild "
-                             f"with: {REBUILD}")
-        entries[parts[1]] = parts[0]
+    """file name -> sha256 from ``root/MANIFEST.sha256`` (:func:`crossclr_lab.files.read_manifest`)."""
+    entries = read_manifest(root, f"restore it from git or rebuild with: {REBUILD}")
     missing = [n for n in _REQUIRED if n not in entries]
     if missing:
         raise ValueError(f"{root / MANIFEST} does not list {missing}; rebuild with: {REBUILD}")

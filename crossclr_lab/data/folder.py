@@ -25,7 +25,6 @@ Usage::
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -40,12 +39,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..files import MANIFEST, verify_manifest, write_manifest
 from .paired import PairedFeatures, masked_mean
 
 FORMAT_VERSION = 1
 CARD = "dataset.json"
 ITEMS = "items.json"
-MANIFEST = "MANIFEST.sha256"
 LAYOUTS = {"pooled": 2, "sequence": 3}  # layout -> dims of its array: [N, D] or [N, T, D]
 DOCS = "docs/dataset-format.md"
 _REQUIRED = ("format_version", "name", "licence", "views", "video_view", "text_view", "splits")
@@ -198,25 +197,7 @@ def _check(root: Path, verify: bool, stamp: tuple) -> None:
 
 
 def _check_manifest(root: Path, files: list[str]) -> None:
-    path = root / MANIFEST
-    entries = {}
-    for lineno, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        digest, _, rel = line.partition("  ")
-        if not re.fullmatch(r"[0-9a-f]{64}", digest) or not rel:
-            raise _fail(path, f"line {lineno} is not '<sha256>  <path>': {line!r}")
-        entries[rel] = digest
-    unlisted = [f for f in files if f not in entries]
-    if unlisted:
-        raise _fail(path, f"does not list {unlisted}; export the folder again, or delete {MANIFEST} after editing "
-                          "files by hand")
-    for rel, digest in entries.items():
-        file = root / rel
-        if not file.is_file():
-            raise FileNotFoundError(f"{file} is listed in {path} but missing")
-        with open(file, "rb") as f:
-            if hashlib.file_digest(f, "sha256").hexdigest() != digest:
-                raise ValueError(f"{file} does not match its sha256 in {path}: the file is damaged or was changed "
-                                 f"after export (restore it, or delete {MANIFEST} if the change is intended)")
+    verify_manifest(root, f"export the folder again, or delete {MANIFEST} after editing files by hand", files)
 
 
 def _read_items(root: Path, split: str, card: dict) -> dict:
@@ -445,11 +426,7 @@ def export_folder(features_by_split: Mapping[str, PairedFeatures], root: str | o
         (tmp / CARD).write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         for split, f in features_by_split.items():
             _write_split(tmp / split, f)
-        lines = []
-        for rel in sorted(_files(read_card(tmp))):
-            with open(tmp / rel, "rb") as fh:
-                lines.append(f"{hashlib.file_digest(fh, 'sha256').hexdigest()}  {rel}\n")
-        (tmp / MANIFEST).write_text("".join(lines), encoding="utf-8")
+        write_manifest(tmp, _files(read_card(tmp)))
         try:
             check_folder(tmp)
         except ValueError as err:

@@ -21,8 +21,7 @@ import inspect
 import os
 from pathlib import Path
 
-import numpy as np
-
+from ..files import MANIFEST, sha256_file
 from .paired import PairedFeatures
 
 # dataset name -> its loader (module:function), whose signature gives the defaults of settings not passed
@@ -30,7 +29,6 @@ LOADERS = {"emoji_motion": "crossclr_lab.data.emoji_motion:load_emoji_motion",
            "youcook2": "crossclr_lab.data.youcook2:load_youcook2",
            "synthetic": "crossclr_lab.data.synthetic:make_synthetic"}
 NOT_RECORDED = {"split", "root", "data_root", "verify", "cache_dir"}   # recorded otherwise, or no effect on data
-MANIFEST = "MANIFEST.sha256"
 
 
 def _default_root(name: str) -> Path | None:
@@ -57,7 +55,7 @@ def source(name: str, split: str, data_root: str | os.PathLike | None, settings:
     out = {"dataset": name, "split": split, "data_root": None if root is None else str(root.resolve())}
     out.update({k: v for k, v in {**_loader_defaults(name), **settings}.items() if k not in NOT_RECORDED})
     if root is not None and (root / MANIFEST).is_file():
-        out["manifest_sha256"] = hashlib.sha256((root / MANIFEST).read_bytes()).hexdigest()
+        out["manifest_sha256"] = sha256_file(root / MANIFEST)
     return {k: (v if v is None or isinstance(v, (bool, int, float, str)) else repr(v)) for k, v in out.items()}
 
 
@@ -73,14 +71,18 @@ def with_source(load):
     return wrapper
 
 
-def fingerprint(features: PairedFeatures) -> str:
-    """sha256 (16 hex digits) of the items: their ids, the feature shapes and the pooled features of both sides."""
-    digest = hashlib.sha256()
-    digest.update("\n".join(map(str, features.ids)).encode("utf-8"))
-    for t in (features.video, features.text):
-        digest.update(str(tuple(t.shape)).encode())
-    for t in (features.video_pooled, features.text_pooled):
-        digest.update(np.ascontiguousarray(t.detach().float().cpu().numpy()).tobytes())
+def fingerprint(features: PairedFeatures | None) -> str:
+    """sha256 (16 hex digits) of a dataset's items: name, size, ids and every feature tensor (shape, dtype, bytes);
+    ``"none"`` for ``None``. The one dataset fingerprint: records, resume checks and the model cache's key use it."""
+    if features is None:
+        return "none"
+    digest = hashlib.sha256(f"{features.name}\n{len(features)}\n".encode())
+    digest.update("\n".join(features.ids).encode())
+    for tensor in (features.video, features.video_lengths, features.text, features.text_lengths):
+        if tensor is not None:
+            t = tensor.detach().cpu().contiguous()
+            digest.update(str((tuple(t.shape), t.dtype)).encode())
+            digest.update(t.numpy().tobytes())
     return digest.hexdigest()[:16]
 
 

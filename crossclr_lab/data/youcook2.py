@@ -41,10 +41,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from crossclr_lab.utils import atomic_torch_save
+from crossclr_lab.experts.text_encoder import TEXT_DIM, embed_texts
+from crossclr_lab.files import atomic_torch_save
 
 from .paired import PairedFeatures
-from .text_encoder import TEXT_DIM, embed_texts
 
 ANNOTATION_FILE = "youcookii_annotations_trainval.json"
 SUBSETS = {"training": "train", "validation": "val"}   # the annotation file's subsets -> our split names
@@ -290,7 +290,8 @@ def _text_tensor(tokens: list[np.ndarray], keep_tokens: bool, max_tokens: int):
 
 
 def _minilm_features(sentences: list[str], cache_dir: Path) -> torch.Tensor:
-    """MiniLM features ``[N, 384]`` (the encoder of :mod:`.text_encoder`), cached in a file named by their hash."""
+    """MiniLM features ``[N, 384]`` (the encoder of :mod:`crossclr_lab.experts.text_encoder`), cached in a file named
+    by their hash."""
     digest = hashlib.sha256("\n".join([MINILM_NAME, *sentences]).encode("utf-8")).hexdigest()[:16]
     cache = cache_dir / f"youcook2_text_{MINILM_NAME}_{digest}.pt"
     if cache.is_file():

@@ -1,5 +1,5 @@
 """Companion of notebook 07 (captioning from the joint space): what the decoder sees, learning curves, example
-captions with thumbnails, and sentences computed from :func:`crossclr_lab.caption_compare.run_captioning`'s results.
+captions with thumbnails, and sentences computed from :func:`crossclr_lab.captioning.compare.run_captioning`'s results.
 
 Example::
 
@@ -19,10 +19,10 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from crossclr_lab.caption_compare import BASELINE, caption_verdict_lines
-from crossclr_lab.caption_metrics import CaptionScorer, cider_d, tokenize
-from crossclr_lab.captioning import Vocabulary, clip_references
-from crossclr_lab.experiments import MIN_SEEDS
+from crossclr_lab.captioning.compare import BASELINE, caption_verdict_lines
+from crossclr_lab.captioning.metrics import CaptionScorer, cider_d, tokenize
+from crossclr_lab.captioning.model import Vocabulary, clip_references
+from crossclr_lab.experiments.comparison import MIN_SEEDS
 
 COLORS = {"crossclr": "tab:red", "infonce": "tab:blue", "raw features": "tab:gray"}
 
@@ -44,7 +44,7 @@ def nearest_caption(train_vectors: torch.Tensor, train_captions: list[str], vect
 def decoder_inputs_table(vectors: dict[str, tuple], train, test) -> str:
     """Markdown: per encoder, the clip vectors' shape and the test CIDEr-D of copying the nearest training caption.
 
-    ``vectors``: name -> ``(train, val, test)`` tensors (:func:`crossclr_lab.caption_compare.clip_vectors`).
+    ``vectors``: name -> ``(train, val, test)`` tensors (:func:`crossclr_lab.captioning.compare.clip_vectors`).
     """
     refs = clip_references(test)
     lines = ["| clip vectors | train | test | CIDEr-D of the nearest training clip's caption |", "|---|---|---|---|"]

@@ -270,8 +270,9 @@ def check_paired_difference(fn: Callable[[list, list], tuple], trials: int = 6, 
                             verbose: bool = True) -> CheckResult:
     """Check ``fn(a, b) -> (mean, sem, beyond_noise)`` for scores ``a``, ``b`` of two variants with the same seeds
     (``a[s]``, ``b[s]``: seed s): the per-seed differences ``a − b``, their mean, standard error
-    (sample std / √n) and whether ``|mean| > 2·sem`` with at least 3 seeds (:mod:`crossclr_lab.experiments`)."""
-    from crossclr_lab.experiments import MIN_SEEDS
+    (sample std / √n) and whether ``|mean| > 2·sem`` with at least 3 seeds
+    (:mod:`crossclr_lab.experiments.comparison`)."""
+    from crossclr_lab.experiments.comparison import MIN_SEEDS
 
     def run() -> str:
         rng = np.random.default_rng(seed)

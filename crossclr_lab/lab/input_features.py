@@ -23,11 +23,11 @@ import torch
 from crossclr_lab.data import load_dataset
 from crossclr_lab.data.emoji_motion import DEFAULT_VIDEO_FEATURES
 from crossclr_lab.data.paired import PairedFeatures, random_batches
-from crossclr_lab.data.weight_share import weight_share_stats
-from crossclr_lab.experiments import Variant, run_comparison
+from crossclr_lab.experiments.comparison import Variant, run_comparison
 from crossclr_lab.lab.false_negatives import batch_connectivity
+from crossclr_lab.losses.weight_share import weight_share_stats
 from crossclr_lab.metrics import metric_label
-from crossclr_lab.train import TrainConfig
+from crossclr_lab.training.trainer import TrainConfig
 
 SPLITS = ("train", "val", "test")
 DELTA_METRICS = ("t2v_r1", "t2v_r10", "v2t_r1")
@@ -69,7 +69,7 @@ def mean_cosine(feat: torch.Tensor) -> tuple[float, float]:
 
 
 def weight_share_table(sets: dict, batch_size: int = 64, epochs: int = 10) -> dict[str, dict]:
-    """name -> :func:`~crossclr_lab.data.weight_share.weight_share_stats` of the pooled train video features, plus
+    """name -> :func:`~crossclr_lab.losses.weight_share.weight_share_stats` of the pooled train video features, plus
     "text" (the captions' MiniLM embeddings, the same in every set)."""
     table = {name: weight_share_stats(train.video_pooled, batch_size, epochs) for name, (train, _, _) in sets.items()}
     first_train = next(iter(sets.values()))[0]
@@ -102,7 +102,7 @@ def plot_connectivity_distributions(sets: dict, stats: dict, batch_size: int = 6
 
 
 def compare_losses(sets: dict, seeds: list[int], config: TrainConfig, log=print) -> dict[str, dict]:
-    """name -> :func:`~crossclr_lab.experiments.run_comparison` results of CrossCLR (the paper's defaults) vs
+    """name -> :func:`~crossclr_lab.experiments.comparison.run_comparison` results of CrossCLR (the paper's defaults) vs
     InfoNCE on that feature set, same seeds and protocol (train, select on val, evaluate on test)."""
     variants = [Variant("crossclr", "crossclr"), Variant("infonce", "infonce")]
     results = {}
@@ -175,7 +175,8 @@ PAIR_METRICS = ("t2v_r1", "t2v_r10", "v2t_r1", "v2t_r10")
 
 def compare_pairs(pairs: list[tuple[str, str]], seeds: list[int], config: TrainConfig, split_kind: str = "concept",
                   log=print) -> dict[str, dict]:
-    """``"A ↔ B"`` -> :func:`~crossclr_lab.experiments.run_comparison` results of CrossCLR vs InfoNCE between two
+    """``"A ↔ B"`` -> :func:`~crossclr_lab.experiments.comparison.run_comparison` results of CrossCLR vs InfoNCE
+    between two
     of Emoji Motion's views (:func:`~crossclr_lab.data.view_pairs.load_view_pair`: A in the "video" slot, so
     ``t2v`` retrieves A from B and ``v2t`` B from A)."""
     from crossclr_lab.data.view_pairs import load_view_pair

@@ -394,7 +394,7 @@ def explorer_batch(model, data, batch_size: int = 16, queue_rows: int = 0, seed:
     (the batch's item indices) and ``queue``: ``queue_rows`` further items as ``(video_emb, text_emb,
     video_feat, text_feat)`` for the queue slider (``None`` when 0).
     """
-    from crossclr_lab.train import embed
+    from crossclr_lab.training.trainer import embed
 
     if not 2 <= batch_size <= len(data) - queue_rows:
         raise ValueError(f"batch_size must be in [2, {len(data) - queue_rows}] for {len(data)} items and "

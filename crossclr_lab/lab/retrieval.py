@@ -3,7 +3,7 @@ retrieval table and the verdicts computed from it. The R@K curves come from
 :func:`crossclr_lab.metrics.recall_curves`, drawn by :func:`plot_recall_with_medr`.
 
 - :class:`ClipSearch`: a text query -> top-k clips for each model. The query is embedded by the encoder the
-  dataset's captions were embedded with (MiniLM, :func:`crossclr_lab.data.text_encoder.embed_texts`), then by
+  dataset's captions were embedded with (MiniLM, :func:`crossclr_lab.experts.text_encoder.embed_texts`), then by
   each model's trained text encoder, and compared (cosine) with the model's clip embeddings.
 
 Example::
@@ -53,12 +53,12 @@ class ClipSearch:
         models: ``{name: DualEncoder}`` trained on the dataset ``gallery`` comes from (pooled-text MLP heads).
         gallery: the clips to search (:class:`PairedFeatures`); its captions' features define the text space.
         encode_query: ``list[str] -> [Q, Dt]`` features in the space of ``gallery.text_pooled`` (default: MiniLM,
-            :func:`~crossclr_lab.data.text_encoder.embed_texts`, the encoder of Emoji Motion's captions).
+            :func:`~crossclr_lab.experts.text_encoder.embed_texts`, the encoder of Emoji Motion's captions).
     """
 
     def __init__(self, models: dict, gallery: PairedFeatures,
                  encode_query: Callable[[list[str]], Tensor] | None = None):
-        from crossclr_lab.train import embed
+        from crossclr_lab.training.trainer import embed
 
         if not models:
             raise ValueError("models is empty: pass {name: trained DualEncoder}")
@@ -67,7 +67,7 @@ class ClipSearch:
                 raise ValueError(f"model {name!r} encodes text tokens ([N, L, D]); free-text search needs a model "
                                  "whose text encoder takes pooled sentence features (encoder='mlp')")
         if encode_query is None:
-            from crossclr_lab.data.text_encoder import embed_texts as encode_query
+            from crossclr_lab.experts.text_encoder import embed_texts as encode_query
 
             quiet_progress_bars()
         self.models, self.gallery, self.encode_query = dict(models), gallery, encode_query
@@ -191,9 +191,10 @@ def quiet_progress_bars() -> None:
 
 # -- curves, tables and computed verdicts --------------------------------------------------------------------------
 def plot_recall_with_medr(curves: dict, n: int, title: str = "") -> Figure:
-    """:func:`crossclr_lab.report.plot_recall_curves` with a 50 % line: where an exact curve crosses it, K is the
+    """:func:`crossclr_lab.experiments.report.plot_recall_curves` with a 50 % line: where an exact curve crosses it, K
+    is the
     median rank (MedR)."""
-    from crossclr_lab.report import plot_recall_curves
+    from crossclr_lab.experiments.report import plot_recall_curves
 
     fig = plot_recall_curves(curves, n, title=title)
     for ax in fig.axes:

@@ -1,8 +1,8 @@
 """Companion of notebook 03 (training): what a multi-seed comparison says, as tables and sentences computed from
 its numbers, and the loss curves on one relative scale.
 
-The comparisons themselves come from :func:`crossclr_lab.experiments.run_comparison` and their tables from
-:func:`crossclr_lab.report.format_table`; the verdicts here carry :class:`~crossclr_lab.lab.findings.Claim`
+The comparisons themselves come from :func:`crossclr_lab.experiments.comparison.run_comparison` and their tables from
+:func:`crossclr_lab.experiments.report.format_table`; the verdicts here carry :class:`~crossclr_lab.lab.findings.Claim`
 objects that point into that table (rows ``"Δ <variant> − <baseline>"``), so a test can hold every sentence to
 the table the learner sees.
 
@@ -18,10 +18,10 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from crossclr_lab.experiments import MIN_SEEDS, Variant, ablation_variants
+from crossclr_lab.experiments.comparison import MIN_SEEDS, Variant, ablation_variants
+from crossclr_lab.experiments.report import _mean_band, _smooth
 from crossclr_lab.lab.findings import Claim, Table, Verdict, signed
 from crossclr_lab.metrics import lower_is_better, metric_label
-from crossclr_lab.report import _mean_band, _smooth
 
 STILL_FALLING = 10.0     # % of a curve's total drop that happens in its last quarter: above this, not flattened
 SMOOTH = 10              # steps in the moving average of the loss curves
@@ -31,7 +31,8 @@ COMPONENTS = {"no intra": "the intra-modality negatives (λ)", "no pruning": "pr
 
 
 def delta_row(results: dict, name: str) -> str:
-    """The row label :func:`crossclr_lab.report.format_table` gives variant ``name``'s paired differences."""
+    """The row label :func:`crossclr_lab.experiments.report.format_table` gives variant ``name``'s paired
+    differences."""
     return f"Δ {name} − {results['baseline']}"
 
 
@@ -132,7 +133,8 @@ def ablation_verdict(results: dict, table: str = "ablation", metrics: tuple[str,
 
 
 def ablation_sharing_infonce(crossclr_kwargs: dict | None = None) -> list[Variant]:
-    """:func:`~crossclr_lab.experiments.ablation_variants` with its last row, CrossCLR with every component off,
+    """:func:`~crossclr_lab.experiments.comparison.ablation_variants` with its last row, CrossCLR with every component
+    off,
     trained as ``infonce``: the two losses are equal (``tests/losses``: ``test_crossclr_all_off_equals_infonce``),
     so with the model cache the comparison's InfoNCE runs stand for that row instead of being trained again."""
     variants = ablation_variants(crossclr_kwargs)

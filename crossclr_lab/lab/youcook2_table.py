@@ -28,9 +28,9 @@ from pathlib import Path
 import numpy as np
 
 from crossclr_lab.data.youcook2 import ANNOTATION_FILE
-from crossclr_lab.experiments import Variant
+from crossclr_lab.experiments.comparison import Variant
 from crossclr_lab.lab.findings import Claim, Table, Verdict, signed
-from crossclr_lab.train import TrainConfig
+from crossclr_lab.training.trainer import TrainConfig
 
 # Table 1 of the paper, YouCook2 (same COOT architecture, only the loss changes): R@1, R@5, R@10 in %.
 PAPER_TABLE1 = {
@@ -129,7 +129,7 @@ def write_layout_fixture(root: str | os.PathLike, n_train: int = 48, n_val: int 
                                   "recipe_type": str(101 + recipe), "video_url": "", "annotations": annotations}
     os.replace(tmp, root / VIDEO_FILE)
     os.replace(root / (TEXT_FILE + ".tmp"), root / TEXT_FILE)
-    from crossclr_lab.utils import atomic_write_text
+    from crossclr_lab.files import atomic_write_text
 
     atomic_write_text(root / LENS_FILE, json.dumps(lens))
     atomic_write_text(root / ANNOTATION_FILE, json.dumps({"database": database}))
@@ -139,7 +139,7 @@ def write_layout_fixture(root: str | os.PathLike, n_train: int = 48, n_val: int 
 # -- our table beside the paper's ----------------------------------------------------------------------------------
 def table1_findings(results: dict, name: str = "table1") -> Table:
     """Our R@1/R@5/R@10 (mean over seeds) beside the published ones, per Table 1 row and direction, and the
-    difference on R@1. ``results`` from :func:`~crossclr_lab.experiments.run_comparison` over
+    difference on R@1. ``results`` from :func:`~crossclr_lab.experiments.comparison.run_comparison` over
     :func:`table1_variants`."""
     rows = []
     for label, entry in results["summary"].items():

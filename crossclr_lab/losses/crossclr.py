@@ -51,7 +51,7 @@ class CrossCLRLoss(PairLoss):
     ``Σ C`` is small, the ``c_i`` are large and ``exp(c_i / κ)`` at κ = 3.5e-3 puts almost all the weight on
     one or two samples (Emoji Motion's hand-crafted video features: the largest weight share is about 0.7 in a
     typical batch of 64; its pretrained ones: about 0.035). Check :meth:`parts`' weights, or
-    :func:`crossclr_lab.data.weight_share.weight_share_stats`, before trusting the default κ on new features.
+    :func:`crossclr_lab.losses.weight_share.weight_share_stats`, before trusting the default κ on new features.
 
     Switches: ``intra_weight=0``, ``prune_threshold=None``, ``weight_temperature=None``, ``queue_size=0``;
     with all four off the loss equals :class:`InfoNCELoss`.

@@ -207,7 +207,7 @@ def test_truncated_and_missing_files(tmp_path):
     with pytest.raises(FileNotFoundError, match="build_emoji_motion"):
         load_emoji_motion(root=tmp_path / "nowhere")
     (root / em.MANIFEST).write_text("0123  features.npz\n")
-    with pytest.raises(ValueError, match="MANIFEST.sha256 is damaged"):
+    with pytest.raises(ValueError, match="MANIFEST.sha256 line 1 is not"):
         load_emoji_motion(root=root)
 
 
@@ -248,7 +248,7 @@ def test_thumbnails(rows):
 
 @pytest.mark.slow
 def test_embed_texts_matches_shipped_text_features():
-    from crossclr_lab.data.text_encoder import embed_texts
+    from crossclr_lab.experts.text_encoder import embed_texts
 
     d = load_emoji_motion("test")
     q = embed_texts(d.captions[:4])

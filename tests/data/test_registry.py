@@ -1,4 +1,4 @@
-"""load_dataset dispatch and the `python -m crossclr_lab.data.describe` command."""
+"""load_dataset dispatch and the `python -m crossclr_lab.experiments.data_card` command."""
 
 import subprocess
 import sys
@@ -9,7 +9,7 @@ import torch
 from fixtures.youcook2_layout import HANDMADE, HANDMADE_FRAMES, write_root
 
 from crossclr_lab.data import DATASETS, PairedFeatures, load_dataset, make_synthetic
-from crossclr_lab.data.describe import describe, main
+from crossclr_lab.experiments.data_card import describe, main
 
 REPO = Path(__file__).resolve().parents[2]
 COOT_LENS = {"vidTrainAAA": [4, 6], "vidTrainBBB": [3], "vidTrainCCC": [5], "vidValDDD": [2, 7]}
@@ -112,7 +112,7 @@ def test_describe_bad_arguments_exit_2_with_one_line(capsys, argv, match):
 
 
 def test_describe_runs_as_a_module():
-    ok = subprocess.run([sys.executable, "-m", "crossclr_lab.data.describe", "synthetic", "--split", "val"],
+    ok = subprocess.run([sys.executable, "-m", "crossclr_lab.experiments.data_card", "synthetic", "--split", "val"],
                         capture_output=True, text=True, cwd=REPO, timeout=120)
     assert ok.returncode == 0 and "split val:" in ok.stdout and "items: 200" in ok.stdout
 
@@ -127,7 +127,7 @@ def test_describe_emoji_motion_data_card(tmp_path):
 
 
 def test_data_card_is_printed_when_present_and_its_absence_said(tmp_path):
-    from crossclr_lab.data.describe import data_card
+    from crossclr_lab.experiments.data_card import data_card
 
     assert data_card("emoji_motion", str(tmp_path)) == [f"(no data card found at {tmp_path / 'README.md'})"]
     (tmp_path / "README.md").write_text("# Emoji Motion\nlicence notes\n")

@@ -9,7 +9,7 @@ import torch
 
 from crossclr_lab.data import make_synthetic
 from crossclr_lab.lab import input_features as inf
-from crossclr_lab.train import TrainConfig
+from crossclr_lab.training.trainer import TrainConfig
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,7 @@ def test_emoji_motion_feature_sets():
 
 def _pair_results(t2v_r1_diffs, crossclr_r10=30.0, infonce_r10=25.0):
     """Fake run_comparison results of one view pair: per-seed test metrics, summarised by the real summarize()."""
-    from crossclr_lab.experiments import summarize
+    from crossclr_lab.experiments.comparison import summarize
 
     runs = {"crossclr": [], "infonce": []}
     for seed, diff in enumerate(t2v_r1_diffs):

@@ -4,10 +4,10 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from crossclr_lab.caption_compare import CAPTION_METRICS, RAW
-from crossclr_lab.captioning import Vocabulary
+from crossclr_lab.captioning.compare import CAPTION_METRICS, RAW
+from crossclr_lab.captioning.model import Vocabulary
 from crossclr_lab.data import load_dataset
-from crossclr_lab.experiments import summarize
+from crossclr_lab.experiments.comparison import summarize
 from crossclr_lab.lab.captioning import (
     decoder_inputs_table,
     nearest_caption,

@@ -7,10 +7,10 @@ import torch.nn.functional as F
 from matplotlib.figure import Figure
 
 from crossclr_lab.data import make_synthetic
+from crossclr_lab.experiments.report import plot_recall_curves
 from crossclr_lab.lab.retrieval import ClipSearch
 from crossclr_lab.metrics import recall_curve, recall_curves
 from crossclr_lab.models import build_model
-from crossclr_lab.report import plot_recall_curves
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +99,7 @@ def test_figure_and_widget(data, models):
 @pytest.mark.slow
 def test_minilm_query_lands_on_its_caption_features():
     from crossclr_lab.data.paired import PairedFeatures
-    from crossclr_lab.data.text_encoder import embed_texts
+    from crossclr_lab.experts.text_encoder import embed_texts
 
     captions = ["a happy cat", "a red sports car", "a person running in the rain", "a bowl of hot soup"]
     text = embed_texts(captions)

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from crossclr_lab.experiments import summarize
+from crossclr_lab.experiments.comparison import summarize
+from crossclr_lab.experiments.report import format_table
 from crossclr_lab.lab.findings import check_claims
 from crossclr_lab.lab.training import (
     STILL_FALLING,
@@ -15,7 +16,6 @@ from crossclr_lab.lab.training import (
     kappa_variants,
     plot_relative_loss_curves,
 )
-from crossclr_lab.report import format_table
 
 METRICS = ("t2v_r1", "t2v_r5", "t2v_r10", "t2v_medr", "v2t_r1", "v2t_r5", "v2t_r10", "v2t_medr", "t2v_sem_r1")
 

@@ -8,7 +8,7 @@ import pytest
 
 from crossclr_lab.data import load_splits
 from crossclr_lab.data.youcook2 import parse_annotations
-from crossclr_lab.experiments import run_comparison
+from crossclr_lab.experiments.comparison import run_comparison
 from crossclr_lab.lab.findings import check_claims
 from crossclr_lab.lab.youcook2_table import (
     PAPER_CROSSCLR,

@@ -5,7 +5,7 @@ import shutil
 import pytest
 from fixtures.tiny_runs import tiny_config, tiny_splits
 
-from crossclr_lab.train import Trainer
+from crossclr_lab.training.trainer import Trainer
 
 
 @pytest.fixture(scope="module")

@@ -7,8 +7,8 @@ import pytest
 import torch
 from fixtures.tiny_runs import TRAIN_ARGS, flip_bytes, run_cli, tiny_config, tiny_splits
 
-from crossclr_lab.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from crossclr_lab.train import Trainer
+from crossclr_lab.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from crossclr_lab.training.trainer import Trainer
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -8,7 +8,7 @@ from fixtures.tiny_runs import TRAIN_ARGS, run_cli, tiny_config, tiny_splits
 
 from crossclr_lab.losses import LOSSES, build_loss
 from crossclr_lab.metrics import retrieval_metrics
-from crossclr_lab.train import Trainer, TrainingDiverged, check_embeddings
+from crossclr_lab.training.trainer import Trainer, TrainingDiverged, check_embeddings
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

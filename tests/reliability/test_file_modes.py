@@ -13,8 +13,8 @@ from fixtures.tiny_runs import TRAIN_ARGS, run_cli
 from matplotlib.figure import Figure
 
 from crossclr_lab import notebooks as nbs
-from crossclr_lab.checkpoint import save_checkpoint
-from crossclr_lab.utils import atomic_savefig, atomic_torch_save, atomic_write_json, atomic_write_text
+from crossclr_lab.files import atomic_savefig, atomic_torch_save, atomic_write_json, atomic_write_text
+from crossclr_lab.training.checkpoint import save_checkpoint
 
 REPO = Path(__file__).resolve().parents[2]
 WRITERS = {
@@ -50,9 +50,9 @@ def test_regenerated_notebooks_get_the_mode_of_the_umask(tmp_path, umask):
 
 KILLED_WRITER = """
 import sys, time
-from crossclr_lab import utils
-utils.os.replace = lambda *a: (print("written", flush=True), time.sleep(120))   # killed before the rename
-utils.atomic_write_json(sys.argv[1], {"half": "written"})
+from crossclr_lab import files
+files.os.replace = lambda *a: (print("written", flush=True), time.sleep(120))   # killed before the rename
+files.atomic_write_json(sys.argv[1], {"half": "written"})
 """
 
 

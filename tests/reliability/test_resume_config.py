@@ -5,9 +5,9 @@ import json
 import pytest
 from fixtures.tiny_runs import TRAIN_ARGS, run_cli, tiny_config, tiny_splits
 
-from crossclr_lab.checkpoint import SAFE_TO_CHANGE, ResumeMismatch
 from crossclr_lab.data import load_dataset
-from crossclr_lab.train import Trainer
+from crossclr_lab.training.checkpoint import SAFE_TO_CHANGE, ResumeMismatch
+from crossclr_lab.training.trainer import Trainer
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -9,10 +9,10 @@ import time
 import pytest
 from fixtures.tiny_runs import TRAIN_ARGS, run_cli, tiny_config, tiny_splits
 
-from crossclr_lab import runs
-from crossclr_lab.runs import LOCK, MARKER, RunFolderError, RunLock, claim_output
-from crossclr_lab.train import Trainer
-from crossclr_lab.utils import HOST
+from crossclr_lab.files import HOST
+from crossclr_lab.training import runs
+from crossclr_lab.training.runs import LOCK, MARKER, RunFolderError, RunLock, claim_output
+from crossclr_lab.training.trainer import Trainer
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 COMPARE = ["compare", "--dataset", "synthetic", "--seeds", "1", "--epochs", "1", "--batch-size", "16", "--threads", "1"]

@@ -1,0 +1,183 @@
+"""Print what a dataset holds: items per split, feature shapes, group sizes, CrossCLR's connectivity weight share
+on its train split (does the paper's κ suit these features?) and (if any) its data card.
+
+    python -m crossclr_lab.experiments.data_card synthetic
+    python -m crossclr_lab.experiments.data_card emoji_motion
+    python -m crossclr_lab.experiments.data_card youcook2 --data-root /data/youcook2 --split val
+    python -m crossclr_lab.experiments.data_card folder --data-root my_features      # docs/dataset-format.md
+    python -m crossclr_lab.experiments.data_card synthetic --set n_concepts=5 --set noise=1.0
+
+``--set KEY=VALUE`` passes a loader argument (VALUE read as a Python literal, else as a string).
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import sys
+from collections import Counter
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from crossclr_lab.data.paired import PairedFeatures
+from crossclr_lab.data.registry import DATASETS, dataset_splits, load_dataset
+
+
+def summarize(data: PairedFeatures) -> list[str]:
+    """Lines describing one split: size, shapes, frame/token lengths and each group's label counts."""
+    lengths = data.video_lengths.float()
+    lines = [
+        f"  items: {len(data)}",
+        f"  video: {list(data.video.shape)} (valid frames {int(lengths.min())}..{int(lengths.max())}, "
+        f"mean {lengths.mean():.1f}); pooled {list(data.video_pooled.shape)}",
+        f"  text:  {list(data.text.shape)}"
+        + (f" (valid tokens {int(data.text_lengths.min())}..{int(data.text_lengths.max())})"
+           if data.text_lengths is not None else "") + f"; pooled {list(data.text_pooled.shape)}",
+    ]
+    for group, labels in data.groups.items():
+        counts = Counter(labels)
+        sizes = sorted(counts.values())
+        top = ", ".join(f"{label}: {n}" for label, n in counts.most_common(8))
+        more = f", ... ({len(counts) - 8} more)" if len(counts) > 8 else ""
+        lines.append(f"  group {group!r}: {len(counts)} labels, {sizes[0]}..{sizes[-1]} items per label "
+                     f"(median {sizes[len(sizes) // 2]}); largest: {top}{more}")
+    if data.captions:
+        lines.append(f"  example caption: {data.captions[0]!r}")
+    return lines
+
+
+def weight_share_lines(pooled: dict[str, Tensor], weight_temperature: float | None = None,
+                       batch_size: int = 64) -> list[str]:
+    """CrossCLR's largest connectivity-weight share in random train batches, per modality (or view) of ``pooled``
+    (name -> ``[N, D]`` pooled input features) at κ = ``weight_temperature`` (default: the paper's): the median
+    and p10-p90 over batches, and how often ``Σ C <= 0`` made the loss fall back to uniform weights (see
+    :func:`.weight_share.weight_share_stats`)."""
+    from crossclr_lab.losses.weight_share import PAPER_KAPPA, weight_share_stats
+
+    kappa = PAPER_KAPPA if weight_temperature is None else weight_temperature
+    b = min(batch_size, *(len(f) for f in pooled.values()))
+    which = "the paper's κ" if kappa == PAPER_KAPPA else "κ"
+    lines = [f"connectivity weight share (train; largest w_i / Σ w of CrossCLR's weights at {which} = "
+             f"{kappa:g}, median (p10-p90) over random batches of {b}; uniform = 1/{b} = {1 / b:.3f}, "
+             "1 = one sample carries the batch):"]
+    width = max(map(len, pooled))
+    for name, feat in pooled.items():
+        st = weight_share_stats(feat, batch_size=b, weight_temperature=kappa)
+        share = st["median"]
+        fallback = (f"; Σ C <= 0 (uniform fallback) in {100 * st['fallback_fraction']:.0f} % of {st['batches']} "
+                    f"batches, median of the others {st['median_weighted']:.3f}"
+                    if 0 < st["fallback_fraction"] < 1 else "")
+        advice = "  <- above 0.1: try a larger --weight-temperature, or none" if share > 0.1 else ""
+        lines.append(f"  {name:<{width}}  {share:.3f} ({st['p10']:.3f}-{st['p90']:.3f}; {share * b:.1f}x uniform)"
+                     f"{fallback}{advice}")
+    return lines
+
+
+def data_card(name: str, data_root: str | None) -> list[str]:
+    """The dataset's card (emoji_motion's README, a folder's dataset.json), or a line saying where it was looked for."""
+    if name == "folder":
+        from crossclr_lab.data.folder import read_card
+
+        card = read_card(data_root)
+        views = ", ".join(f"{v} ({spec['layout']}, {spec['dim']}-d)" for v, spec in card["views"].items())
+        return ["data card (dataset.json):", f"  name: {card['name']}", f"  licence: {card['licence']}",
+                f"  description: {card['description'] or '(none)'}",
+                f"  views: {views}; default pair: video_view {card['video_view']!r}, text_view {card['text_view']!r}",
+                f"  groups: {', '.join(card['groups']) or '(none)'}"]
+    if name != "emoji_motion":
+        return []
+    from crossclr_lab.data.emoji_motion import default_root
+
+    card = (Path(data_root) if data_root is not None else default_root()) / "README.md"
+    if not card.is_file():
+        return [f"(no data card found at {card})"]
+    return ["data card:", *card.read_text(encoding="utf-8").rstrip().splitlines()]
+
+
+def _emoji_expert_features(data_root: str | None, **kwargs) -> dict[str, Tensor]:
+    """Emoji Motion's pooled train features: each video expert alone, the default set, and the text."""
+    from crossclr_lab.data.emoji_motion import DEFAULT_VIDEO_FEATURES, VIDEO_FEATURES
+
+    kwargs = {k: v for k, v in kwargs.items() if k != "video_features"}
+    pooled = {}
+    for experts in dict.fromkeys([*((n,) for n in VIDEO_FEATURES), DEFAULT_VIDEO_FEATURES]):
+        train = load_dataset("emoji_motion", split="train", data_root=data_root, video_features=list(experts),
+                             **kwargs)
+        default = " (default)" if experts == DEFAULT_VIDEO_FEATURES else ""
+        pooled[f"video {'+'.join(experts)}{default}"] = train.video_pooled
+    pooled["text"] = train.text_pooled
+    return pooled
+
+
+def describe(name: str, data_root: str | None = None, splits: list[str] | None = None,
+             weight_temperature: float | None = None, **kwargs) -> str:
+    """The full report for dataset ``name`` (each split unless ``splits`` is given; "all" only on request); the
+    weight share (at κ = ``weight_temperature``, default the paper's) when the train split is described."""
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(sorted(DATASETS))}")
+    lines = [f"dataset {name}: {DATASETS[name]}"]
+    train = None
+    for split in splits or [s for s in dataset_splits(name, data_root) if s != "all"]:
+        lines.append(f"split {split}:")
+        data = load_dataset(name, split=split, data_root=data_root, **kwargs)
+        lines += summarize(data)
+        train = data if split == "train" else train
+    if train is not None:
+        if name == "emoji_motion":  # every video expert, not only the set loaded
+            pooled = _emoji_expert_features(data_root, **kwargs)
+        elif name == "folder":  # every view of the folder, not only the pair loaded
+            from crossclr_lab.data.folder import load_views
+
+            pooled = {view: v.pooled() for view, v in load_views(data_root, "train").items()}
+        else:
+            pooled = {"video": train.video_pooled, "text": train.text_pooled}
+        lines += weight_share_lines(pooled, weight_temperature)
+    lines += data_card(name, data_root)
+    return "\n".join(lines)
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def _parse_setting(text: str) -> tuple[str, object]:
+    key, sep, value = text.partition("=")
+    if not sep or not key.isidentifier():
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key, ast.literal_eval(value)
+    except (ValueError, SyntaxError):
+        return key, value
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _OneLineParser(prog="python -m crossclr_lab.experiments.data_card",
+                            description="Describe a dataset: splits, shapes, group sizes, CrossCLR's connectivity "
+                                        "weight share, data card.")
+    parser.add_argument("name", choices=sorted(DATASETS), help="dataset name")
+    parser.add_argument("--data-root", default=None, help="data folder (required for youcook2 and folder)")
+    parser.add_argument("--split", action="append", default=None, help="only this split (repeatable)")
+    parser.add_argument("--set", action="append", default=[], type=_parse_setting, metavar="KEY=VALUE",
+                        help="extra loader argument, e.g. --set noise=1.0 (repeatable)")
+    parser.add_argument("--weight-temperature", type=float, default=None, metavar="KAPPA",
+                        help="κ for the weight share (default: the paper's 3.5e-3)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="CPU threads for torch (default: %(default)s, fastest for the small weight-share batches)")
+    args = parser.parse_args(argv)
+    if args.threads < 1 or (args.weight_temperature is not None and not args.weight_temperature > 0):
+        parser.error(f"--threads must be >= 1 and --weight-temperature > 0, got {args.threads} and "
+                     f"{args.weight_temperature}")
+    torch.set_num_threads(args.threads)
+    try:
+        report = describe(args.name, args.data_root, args.split, args.weight_temperature, **dict(args.set))
+    except (ValueError, TypeError, FileNotFoundError) as err:
+        parser.error(str(err).splitlines()[0])
+    print(report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""Small pretrained checkpoints the kit ships: notebook 03's seed-0 CrossCLR and InfoNCE models on Emoji Motion,
+so notebooks 04 and 05 can start without training.
+
+They are entries of the model cache (:mod:`crossclr_lab.training.model_cache`, same key, so they are found exactly
+when the
+data, loss, seed and settings match), stored in float16 under ``data/pretrained/<dataset>/`` with a sha256
+manifest that :func:`shipped_entry` checks before anything is loaded (``weights_only=True``). A file that is
+missing from the manifest or does not match it is never used: the caller trains instead and says why.
+
+Rebuild them (about a minute on 2 cores) after the data or the notebooks' defaults change, from a checkout::
+
+    python -m tools.build_pretrained            # writes data/pretrained/ and its MANIFEST.sha256
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import warnings
+from pathlib import Path
+
+import torch
+
+from crossclr_lab.files import MANIFEST, read_manifest, repo_root
+
+SHIPPED_DIR = (repo_root() or Path(__file__).resolve().parents[1]) / "data" / "pretrained"
+REBUILD = "rebuild with: python -m tools.build_pretrained (from a checkout)"
+LOSSES = ("crossclr", "infonce")
+EPOCHS = 12   # notebooks 03-05's default; their TrainConfig is notebook_config() below
+
+
+def notebook_config(epochs: int = EPOCHS, seed: int = 0, group: str | None = "concept"):
+    """The TrainConfig notebooks 03, 04 and 05 train with by default (their cache keys must match)."""
+    from crossclr_lab.training.trainer import TrainConfig
+
+    return TrainConfig(epochs=epochs, warmup_epochs=min(2.0, epochs / 4), seed=seed, group=group, progress=False)
+
+
+def shipped_entry(relative: str, root: Path = SHIPPED_DIR) -> dict | None:
+    """The shipped cache entry ``relative`` (``<dataset>/<file>.pt``), its sha256 checked against the manifest;
+    ``None`` when there is none. A damaged or unlisted file gives a warning and ``None``."""
+    path = root / relative
+    if not path.is_file():
+        return None
+    try:
+        expected = read_manifest(root, REBUILD).get(relative)
+    except (OSError, ValueError) as err:
+        warnings.warn(f"shipped checkpoint {path} not used: {err}", stacklevel=2)
+        return None
+    data = path.read_bytes()
+    if expected is None or hashlib.sha256(data).hexdigest() != expected:
+        warnings.warn(f"shipped checkpoint {path} is {'not in ' + MANIFEST if expected is None else 'damaged'}; "
+                      f"not used ({REBUILD})", stacklevel=2)
+        return None
+    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
