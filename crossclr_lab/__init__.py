@@ -50,4 +50,4 @@ Tooling
     site_check.py         the built site checked in Chromium: console errors, figures, links, search
 """
 
-__version__ = "0.1.0"
+__version__ = "0.1.0"   # the one version number (pyproject.toml reads it; CITATION.cff repeats it, a test checks)

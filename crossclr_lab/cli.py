@@ -527,6 +527,24 @@ def run_notebooks(args) -> int:
     return notebooks.main(args.notebook_args or ["--help"])
 
 
+# -- describe --------------------------------------------------------------------------------------------------
+def add_describe(p: argparse.ArgumentParser) -> None:
+    from crossclr_lab.experiments import data_card
+
+    data_card.add_arguments(p)
+
+
+def run_describe(args) -> int:
+    """A dataset's card (:mod:`crossclr_lab.experiments.data_card`)."""
+    from crossclr_lab.experiments import data_card
+
+    try:
+        print(data_card.run(args))
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    return 0
+
+
 # name -> (help, add_arguments, run)
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
     "demo": ("CrossCLR vs InfoNCE on Emoji Motion: table, verdict and figures (the README's first command)",
@@ -538,14 +556,19 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
                add_ablate, run_ablate),
     "caption": ("downstream captioning: captioners on CrossCLR, InfoNCE and raw-feature clip vectors, COCO "
                 "metrics (BLEU, METEOR, ROUGE-L, CIDEr-D) + RE@4 against a constant caption", add_caption, run_caption),
+    "describe": ("what a dataset holds: splits, shapes, group sizes, CrossCLR's connectivity weight share, data card",
+                 add_describe, run_describe),
     "notebooks": ("execute the notebook series headlessly (papermill) or keep the .ipynb/.py twins in sync",
                   add_notebooks, run_notebooks),
 }
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from crossclr_lab import __version__
+
     parser = _Parser(prog="crossclr-lab", description="Learn, explore and reproduce CrossCLR "
                                      "(cross-modal contrastive learning for video and text).")
+    parser.add_argument("--version", action="version", version=f"crossclr-lab {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (help_text, add_arguments, run) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)

@@ -366,3 +366,15 @@ def test_describe_prints_every_view_weight_share_and_the_card(tmp_path):
     assert [line.split()[0] for line in share_lines[1:4]] == ["video", "text", "motion"]
     assert "licence: CC0" in report
     assert "views: video (sequence, 5-d), text (pooled, 3-d), motion (pooled, 2-d)" in report
+
+
+def test_the_card_takes_license_spelled_either_way_but_once(tmp_path):
+    root = small_folder(tmp_path / "f")
+    card = json.loads((root / "dataset.json").read_text())
+    card["license"] = card.pop("licence")
+    (root / "dataset.json").write_text(json.dumps(card))
+    assert load_folder(root, "train").name == "tiny" and "licence: CC0" in describe("folder", str(root))
+    card["licence"] = "CC0"
+    (root / "dataset.json").write_text(json.dumps(card))
+    with pytest.raises(ValueError, match="'license' or 'licence', not both"):
+        load_folder(root, "train")
