@@ -28,6 +28,8 @@ Core library
     distributed.py        torchrun process group, gathers, global-batch slices
     utils.py              seeding, devices, atomic writes, safe normalisation, run records and provenance
     checks.py             argument checks shared by every layer (positive, int, number range, choice)
+    search.py             search a dataset's clips with trained models, by free text or by an item's id
+    training/reuse.py     load_run / load_pretrained (also crossclr_lab.load_run): plain weights + model.json
 Experiments
     experiments.py        variants, multi-seed comparisons with paired statistics, train_models
     report.py             tables, computed verdicts and figures of runs and comparisons
@@ -50,4 +52,16 @@ Tooling
     site_check.py         the built site checked in Chromium: console errors, figures, links, search
 """
 
+__all__ = ["load_run", "load_pretrained", "__version__"]
+
 __version__ = "0.1.0"   # the one version number (pyproject.toml reads it; CITATION.cff repeats it, a test checks)
+
+
+def __getattr__(name: str):
+    """``load_run`` and ``load_pretrained`` (:mod:`crossclr_lab.training.reuse`), imported on first use so that
+    ``import crossclr_lab`` stays cheap."""
+    if name in ("load_run", "load_pretrained"):
+        from crossclr_lab.training import reuse
+
+        return getattr(reuse, name)
+    raise AttributeError(f"module 'crossclr_lab' has no attribute {name!r}")

@@ -527,6 +527,88 @@ def run_notebooks(args) -> int:
     return notebooks.main(args.notebook_args or ["--help"])
 
 
+# -- embed / search: reuse a trained model ---------------------------------------------------------------------
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--run", dest="run_dir", metavar="DIR", help="a finished run folder (`train --out DIR`, or a comparison's "
+                       "OUT/runs/<variant>/seed<N>)")
+    which.add_argument("--pretrained", metavar="LOSS", help="a model the kit ships: crossclr or infonce")
+    p.add_argument("--split", help="the split of the model's own dataset (default: test, or val when it has none)")
+    p.add_argument("--data-root", help="where the model's dataset is now (default: where it was trained from)")
+
+
+def _reused_and_data(args):
+    """``(Reusable, PairedFeatures)``: the model named by --run/--pretrained and the split of its dataset."""
+    from crossclr_lab.data.registry import dataset_splits
+    from crossclr_lab.training.reuse import load_pretrained, load_run
+
+    try:
+        reused = load_run(args.run_dir) if args.run_dir else load_pretrained(args.pretrained)
+    except (FileNotFoundError, ValueError) as err:
+        raise UsageError(str(err)) from None
+    name = reused.inputs["dataset"]
+    try:
+        split = args.split or ("test" if "test" in dataset_splits(name, args.data_root or reused.inputs.get(
+            "data_root")) else "val")
+        return reused, reused.dataset(split, args.data_root)
+    except (FileNotFoundError, ValueError, TypeError) as err:
+        raise UsageError(f"cannot load the model's dataset {name!r}: {str(err).splitlines()[0]}") from None
+
+
+def add_embed(p: argparse.ArgumentParser) -> None:
+    _add_model_args(p)
+    p.add_argument("--out", required=True, help="an .npz file: ids, video and text embeddings ([N, D] each, unit "
+                                                "norm, row i = item ids[i]), captions")
+
+
+def run_embed(args) -> int:
+    """Embed a split of a trained model's dataset; write ids and both modalities' embeddings to an .npz."""
+    import io
+
+    import numpy as np
+
+    from crossclr_lab.files import atomic_write_bytes
+
+    if not args.out.endswith(".npz"):
+        raise UsageError(f"--out must name an .npz file, got {args.out!r}")
+    reused, data = _reused_and_data(args)
+    video, text = reused.embed(data)
+    buf = io.BytesIO()
+    np.savez(buf, ids=np.array(data.ids), video=video.numpy(), text=text.numpy(), captions=np.array(data.captions))
+    path = atomic_write_bytes(args.out, buf.getvalue())
+    print(f"{len(data)} items of {data.name} ({data.source.get('split', '?')}): video and text embeddings "
+          f"[{len(data)}, {video.shape[1]}] -> {path}")
+    return 0
+
+
+def add_search(p: argparse.ArgumentParser) -> None:
+    _add_model_args(p)
+    query = p.add_mutually_exclusive_group(required=True)
+    query.add_argument("query", nargs="?", help="free text, e.g. 'happy cat' (MiniLM-embedded, as Emoji Motion's "
+                                                "captions; a folder dataset needs MiniLM captions for this)")
+    query.add_argument("--id", help="an item id: its caption is the query (its own clip is the right answer)")
+    p.add_argument("-k", type=int, default=5, help="how many clips (default: %(default)s)")
+
+
+def run_search(args) -> int:
+    """The clips a trained model ranks first for a text or for an item's caption, with their captions."""
+    from crossclr_lab.search import ClipSearch
+
+    if args.k < 1:
+        raise UsageError(f"-k must be >= 1, got {args.k}")
+    reused, data = _reused_and_data(args)
+    try:
+        search = ClipSearch({"model": reused.model}, data)
+        hits = (search.search_id(args.id, args.k) if args.id else search.search(args.query, args.k))["model"]
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    what = f"the caption of {args.id}" if args.id else repr(args.query)
+    print(f"top {len(hits)} of {len(data)} {data.name} clips for {what} (z: standard deviations above the mean score)")
+    for hit in hits:
+        print(f"{hit.rank:>3}  z {hit.z:5.1f}  {hit.id}  {hit.caption}")
+    return 0
+
+
 # -- describe --------------------------------------------------------------------------------------------------
 def add_describe(p: argparse.ArgumentParser) -> None:
     from crossclr_lab.experiments import data_card
@@ -556,6 +638,10 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
                add_ablate, run_ablate),
     "caption": ("downstream captioning: captioners on CrossCLR, InfoNCE and raw-feature clip vectors, COCO "
                 "metrics (BLEU, METEOR, ROUGE-L, CIDEr-D) + RE@4 against a constant caption", add_caption, run_caption),
+    "embed": ("a trained model's embeddings of its dataset's clips and captions, with their ids (.npz)",
+              add_embed, run_embed),
+    "search": ("the clips a trained model ranks first for free text or an item's caption, with captions",
+               add_search, run_search),
     "describe": ("what a dataset holds: splits, shapes, group sizes, CrossCLR's connectivity weight share, data card",
                  add_describe, run_describe),
     "notebooks": ("execute the notebook series headlessly (papermill) or keep the .ipynb/.py twins in sync",
