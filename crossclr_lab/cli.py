@@ -530,8 +530,8 @@ def run_notebooks(args) -> int:
 # -- embed / search: reuse a trained model ---------------------------------------------------------------------
 def _add_model_args(p: argparse.ArgumentParser) -> None:
     which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--run", dest="run_dir", metavar="DIR", help="a finished run folder (`train --out DIR`, or a comparison's "
-                       "OUT/runs/<variant>/seed<N>)")
+    which.add_argument("--run", dest="run_dir", metavar="DIR",
+                       help="a finished run folder (`train --out DIR`, or a comparison's OUT/runs/<variant>/seed<N>)")
     which.add_argument("--pretrained", metavar="LOSS", help="a model the kit ships: crossclr or infonce")
     p.add_argument("--split", help="the split of the model's own dataset (default: test, or val when it has none)")
     p.add_argument("--data-root", help="where the model's dataset is now (default: where it was trained from)")

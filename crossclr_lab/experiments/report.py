@@ -88,6 +88,19 @@ def write_results(results: dict, out_dir: str | os.PathLike) -> tuple[Path, Path
 
 
 # -- figures --------------------------------------------------------------------------------------------------
+def results_rows(results: dict | str | os.PathLike) -> list[dict]:
+    """One flat row per run of a comparison (``results.json`` or its dict): variant, loss, seed, every test metric,
+    best_epoch, epochs_run, wall_time_s. ``pandas.DataFrame(results_rows("runs/demo/results.json"))`` is the
+    table in one call (pandas is not a dependency of the kit)."""
+    if not isinstance(results, dict):
+        import json
+
+        results = json.loads(Path(results).read_text(encoding="utf-8"))
+    return [{"variant": name, "loss": variant["loss"], "seed": run["seed"], **run["test"],
+             **{k: run[k] for k in ("best_epoch", "epochs_run", "wall_time_s")}}
+            for name, variant in results["variants"].items() for run in variant["runs"]]
+
+
 def _mean_band(ax, x, runs: np.ndarray, label: str, color, ls: str = "-") -> None:
     mean = runs.mean(0)
     ax.plot(x, mean, label=label, color=color, lw=1.8 if ls == "-" else 1.4, ls=ls)

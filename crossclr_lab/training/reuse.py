@@ -95,16 +95,18 @@ class Reusable:
 
 
 def export_model(model: DualEncoder, config, train_description: dict, folder: str | os.PathLike,
-                 record: dict | None = None, stem: str = "model") -> tuple[Path, Path]:
-    """Write ``<stem>.safetensors`` (float32 weights) and ``<stem>.json`` into ``folder``, atomically; returns both
-    paths. ``config``: the :class:`~crossclr_lab.training.trainer.TrainConfig`; ``train_description``:
-    :func:`crossclr_lab.data.provenance.describe` of the training split; ``record``: a few fields of the run."""
+                 record: dict | None = None, stem: str = "model", half: bool = False) -> tuple[Path, Path]:
+    """Write ``<stem>.safetensors`` (float32 weights; float16 with ``half``) and ``<stem>.json`` into ``folder``,
+    atomically; returns both paths. ``config``: the :class:`~crossclr_lab.training.trainer.TrainConfig`;
+    ``train_description``: :func:`crossclr_lab.data.provenance.describe` of the training split; ``record``: a few
+    fields of the run."""
     from safetensors.torch import save
 
     from crossclr_lab import __version__
     from crossclr_lab.losses import loss_defaults
 
-    tensors = {k: v.detach().float().cpu().contiguous() for k, v in model.state_dict().items()}
+    dtype = torch.float16 if half else torch.float32
+    tensors = {k: v.detach().to(dtype).cpu().contiguous() for k, v in model.state_dict().items()}
     data = save(tensors, metadata={"format": FORMAT})
     weights = atomic_write_bytes(Path(folder) / f"{stem}.safetensors", data)
     card = {"format": FORMAT, "crossclr_lab": __version__, "weights": weights.name,
@@ -135,7 +137,7 @@ def read_model(card_path: str | os.PathLike, expected_sha256: str | None = None)
                          "the model again (or restore the folder)")
     arch, inputs = card["architecture"], card["inputs"]
     model = build_model_for_shapes(inputs["video_shape"], inputs["text_shape"], **arch)
-    model.load_state_dict(load(data))
+    model.load_state_dict(load(data))   # float16 weights are widened to the parameters' float32
     return Reusable(model.eval(), card, card_path.parent)
 
 
