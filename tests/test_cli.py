@@ -178,3 +178,27 @@ def test_video_features_reach_the_emoji_motion_loader():
     assert split == "test" and train.video.shape[-1] == val.video.shape[-1] == test.video.shape[-1] == 16 + 144
     default = _load_splits(build_parser().parse_args(["compare", "--out", "x"]))[0][2]
     assert torch.equal(default.video, load_emoji_motion("test", video_features=DEFAULT_VIDEO_FEATURES).video)
+
+
+def test_version_and_describe(capsys):
+    from crossclr_lab import __version__
+
+    code, out, _ = run_cli(["--version"], capsys)
+    assert code == 0 and out.strip() == f"crossclr-lab {__version__}"
+    code, out, _ = run_cli(["describe", "synthetic", "--split", "val"], capsys)
+    assert code == 0 and out.startswith("dataset synthetic:") and "split val:" in out and "split train:" not in out
+    code, _, err = run_cli(["describe", "synthetic", "--weight-temperature", "-1"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "--weight-temperature > 0" in err
+
+
+def test_a_command_says_first_which_packages_it_lacks(capsys, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "umap" else real(name, *a))
+    code, out, err = run_cli(["demo", "--out", "never_written"], capsys)
+    assert code == 2 and out == "" and err.count("\n") == 1 and not Path("never_written").exists()
+    assert "lacks umap-learn, which `demo` needs: pip install umap-learn" in err
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
+    code, _, err = run_cli(["caption", "--out", "never_written"], capsys)
+    assert code == 2 and "lacks pycocoevalcap" in err

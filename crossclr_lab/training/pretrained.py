@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import warnings
 from pathlib import Path
 
@@ -23,7 +24,16 @@ import torch
 
 from crossclr_lab.files import MANIFEST, read_manifest, repo_root
 
-SHIPPED_DIR = (repo_root() or Path(__file__).resolve().parents[1]) / "data" / "pretrained"
+
+def _shipped_dir() -> Path:
+    """``$CROSSCLR_DATA_DIR/pretrained`` (an installed package pointed at a checkout's ``data/``), else the checkout's
+    ``data/pretrained`` (for an installed package without the variable: a folder that does not exist)."""
+    if os.environ.get("CROSSCLR_DATA_DIR"):
+        return Path(os.environ["CROSSCLR_DATA_DIR"]) / "pretrained"
+    return (repo_root() or Path(__file__).resolve().parents[1]) / "data" / "pretrained"
+
+
+SHIPPED_DIR = _shipped_dir()
 REBUILD = "rebuild with: python -m tools.build_pretrained (from a checkout)"
 LOSSES = ("crossclr", "infonce")
 EPOCHS = 12   # notebooks 03-05's default; their TrainConfig is notebook_config() below

@@ -175,8 +175,9 @@ def load_pretrained(loss: str = "crossclr") -> Reusable:
         raise ValueError(f"no shipped model for loss {loss!r}; the kit ships {', '.join(LOSSES)}")
     card = shipped_card(loss)
     if not card.is_file():
-        raise FileNotFoundError(f"no shipped model at {card}: a crossclr_lab installed without its data folder; "
-                                "use a checkout (git clone + make install), or train one with `crossclr-lab train`")
+        raise FileNotFoundError(f"no shipped model at {card}: this crossclr_lab was installed without its data "
+                                "folder; set CROSSCLR_DATA_DIR to a checkout's data/ folder (or use the checkout: "
+                                "make install), or train a model with `crossclr-lab train`")
     manifest = read_manifest(SHIPPED_DIR, REBUILD)
     relative = card.relative_to(SHIPPED_DIR).as_posix()
     if hashlib.sha256(card.read_bytes()).hexdigest() != manifest.get(relative):
