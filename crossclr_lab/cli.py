@@ -116,6 +116,63 @@ def _add_train_args(p: argparse.ArgumentParser, epochs: int | None = None) -> No
                        help=f"{text} (default {defaults[name]})")
 
 
+def _add_config_arg(p: argparse.ArgumentParser, record: bool) -> None:
+    p.add_argument("--config", metavar="FILE", help="defaults for the flags from a .toml or .json file, keys named "
+                   "like the flags (e.g. epochs = 10, video_features = [\"appearance\"]); flags given on the command "
+                   "line win" + ("; a run's record.json re-runs that run's settings" if record else ""))
+
+
+def _record_settings(record: dict) -> dict:
+    """The ``train`` flags that repeat the run of ``record`` (a record.json): its TrainConfig flags, loss, loss
+    settings, seed and data."""
+    import ast
+    from dataclasses import fields
+
+    from crossclr_lab.experiments.comparison import CROSSCLR_COMPONENTS
+    from crossclr_lab.training.trainer import TrainConfig
+
+    config, data = record["config"], record["data"]["train"]
+    out = {f.name: config[f.name] for f in fields(TrainConfig) if f.metadata.get("cli") and f.name in config}
+    out.update(loss=config["loss"], seed=record["seed"], dataset=data["dataset"],
+               **{k: v for k, v in config["loss_kwargs"].items() if k in (*CROSSCLR_COMPONENTS, "temperature")})
+    if data["dataset"] != "emoji_motion":
+        out["data_root"] = data.get("data_root")
+    for key in ("split_kind", "video_features", "text_features"):
+        if data.get(key) is not None:
+            value = data[key]
+            out[key] = list(ast.literal_eval(value) if isinstance(value, str) else value) if key == "video_features" \
+                else value
+    return out
+
+
+def _config_defaults(path: str, parser: argparse.ArgumentParser, command: str) -> dict:
+    """``{dest: value}`` from the config file ``path`` for ``parser``'s flags (a UsageError names what is wrong)."""
+    import json
+    import tomllib
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+        values = tomllib.loads(text) if path.endswith(".toml") else json.loads(text)
+    except (OSError, ValueError) as err:
+        raise UsageError(f"--config {path}: {type(err).__name__}: {str(err).splitlines()[0]}") from None
+    if not isinstance(values, dict):
+        raise UsageError(f"--config {path}: expected a table of flag names and values")
+    if "config" in values and "data" in values and "seed" in values:   # a run's record.json
+        if command != "train":
+            raise UsageError(f"--config {path} is a run's record.json: re-run it with `train`, not `{command}`")
+        values = _record_settings(values)
+    actions = {a.dest: a for a in parser._actions if a.dest not in ("help", "config", "out", "run", "parser")}
+    values = {k.replace("-", "_"): v for k, v in values.items()}
+    unknown = sorted(k for k in values if k not in actions)
+    if unknown:
+        raise UsageError(f"--config {path}: {', '.join(unknown)} not flags of `{command}`")
+    for key, value in values.items():
+        choices = actions[key].choices
+        if choices is not None and any(v not in choices for v in (value if isinstance(value, list) else [value])):
+            raise UsageError(f"--config {path}: {key} = {value!r}; choose from {', '.join(map(str, choices))}")
+    return values
+
+
 def _check_flags(args, losses: list[str], strict: bool) -> None:
     """Validate the training and loss flags before --out is touched or any data is loaded (a UsageError)."""
     from crossclr_lab.losses import build_loss
@@ -235,6 +292,7 @@ def add_train(p: argparse.ArgumentParser) -> None:
                    "a setting differs from the checkpoint's, except --epochs, --device, progress and --threads)")
     _add_overwrite_arg(p, "run")
     _add_train_args(p)
+    _add_config_arg(p, record=True)
 
 
 def run_train(args) -> int:
@@ -296,6 +354,7 @@ def _add_compare_common(p: argparse.ArgumentParser, seeds: int) -> None:
     p.add_argument("--out", required=True, help="folder for results.json, results.md, figures and per-run records")
     _add_overwrite_arg(p, "results")
     _add_train_args(p)
+    _add_config_arg(p, record=False)
 
 
 def add_compare(p: argparse.ArgumentParser) -> None:
@@ -694,6 +753,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if getattr(args, "config", None):  # the file's values become defaults; the command line still wins
+            args.parser.set_defaults(**_config_defaults(args.config, args.parser, args.command))
+            args = parser.parse_args(argv)
         if args.command != "train" and "LOCAL_RANK" in os.environ and int(os.environ.get("WORLD_SIZE", "1")) > 1:
             raise UsageError(f"only `train` runs distributed; start `{args.command}` without torchrun "
                              "(several processes would each run it and overwrite each other's files)")

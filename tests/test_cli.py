@@ -202,3 +202,26 @@ def test_a_command_says_first_which_packages_it_lacks(capsys, monkeypatch):
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
     code, _, err = run_cli(["caption", "--out", "never_written"], capsys)
     assert code == 2 and "lacks pycocoevalcap" in err
+
+
+def test_a_config_file_sets_defaults_and_a_record_reruns_its_run(tmp_path, capsys):
+    from fixtures.tiny_runs import TRAIN_ARGS
+
+    (tmp_path / "bad.toml").write_text("epochs = 1\nn_concepts = 3\n")
+    code, _, err = run_cli(["train", "--config", tmp_path / "bad.toml", "--out", tmp_path / "x"], capsys)
+    assert code == 2 and "n_concepts not flags of `train`" in err
+    (tmp_path / "c.toml").write_text('loss = "nt_xent"\nepochs = 2\nlr = 0.01\n')
+    code, _, err = run_cli(["train", *TRAIN_ARGS, "--config", tmp_path / "c.toml", "--epochs", "1",
+                            "--out", tmp_path / "a"], capsys)
+    assert code == 0, err
+    first = json.loads((tmp_path / "a" / "record.json").read_text())
+    assert (first["config"]["loss"], first["config"]["epochs"], first["config"]["lr"]) == ("nt_xent", 1, 0.01)
+    code, _, err = run_cli(["train", "--config", tmp_path / "a" / "record.json", "--threads", "1", "--no-progress",
+                            "--out", tmp_path / "b"], capsys)   # the record alone repeats the run
+    assert code == 0, err
+    again = json.loads((tmp_path / "b" / "record.json").read_text())
+    assert again["config"] == first["config"] and again["data"]["train"]["fingerprint"] == \
+        first["data"]["train"]["fingerprint"]
+    assert again["test"] == first["test"]
+    code, _, err = run_cli(["compare", "--config", tmp_path / "a" / "record.json", "--out", tmp_path / "c"], capsys)
+    assert code == 2 and "re-run it with `train`" in err
