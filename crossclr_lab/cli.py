@@ -166,6 +166,10 @@ def _loss_kwargs(args, loss: str, strict: bool) -> dict:
     return kwargs
 
 
+# dataset-specific flags -> the loader setting they pass (to the datasets whose spec lists it in cli_settings)
+DATASET_FLAGS = {"--split-kind": "split_kind", "--video-features": "video_features", "--text-features": "text_features"}
+
+
 def _load_splits(args) -> tuple[tuple, str]:
     """``(train, val, eval)`` for the dataset and the name of the evaluation split.
 
@@ -174,36 +178,32 @@ def _load_splits(args) -> tuple[tuple, str]:
     selection (val = ``None``).
     """
     from crossclr_lab.data import load_dataset
-    from crossclr_lab.data.registry import dataset_splits
+    from crossclr_lab.data.registry import DATASETS, dataset_splits
+    from crossclr_lab.data.spec import EVAL_SPLITS
 
     kwargs = {}
-    if args.split_kind is not None:
-        if args.dataset != "emoji_motion":
-            raise UsageError(f"--split-kind applies to --dataset emoji_motion only, not {args.dataset!r}")
-        kwargs["split_kind"] = args.split_kind
-    if args.video_features is not None:
-        if args.dataset != "emoji_motion":
-            raise UsageError(f"--video-features applies to --dataset emoji_motion only, not {args.dataset!r}")
-        kwargs["video_features"] = args.video_features
-    if args.text_features is not None:
-        if args.dataset != "youcook2":
-            raise UsageError(f"--text-features applies to --dataset youcook2 only, not {args.dataset!r}")
-        kwargs["text_features"] = args.text_features
+    for flag, setting in DATASET_FLAGS.items():
+        value = getattr(args, setting)
+        if value is None:
+            continue
+        takers = [name for name, spec in DATASETS.items() if setting in spec.cli_settings]
+        if args.dataset not in takers:
+            raise UsageError(f"{flag} applies to --dataset {' or '.join(takers)} only, not {args.dataset!r}")
+        kwargs[setting] = value
     if args.pair is not None:
         if args.dataset != "emoji_motion" or args.video_features is not None:
             raise UsageError("--pair applies to --dataset emoji_motion only, without --video-features")
         from crossclr_lab.data.view_pairs import load_view_pair
 
         try:
-            splits = tuple(load_view_pair(args.pair, split, root=args.data_root, **kwargs)
-                           for split in ("train", "val", "test"))
+            splits = tuple(load_view_pair(args.pair, split, root=args.data_root, **kwargs) for split in EVAL_SPLITS)
         except (FileNotFoundError, ValueError) as err:
             raise UsageError(f"cannot load the view pair {' '.join(args.pair)}: {err}") from None
         return splits, "test"
     try:
         has_test = "test" in dataset_splits(args.dataset, args.data_root)
         if has_test:
-            splits = tuple(load_dataset(args.dataset, s, args.data_root, **kwargs) for s in ("train", "val", "test"))
+            splits = tuple(load_dataset(args.dataset, s, args.data_root, **kwargs) for s in EVAL_SPLITS)
         else:
             splits = (load_dataset(args.dataset, "train", args.data_root, **kwargs), None,
                       load_dataset(args.dataset, "val", args.data_root, **kwargs))

@@ -324,18 +324,14 @@ def clip_references(features, root=None) -> list[list[str]]:
     tokenization) are dropped. The keyword list is not a reference of its own: it is already part of the
     caption (``label — keywords``). Other datasets have one caption per clip, hence one reference.
     """
-    refs = [[c] for c in features.captions]
-    if features.name == "emoji_motion":
-        from crossclr_lab.data.emoji_motion import emoji_motion_metadata
+    from crossclr_lab.data.registry import DATASETS
 
-        rows = {r["id"]: r for r in emoji_motion_metadata(root)}
-        missing = [i for i in features.ids if i not in rows]
-        if missing:
-            raise ValueError(f"{len(missing)} clip ids (e.g. {missing[0]!r}) are not in the Emoji Motion metadata")
-        for caption, clip_refs, clip_id in zip(features.captions, refs, features.ids):
-            seen = {tuple(tokenize(caption))}
-            for key in ("caption_label", "caption_shortcodes"):
-                alt = rows[clip_id].get(key) or ""
+    refs = [[c] for c in features.captions]
+    spec = DATASETS.get(features.name)
+    if spec is not None and spec.references is not None:
+        for clip_refs, alternatives in zip(refs, spec.references(features, root)):
+            seen = {tuple(tokenize(clip_refs[0]))}
+            for alt in alternatives:
                 if tokenize(alt) and tuple(tokenize(alt)) not in seen:
                     seen.add(tuple(tokenize(alt)))
                     clip_refs.append(alt)

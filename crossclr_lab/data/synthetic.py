@@ -30,8 +30,9 @@ import torch
 
 from ..checks import check_int, check_number
 from .paired import PairedFeatures
+from .spec import EVAL_SPLITS, DatasetSpec
 
-SPLITS = ("train", "val", "test")
+SPLITS = EVAL_SPLITS
 
 
 def _nonlinear_map(rng: np.random.Generator, latent_dim: int, hidden: int, out_dim: int):
@@ -99,3 +100,10 @@ def make_synthetic(n_concepts: int = 20, pairs_per_concept: int = 10, noise: flo
         groups={"concept": concept_of.tolist()},
         name="synthetic",
     )
+
+
+DATASET = DatasetSpec(
+    name="synthetic",
+    description="generated pairs with known false negatives (pairs that share a latent concept)",
+    load=lambda split, data_root, **settings: make_synthetic(split=split, **settings),
+    splits=lambda data_root: SPLITS, loader=make_synthetic, root="none")

@@ -45,6 +45,7 @@ from crossclr_lab.experts.text_encoder import TEXT_DIM, embed_texts
 from crossclr_lab.files import atomic_torch_save
 
 from .paired import PairedFeatures
+from .spec import DatasetSpec
 
 ANNOTATION_FILE = "youcookii_annotations_trainval.json"
 SUBSETS = {"training": "train", "validation": "val"}   # the annotation file's subsets -> our split names
@@ -312,3 +313,13 @@ def _minilm_features(sentences: list[str], cache_dir: Path) -> torch.Tensor:
         warnings.warn(f"could not cache MiniLM features in {cache_dir} ({err}); pass cache_dir= to a writable "
                       f"folder to avoid recomputing them", stacklevel=3)
     return features
+
+
+DATASET = DatasetSpec(
+    name="youcook2",
+    description="YouCook2 clips with COOT's HowTo100M S3D features, as in the paper (needs data_root)",
+    load=lambda split, data_root, **settings: load_youcook2(data_root, split, **settings),
+    splits=lambda data_root: SPLITS, loader=load_youcook2, root="required", cli_settings=("text_features",),
+    root_hint="<folder with youcookii_annotations_trainval.json and video_feat_100m.h5> (COOT's release; see "
+              "crossclr_lab.data.youcook2)",
+    split_hint=" (YouCook2 has no public test split; the paper evaluates on 'val')")
