@@ -27,7 +27,8 @@ class DatasetSpec:
 
     ``load(split, data_root, **settings)`` -> :class:`PairedFeatures`; ``splits(data_root)`` -> split names;
     ``loader``: the public function whose keyword arguments are the accepted ``settings`` (its defaults are
-    recorded in provenance; ``cli_settings``: those the ``crossclr-lab`` flags may set); ``root``: whether ``data_root`` is ``"optional"`` (``default_root()`` is used),
+    recorded in provenance; ``cli_settings``: those the ``crossclr-lab`` flags may set); ``root``: whether
+    ``data_root`` is ``"optional"`` (``default_root()`` is used),
     ``"required"`` (``root_hint`` says what to pass) or ``"none"`` (generated data). Hooks for the data card:
     ``card(data_root)`` -> lines, ``views(data_root, **settings)`` -> name -> pooled train features ``[N, D]``;
     for captioning, ``references(features, data_root)`` -> reference captions per clip.

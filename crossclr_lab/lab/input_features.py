@@ -80,9 +80,10 @@ def weight_share_table(sets: dict, batch_size: int = 64, epochs: int = 10) -> di
 def plot_connectivity_distributions(sets: dict, stats: dict, batch_size: int = 64, epochs: int = 3):
     """Two panels: the connectivity ``C_i`` of training samples in random batches, and the largest weight
     share per batch (log scale; uniform weights and the 0.1 mark drawn). Returns the Figure."""
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.2), constrained_layout=True)
+    fig = Figure(figsize=(13, 4.2), layout="constrained")
+    left, right = fig.subplots(1, 2)
     for j, (name, (train, _, _)) in enumerate(sets.items()):
         conn = connectivity_samples(train.video_pooled, batch_size, epochs)
         left.hist(conn, bins=80, histtype="step", lw=1.6, color=f"C{j}", density=True, label=name)

@@ -23,9 +23,7 @@ import torch
 from torch import Tensor
 
 from crossclr_lab.data.paired import random_batches
-from crossclr_lab.losses import CrossCLRLoss
-
-PAPER_KAPPA = 3.5e-3
+from crossclr_lab.losses.crossclr import PAPER_KAPPA, CrossCLRLoss
 
 
 def largest_weight_share(features: Tensor, batch_size: int = 64, batches: int = 100,
