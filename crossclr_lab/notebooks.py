@@ -30,7 +30,7 @@ from pathlib import Path
 
 from crossclr_lab.files import atomic_write_json, atomic_write_text, repo_root
 
-REPO_ROOT = repo_root() or Path(__file__).resolve().parents[1]   # the checkout; an installed package has no notebooks
+REPO_ROOT = repo_root() or Path.cwd()   # the checkout; an installed package looks in the current folder
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 KERNEL_NAME = "crossclr-lab"
 KERNEL_DISPLAY_NAME = "Python (crossclr-lab)"
