@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..checks import check_choice
+from ..checks import check_bool, check_choice
 from ..files import MANIFEST, read_manifest, repo_root, sha256_file
 from .paired import PairedFeatures
 from .spec import DatasetSpec
@@ -166,8 +166,7 @@ def load_emoji_motion(split: str = "train", split_kind: str = "concept", include
     """
     check_choice("split", split, SPLITS)
     check_choice("split_kind", split_kind, SPLIT_KINDS)
-    if not isinstance(include_static, bool):
-        raise ValueError(f"include_static must be True or False, got {include_static!r}")
+    check_bool("include_static", include_static)
     names = video_feature_names(video_features)
     path = verify_emoji_motion(root) if verify else _root(root)
     meta = _metadata(path)

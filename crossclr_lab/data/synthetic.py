@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..checks import check_int, check_number
+from ..checks import check_choice, check_int, check_number
 from .paired import PairedFeatures
 from .spec import EVAL_SPLITS, DatasetSpec
 
@@ -72,8 +72,7 @@ def make_synthetic(n_concepts: int = 20, pairs_per_concept: int = 10, noise: flo
         check_int(name, value, minimum)
     for name, value in [("noise", noise), ("instance_spread", instance_spread), ("motion", motion)]:
         check_number(name, value, minimum=0.0)
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    check_choice("split", split, SPLITS)
 
     world = np.random.default_rng([seed, 0])
     concepts = world.standard_normal((n_concepts, latent_dim))

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from crossclr_lab.checks import check_int
 from crossclr_lab.experiments.comparison import MIN_SEEDS, TABLE_METRICS, VERDICT_METRICS
 from crossclr_lab.files import atomic_savefig, atomic_write_text
 from crossclr_lab.metrics import DIRECTION_NAMES, lower_is_better, metric_label
@@ -162,8 +163,7 @@ def plot_recall_curves(curves: dict[str, dict[str, np.ndarray]], n: int, title: 
     """
     if not curves:
         raise ValueError("curves is empty: pass {name: {direction: R@K}}")
-    if n < 1:
-        raise ValueError(f"n (the number of gallery items) must be >= 1, got {n}")
+    check_int("n (the number of gallery items)", n, 1)
     fig = Figure(figsize=figsize, layout="constrained")
     axes = fig.subplots(1, len(directions), squeeze=False)[0]
     for ax, d in zip(axes, directions):
