@@ -2,8 +2,8 @@
 retrieval table and the verdicts computed from it. The R@K curves come from
 :func:`crossclr_lab.metrics.recall_curves`, drawn by :func:`plot_recall_with_medr`.
 
-- :class:`ClipSearch`: :class:`crossclr_lab.search.ClipSearch` (a text query -> top-k clips for each model) with a
-  figure of the hits and a search widget.
+- :class:`ClipSearch`: :class:`crossclr_lab.training.search.ClipSearch` (a text query -> top-k clips for each
+  model) with a figure of the hits and a search widget.
 
 Example::
 
@@ -24,14 +24,14 @@ import torch
 from matplotlib.figure import Figure
 
 from crossclr_lab.lab.findings import Claim, Table, Verdict, signed
-from crossclr_lab.search import ClipSearch as LibraryClipSearch
-from crossclr_lab.search import Hit, quiet_progress_bars  # noqa: F401  (re-exported: the notebook imports them here)
+from crossclr_lab.training.search import ClipSearch as LibraryClipSearch
+from crossclr_lab.training.search import Hit, quiet_progress_bars  # noqa: F401  (re-exported for the notebook)
 
 
 # -- free-text search ------------------------------------------------------------------------------------------
 class ClipSearch(LibraryClipSearch):
-    """:class:`crossclr_lab.search.ClipSearch` (search by text or id) with the notebook's views of the results:
-    a figure of thumbnails and an ipywidgets search box."""
+    """:class:`crossclr_lab.training.search.ClipSearch` (search by text or id) with the notebook's views of the
+    results: a figure of thumbnails and an ipywidgets search box."""
 
     def figure(self, results: dict[str, list[Hit]], query: str) -> Figure:
         """One row per model, one column per hit: the clip's thumbnail, caption and score."""

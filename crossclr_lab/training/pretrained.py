@@ -25,12 +25,12 @@ import torch
 from crossclr_lab.files import MANIFEST, read_manifest, repo_root
 
 
-def _shipped_dir() -> Path:
+def _shipped_dir() -> Path | None:
     """``$CROSSCLR_DATA_DIR/pretrained`` (an installed package pointed at a checkout's ``data/``), else the checkout's
-    ``data/pretrained`` (for an installed package without the variable: a folder that does not exist)."""
+    ``data/pretrained``; ``None`` for an installed package without the variable (it ships none)."""
     if os.environ.get("CROSSCLR_DATA_DIR"):
         return Path(os.environ["CROSSCLR_DATA_DIR"]) / "pretrained"
-    return (repo_root() or Path(__file__).resolve().parents[1]) / "data" / "pretrained"
+    return repo_root() / "data" / "pretrained" if repo_root() else None
 
 
 SHIPPED_DIR = _shipped_dir()
@@ -46,9 +46,11 @@ def notebook_config(epochs: int = EPOCHS, seed: int = 0, group: str | None = "co
     return TrainConfig(epochs=epochs, warmup_epochs=min(2.0, epochs / 4), seed=seed, group=group, progress=False)
 
 
-def shipped_entry(relative: str, root: Path = SHIPPED_DIR) -> dict | None:
+def shipped_entry(relative: str, root: Path | None = SHIPPED_DIR) -> dict | None:
     """The shipped cache entry ``relative`` (``<dataset>/<file>.pt``), its sha256 checked against the manifest;
     ``None`` when there is none. A damaged or unlisted file gives a warning and ``None``."""
+    if root is None:
+        return None
     path = root / relative
     if not path.is_file():
         return None

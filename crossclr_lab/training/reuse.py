@@ -163,6 +163,10 @@ def shipped_card(loss: str) -> Path:
     """Where the shipped model of ``loss`` is described: ``data/pretrained/emoji_motion/<loss>.json``."""
     from crossclr_lab.training.pretrained import SHIPPED_DIR
 
+    if SHIPPED_DIR is None:
+        raise FileNotFoundError("this crossclr_lab was installed without its data folder, which holds the shipped "
+                                "models: set CROSSCLR_DATA_DIR to a checkout's data/ folder (or use the checkout: "
+                                "make install), or train a model with `crossclr-lab train`")
     return SHIPPED_DIR / "emoji_motion" / f"{loss}.json"
 
 
@@ -175,9 +179,8 @@ def load_pretrained(loss: str = "crossclr") -> Reusable:
         raise ValueError(f"no shipped model for loss {loss!r}; the kit ships {', '.join(LOSSES)}")
     card = shipped_card(loss)
     if not card.is_file():
-        raise FileNotFoundError(f"no shipped model at {card}: this crossclr_lab was installed without its data "
-                                "folder; set CROSSCLR_DATA_DIR to a checkout's data/ folder (or use the checkout: "
-                                "make install), or train a model with `crossclr-lab train`")
+        raise FileNotFoundError(f"no shipped model at {card}: rebuild the shipped models (python -m "
+                                "tools.build_pretrained) or train one with `crossclr-lab train`")
     manifest = read_manifest(SHIPPED_DIR, REBUILD)
     relative = card.relative_to(SHIPPED_DIR).as_posix()
     if hashlib.sha256(card.read_bytes()).hexdigest() != manifest.get(relative):
