@@ -237,7 +237,7 @@ def _set(arr, index, value):
 CASES = {
     "card not JSON": (lambda r: (r / "dataset.json").write_text("{"), ValueError, "dataset.json: not valid JSON"),
     "card missing licence": (lambda r: _strip(r, "licence"), ValueError, "missing keys ['licence']"),
-    "card typo key": (lambda r: _card(r, license="MIT"), ValueError, "unknown keys ['license']"),
+    "card typo key": (lambda r: _card(r, descripton="x"), ValueError, "unknown keys ['descripton']"),
     "card newer format": (lambda r: _card(r, format_version=2), ValueError,
                           "format_version 2; this crossclr_lab reads 1"),
     "card dim disagrees": (lambda r: _card(r, views={"video": {"layout": "sequence", "dim": 6},

@@ -123,3 +123,11 @@ def test_load_pretrained_equals_the_shipped_cache_entry():
         assert reused.config["loss"] == loss and reused.inputs["dataset"] == "emoji_motion"
     with pytest.raises(ValueError, match="ships crossclr, infonce"):
         load_pretrained("nt_xent")
+
+
+def test_an_installed_package_without_the_data_says_where_to_point(monkeypatch):
+    from crossclr_lab.training import pretrained
+
+    monkeypatch.setattr(pretrained, "SHIPPED_DIR", None)     # a wheel without CROSSCLR_DATA_DIR
+    with pytest.raises(FileNotFoundError, match="installed without its data folder.*CROSSCLR_DATA_DIR"):
+        load_pretrained("crossclr")
