@@ -144,3 +144,13 @@ def test_one_version_a_licence_a_citation_and_type_information():
     assert "@inproceedings{zolfaghari2021crossclr" in (ROOT / "README.md").read_text()
     assert (ROOT / "crossclr_lab" / "py.typed").is_file()
     assert project["tool"]["setuptools"]["package-data"]["crossclr_lab"] == ["py.typed"]
+
+
+def test_a_workflow_runs_the_tests_on_pull_requests_on_every_os():
+    yaml = __import__("pytest").importorskip("yaml")
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "tests.yml").read_text())
+    assert "pull_request" in workflow[True]          # YAML 1.1 reads the key `on` as True
+    job = workflow["jobs"]["test"]
+    assert {"ubuntu-latest", "macos-14", "windows-latest"} <= set(job["strategy"]["matrix"]["os"])
+    steps = " ".join(str(step.get("run", "")) for step in job["steps"])
+    assert "tools/install.py" in steps and "pytest" in steps and "ruff check" in steps
