@@ -123,7 +123,7 @@ def test_select_and_parameter_validation(folder, monkeypatch):
     monkeypatch.setitem(nbs.CI_PARAMETERS, "99", {"sise": 1})
     with pytest.raises(ValueError, match="sise"):
         nbs.parameters_for(found[0], "ci")
-    with pytest.raises(ValueError, match="ci' or 'full"):
+    with pytest.raises(ValueError, match=r"params must be one of \['ci', 'full'\]"):
         nbs.parameters_for(found[0], "fast")
 
 
