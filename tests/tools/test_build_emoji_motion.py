@@ -14,6 +14,7 @@ from PIL import Image
 from crossclr_lab.data import emoji_motion as em
 from crossclr_lab.data.emoji_motion import emoji_motion_metadata, load_emoji_motion
 from crossclr_lab.experts import appearance
+from crossclr_lab.experts.frames import sample_indices
 from tools import build_emoji_motion as b
 
 
@@ -39,7 +40,7 @@ def test_key_normalises_file_names():
 
 @pytest.mark.parametrize("n", [1, 2, 7, 8, 9, 72])
 def test_sample_indices(n):
-    s = b.sample_indices(n)
+    s = sample_indices(n)
     assert s.shape == (8,) and s.min() >= 0 and s.max() < n and (np.diff(s) >= 0).all()
     if n >= 8:
         assert len(set(s.tolist())) == 8
