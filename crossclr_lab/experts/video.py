@@ -14,7 +14,7 @@ the experts need.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -54,11 +54,12 @@ class SampledClip:
     n_frames: int
 
 
-def sample_frames(frames: Iterable[Image.Image], n: int, pixel_size: int = appearance.IMAGE_SIZE,
-                  t: int = T) -> SampledClip:
-    """Consume ``n`` PIL frames in order (each valid until the next is drawn) -> :class:`SampledClip`.
+def sample_frames(frames: Iterable, n: int, pixel_size: int = appearance.IMAGE_SIZE, t: int = T,
+                  to_image: Callable[[object], Image.Image] | None = None) -> SampledClip:
+    """Consume ``n`` frames in order (each valid until the next is drawn) -> :class:`SampledClip`.
 
-    Only the sampled frames and the frames before them (for the motion grid) are converted. Raises
+    Frames are PIL images, or anything ``to_image`` turns into one; only the sampled frames and the frames
+    before them (for the motion grid) are converted. Raises
     :class:`VideoError` when the iterator holds fewer than ``n`` frames.
     """
     if n < 1:
@@ -71,7 +72,7 @@ def sample_frames(frames: Iterable[Image.Image], n: int, pixel_size: int = appea
             break
         seen = i + 1
         if i in needed:
-            square = premultiplied(im)
+            square = premultiplied(im if to_image is None else to_image(im))
             work[i] = work_frame(square)
             if i in picks:
                 pixels[i] = over_white(square, pixel_size)
@@ -100,6 +101,10 @@ def av_version() -> str | None:
         return None
 
 
+def _rgba(frame) -> Image.Image:
+    return Image.fromarray(frame.to_ndarray(format="rgba"), "RGBA")
+
+
 def _read_video(path: Path, pixel_size: int, t: int) -> SampledClip:
     av = _av()
     try:
@@ -112,8 +117,7 @@ def _read_video(path: Path, pixel_size: int, t: int) -> SampledClip:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
-            frames = (Image.fromarray(f.to_ndarray(format="rgba"), "RGBA") for f in container.decode(stream))
-            return sample_frames(frames, n, pixel_size, t)
+            return sample_frames(container.decode(stream), n, pixel_size, t, to_image=_rgba)
     except av.error.FFmpegError as err:
         raise VideoError(f"unreadable or truncated ({type(err).__name__}: {err})") from None
 
