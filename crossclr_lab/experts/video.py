@@ -119,7 +119,7 @@ def _read_video(path: Path, pixel_size: int, t: int) -> SampledClip:
             stream.thread_type = "AUTO"
             return sample_frames(container.decode(stream), n, pixel_size, t, to_image=_rgba)
     except av.error.FFmpegError as err:
-        raise VideoError(f"unreadable or truncated ({type(err).__name__}: {err})") from None
+        raise VideoError(f"unreadable or truncated ({type(err).__name__}: {err.strerror})") from None
 
 
 def image_frames(im: Image.Image):
