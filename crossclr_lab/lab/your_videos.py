@@ -82,8 +82,8 @@ def caption(label: str, motion: str) -> str:
 
 def make_clips(folder: str | os.PathLike, emojis=EMOJIS, motions=tuple(MOTIONS), frames: int = 24,
                suffix: str = ".mp4") -> Path:
-    """Write one video per (emoji, motion) into ``folder`` and ``folder/captions.csv`` (``file, caption, group``
-    with the emoji as the group); returns the caption file's path."""
+    """Write one video per (emoji, motion) into ``folder`` and ``folder/captions.csv`` (``file, caption`` and the
+    columns ``emoji``, ``motion``, which ``extract`` ignores); returns the caption file's path."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     tiles = emoji_tiles(list(emojis))
@@ -92,9 +92,9 @@ def make_clips(folder: str | os.PathLike, emojis=EMOJIS, motions=tuple(MOTIONS),
         for motion in motions:
             name = f"{label.replace(' ', '_')}-{motion}{suffix}"
             write_video(folder / name, render(tile, motion, frames))
-            rows.append({"file": name, "caption": caption(label, motion), "group": label})
+            rows.append({"file": name, "caption": caption(label, motion), "emoji": label, "motion": motion})
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, ["file", "caption", "group"], lineterminator="\n")
+    writer = csv.DictWriter(buf, ["file", "caption", "emoji", "motion"], lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
     return atomic_write_text(folder / "captions.csv", buf.getvalue())

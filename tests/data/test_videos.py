@@ -213,7 +213,7 @@ def test_several_captions_a_split_column_and_the_notebooks_clips(tmp_path):
     captions = make_clips(videos, emojis=["red apple", "cat"], motions=("left", "spin"))
     text = captions.read_text().splitlines()
     rows = [text[0] + ",split"] + [f"{line},{'train' if 'apple' in line else 'val'}" for line in text[1:]]
-    rows.append("red_apple-left.mp4,an apple moving to the left,red apple,train")
+    rows.append("red_apple-left.mp4,an apple moving to the left,red apple,left,train")
     captions.write_text("\n".join(rows) + "\n")
     result = extract_videos(videos, captions, tmp_path / "ds", cache_dir=tmp_path / "cache", progress=False)
     assert result.splits == {"train": 3, "val": 2} and result.problems == []
@@ -265,8 +265,8 @@ def test_killed_extraction_resumes_to_the_same_bytes_and_compare_trains_on_it(tm
         assert (fresh / rel).read_bytes() == (resumed / rel).read_bytes(), f"{rel} differs after the resume"
     # compare trains on the output
     proc = subprocess.run([sys.executable, "-m", "crossclr_lab", "compare", "--dataset", "folder", "--data-root",
-                           str(fresh), "--seeds", "1", "--epochs", "2", "--out", str(tmp_path / "cmp"),
-                           "--no-progress"], env=env, capture_output=True, text=True, timeout=300)
+                           str(fresh), "--seeds", "1", "--epochs", "2", "--batch-size", "8",
+                           "--out", str(tmp_path / "cmp"), "--no-progress"], env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     results = json.loads((tmp_path / "cmp" / "results.json").read_text())
     assert set(results["variants"]) == {"crossclr", "infonce"} and results["n_train"] > 0
