@@ -266,7 +266,8 @@ def test_killed_extraction_resumes_to_the_same_bytes_and_compare_trains_on_it(tm
     # compare trains on the output
     proc = subprocess.run([sys.executable, "-m", "crossclr_lab", "compare", "--dataset", "folder", "--data-root",
                            str(fresh), "--seeds", "1", "--epochs", "2", "--batch-size", "8",
-                           "--out", str(tmp_path / "cmp"), "--no-progress"], env=env, capture_output=True, text=True, timeout=300)
+                           "--out", str(tmp_path / "cmp"), "--no-progress"],
+                          env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     results = json.loads((tmp_path / "cmp" / "results.json").read_text())
     assert set(results["variants"]) == {"crossclr", "infonce"} and results["n_train"] > 0
