@@ -14,7 +14,6 @@ from PIL import Image
 from crossclr_lab.data import emoji_motion as em
 from crossclr_lab.data.emoji_motion import emoji_motion_metadata, load_emoji_motion
 from crossclr_lab.experts import appearance
-from crossclr_lab.experts.frames import sample_indices
 from tools import build_emoji_motion as b
 
 
@@ -36,14 +35,6 @@ def test_concept_key_keeps_different_activities_apart():
 def test_key_normalises_file_names():
     assert b._key("00a9-fe0f") == b._key("A9") == "a9"
     assert b._key("1f3f4-e0067_e0062_e0065_e006e_e0067") == b._key("1F3F4-E0067-E0062-E0065-E006E-E0067-E007F")
-
-
-@pytest.mark.parametrize("n", [1, 2, 7, 8, 9, 72])
-def test_sample_indices(n):
-    s = sample_indices(n)
-    assert s.shape == (8,) and s.min() >= 0 and s.max() < n and (np.diff(s) >= 0).all()
-    if n >= 8:
-        assert len(set(s.tolist())) == 8
 
 
 def test_fit_pca_matches_covariance_eigenvectors():
