@@ -14,6 +14,9 @@ Core library
     data/synthetic.py     generated pairs with known false negatives; data/describe.py prints a dataset card
     data/provenance.py    where loaded data came from (source, fingerprint), for records and resume checks
     data/folder.py        your own features in the documented folder format (docs/dataset-format.md)
+    data/videos.py        your own videos: video files + captions -> a folder dataset (``crossclr-lab extract``)
+    experts/              frames.py (sampling, resize), motion.py (motion grid), video.py (decoding, PyAV),
+                          appearance.py (EfficientNet-Lite0), text_encoder.py (MiniLM): one of each expert
     data/appearance.py    the builder's pretrained appearance expert (EfficientNet-Lite0, the `build` extra)
     data/view_pairs.py    any two of Emoji Motion's views (text, appearance, motion, handcrafted) as a pair
     data/weight_share.py  how evenly CrossCLR's connectivity weighting spreads a batch (largest weight share)
@@ -43,6 +46,7 @@ Notebook companions (lab/, one per notebook) and what they share
     lab/youcook2_table.py   06: the paper's Table 1, its settings, a stand-in in COOT's file layout
     lab/captioning.py       07: what the captioner sees and says
     lab/input_features.py   08: when the input features decide; other modality pairs
+    lab/your_videos.py      09: clips made from the emoji thumbnails, paired t-tests of losses and experts
 Tooling
     cli.py                the ``crossclr-lab`` command (also ``python -m crossclr_lab``)
     notebooks.py          the notebook runner: sync/check the .py twins, execute under papermill

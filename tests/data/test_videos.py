@@ -271,3 +271,13 @@ def test_killed_extraction_resumes_to_the_same_bytes_and_compare_trains_on_it(tm
     assert proc.returncode == 0, proc.stderr[-2000:]
     results = json.loads((tmp_path / "cmp" / "results.json").read_text())
     assert set(results["variants"]) == {"crossclr", "infonce"} and results["n_train"] > 0
+
+
+def test_without_pyav_the_error_names_the_install_command(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "av", None)                       # `import av` now raises ImportError
+    write_video_path = tmp_path / "a.gif"
+    Image.new("RGB", (8, 8)).save(write_video_path)
+    assert read_clip(write_video_path).n_frames == 1                   # animated images need no PyAV
+    (tmp_path / "b.mp4").write_bytes(b"")
+    with pytest.raises(ImportError, match=r"pip install -e '\.\[video\]'.*av==18\.1\.0.*make install"):
+        read_clip(tmp_path / "b.mp4")
