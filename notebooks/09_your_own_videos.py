@@ -35,7 +35,7 @@
 # %% tags=["parameters"]
 video_dir = None           # your folder of videos (mp4, webm, mkv, mov, avi, gif, webp); None: make the emoji clips
 captions = None            # your caption file (CSV `file,caption[,split,group]` or .jsonl); None: the made clips'
-emojis = ["red apple", "banana", "pizza", "watermelon", "cat", "rabbit", "tulip", "sunflower", "grapes",
+emojis = ["red apple", "banana", "pizza", "watermelon", "cat", "rabbit", "tulip", "sunflower", "lemon",
           "hamburger", "snail", "cactus"]   # the emoji of the made clips (CLDR names); 7 motions each
 out = "runs/nb09"          # where the made clips, the dataset and the feature cache go
 seeds = [0, 1, 2, 3, 4]    # each model is trained once per seed (a paired t-test needs 2 or more; 5 is better)
@@ -167,6 +167,12 @@ show(paired_verdict(table))
 # ## 5. Appearance vs motion vs both
 #
 # CrossCLR again, on each expert alone; "both" is the `video` view of section 4.
+#
+# What to expect from each expert: the appearance network sees *what* is in each frame. The motion grid
+# records *where* the picture changed between consecutive frames, not in which direction; the MLP heads
+# average the 8 frames before anything else, so a clip sliding left and one sliding right give the same mean
+# motion grid. Whatever the table shows, that is the first suspect when the motion expert retrieves
+# little (exercise 4 tries an encoder that keeps the order of the frames).
 
 # %%
 by_view = {view: run_comparison([Variant("crossclr", "crossclr")], seeds, sets[view], config,
@@ -200,3 +206,5 @@ for query in queries:
 #    expert's row in the table of section 5?
 # 3. Add a second caption per clip (a row with the same file). The items get ids `<clip>#0`, `<clip>#1` and
 #    share the group `video`: how does that change the number of false negatives CrossCLR can prune?
+# 4. Train with `TrainConfig(encoder="temporal", ...)` (a small transformer over the 8 frames instead of their
+#    mean) and rerun sections 4 and 5: does the motion expert now tell left from right?

@@ -27,7 +27,7 @@ from crossclr_lab.files import atomic_write_text
 from crossclr_lab.lab.findings import Claim, Table, Verdict, signed
 from crossclr_lab.metrics import metric_label
 
-EMOJIS = ("red apple", "banana", "pizza", "watermelon", "cat", "rabbit", "tulip", "sunflower", "grapes",
+EMOJIS = ("red apple", "banana", "pizza", "watermelon", "cat", "rabbit", "tulip", "sunflower", "lemon",
           "hamburger", "snail", "cactus")
 MOTIONS = {"left": "sliding to the left", "right": "sliding to the right", "up": "moving up",
            "down": "moving down", "grow": "growing", "shrink": "shrinking", "spin": "spinning"}
