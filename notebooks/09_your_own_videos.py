@@ -58,11 +58,12 @@ from crossclr_lab.experiments.data_card import describe
 from crossclr_lab.experts.video import SUFFIXES, read_clip
 from crossclr_lab.lab.findings import Table, show
 from crossclr_lab.lab.input_features import plot_connectivity_distributions, weight_share_table
-from crossclr_lab.lab.retrieval import ClipSearch
+from crossclr_lab.lab.retrieval import ClipSearch, quiet_progress_bars
 from crossclr_lab.lab.your_videos import expert_table, expert_verdict, loss_table, make_clips, paired_verdict
 from crossclr_lab.training.trainer import TrainConfig
 
 torch.set_num_threads(threads)
+quiet_progress_bars()      # the text encoder's loading bars would stay frozen in the saved notebook
 out = Path(out)
 
 # %% [markdown]
