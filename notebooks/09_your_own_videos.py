@@ -50,11 +50,12 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 import torch
+from IPython.display import display
 
 from crossclr_lab.data.folder import load_folder
-from crossclr_lab.data.videos import extract_videos
 from crossclr_lab.experiments.comparison import Variant, run_comparison
 from crossclr_lab.experiments.data_card import describe
+from crossclr_lab.experts.extract import extract_videos
 from crossclr_lab.experts.video import SUFFIXES, read_clip
 from crossclr_lab.lab.findings import Table, show
 from crossclr_lab.lab.input_features import plot_connectivity_distributions, weight_share_table
@@ -139,7 +140,7 @@ batch = min(batch_size, len(train))
 experts_only = {view: sets[view] for view in ("appearance", "motion")}   # "video" lies under "appearance"
 fig = plot_connectivity_distributions(experts_only, weight_share_table(experts_only, batch, epochs=5),
                                       batch_size=batch)
-plt.show()
+display(fig)
 
 # %% [markdown]
 # ## 4. CrossCLR vs InfoNCE

@@ -1,4 +1,4 @@
-"""``crossclr-lab extract``: video files and captions -> a folder dataset of expert features.
+"""``crossclr-lab extract`` (experts/extract.py): video files and captions -> a folder dataset of expert features.
 
 The extracted features equal the Emoji Motion builder's for the same frames; bad inputs are each reported
 and the rest still makes a dataset; a killed extraction resumes to the same bytes; ``compare`` trains on it.
@@ -21,8 +21,8 @@ from PIL import Image
 
 from crossclr_lab.cli import main as cli_main
 from crossclr_lab.data.folder import load_folder, load_views
-from crossclr_lab.data.videos import ExtractError, assign_splits, extract_videos, read_captions
 from crossclr_lab.experts import appearance
+from crossclr_lab.experts.extract import ExtractError, assign_splits, extract_videos, read_captions
 from crossclr_lab.experts.video import VideoError, read_clip, write_video
 from crossclr_lab.lab.your_videos import make_clips
 
@@ -72,7 +72,7 @@ def lite0():
 @needs_cnn
 @pytest.mark.parametrize("suffix", [".mp4", ".webm", ".gif", ".webp"])
 def test_features_equal_the_builders_for_the_same_frames(tmp_path, lite0, suffix):
-    from crossclr_lab.data.videos import clip_features
+    from crossclr_lab.experts.extract import clip_features
     from tools import build_emoji_motion as b
 
     path = write_video(tmp_path / f"clip{suffix}", _moving(3, n=20))
@@ -131,7 +131,7 @@ def test_read_captions_csv_jsonl_and_non_utf8_rows(tmp_path):
 
 
 def test_seeded_split_keeps_groups_together():
-    from crossclr_lab.data.videos import CaptionRow
+    from crossclr_lab.experts.extract import CaptionRow
 
     captions = {f"v{i}": [CaptionRow(f"v{i}", "c", None, f"g{i % 10}", i)] for i in range(60)}
     splits, how = assign_splits(captions, seed=0)

