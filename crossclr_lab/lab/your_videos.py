@@ -83,9 +83,17 @@ def caption(label: str, motion: str) -> str:
 def make_clips(folder: str | os.PathLike, emojis=EMOJIS, motions=tuple(MOTIONS), frames: int = 24,
                suffix: str = ".mp4") -> Path:
     """Write one video per (emoji, motion) into ``folder`` and ``folder/captions.csv`` (``file, caption`` and the
-    columns ``emoji``, ``motion``, which ``extract`` ignores); returns the caption file's path."""
+    columns ``emoji``, ``motion``, which ``extract`` ignores); returns the caption file's path. Clips of an
+    earlier call in ``folder`` are replaced; a folder holding any other file is refused."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    old = [p for p in folder.iterdir() if p.name != "captions.csv"]
+    others = [p.name for p in old if not (p.is_file() and p.suffix == suffix)]
+    if others:
+        raise ValueError(f"{folder} holds files make_clips did not write ({', '.join(sorted(others)[:3])}); "
+                         "pass an empty or new folder")
+    for path in old:
+        path.unlink()
     tiles = emoji_tiles(list(emojis))
     rows = []
     for label, tile in tiles.items():

@@ -93,3 +93,17 @@ def test_verdicts_hold_against_their_tables_and_a_changed_table_fails():
     assert check_claims({"experts": experts.markdown()}, verdict) == []
     swapped = experts.markdown().replace("| both | 32.7", "| both | 2.7")
     assert check_claims({"experts": swapped}, verdict)
+
+
+def test_make_clips_replaces_its_own_clips_and_refuses_other_files(tmp_path):
+    from crossclr_lab.lab.your_videos import make_clips
+
+    captions = make_clips(tmp_path / "clips", emojis=["cat"], motions=("left", "up"), frames=4)
+    assert sorted(p.name for p in (tmp_path / "clips").iterdir()) == ["captions.csv", "cat-left.mp4", "cat-up.mp4"]
+    make_clips(tmp_path / "clips", emojis=["banana"], motions=("spin",), frames=4)
+    assert sorted(p.name for p in (tmp_path / "clips").iterdir()) == ["banana-spin.mp4", "captions.csv"]
+    assert captions.read_text().splitlines() == ["file,caption,emoji,motion",
+                                                 "banana-spin.mp4,a banana spinning,banana,spin"]
+    (tmp_path / "clips" / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="did not write"):
+        make_clips(tmp_path / "clips", emojis=["cat"], frames=4)
