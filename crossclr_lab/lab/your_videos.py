@@ -182,7 +182,7 @@ def paired_verdict(table: Table) -> Verdict:
     lines, claims = [], []
     for row in table.rows:
         phrase, cl = _delta_claims(table, row[0], column)
-        lines.append(f"- {phrase}")
+        lines.append(f"- {row[0]}: {phrase}")
         claims += cl
     n_beyond = sum(c.relation == "beyond_noise" for c in claims)
     head = (f"{column}, paired over seeds: {n_beyond} of {len(table.rows)} differences are significant at 5 %"
