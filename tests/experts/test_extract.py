@@ -224,6 +224,13 @@ def test_several_captions_a_split_column_and_the_notebooks_clips(tmp_path):
     motion = load_folder(tmp_path / "ds", "train", video_view="motion")
     assert torch.equal(motion.video, train.video[..., 1280:])
     assert torch.allclose(train.text.norm(dim=1), torch.ones(3), atol=1e-5)
+    # a rerun with one new video extracts only that one
+    write_video(videos / "extra.mp4", _moving(5))
+    with open(captions, "a") as f:
+        f.write("extra.mp4,a square sliding,,,val\n")
+    again = extract_videos(videos, captions, tmp_path / "ds", cache_dir=tmp_path / "cache", progress=False,
+                           overwrite=True)
+    assert (again.extracted, again.cached, again.splits) == (1, 4, {"train": 3, "val": 3})
 
 
 # -- resume after a real kill, 20 clips, and compare on the output -------------------------------------------------
