@@ -26,9 +26,13 @@ data/                     paired features
     folder.py             your own features in the documented folder format (docs/dataset-format.md)
     view_pairs.py         any two of Emoji Motion's views (text, appearance, motion, handcrafted) as a pair
     provenance.py         where loaded data came from: source and the one dataset fingerprint
-experts/                  frames and text -> feature vectors
-    appearance.py         ImageNet-pretrained EfficientNet-Lite0 (the ``build`` extra)
+experts/                  frames and text -> feature vectors (one implementation of each expert)
+    frames.py             frame sampling, squaring, resizing and compositing shared by every video expert
+    motion.py             the weight-free motion grid
+    video.py              video files (PyAV) and animated images (Pillow) -> the sampled frames the experts see
+    appearance.py         ImageNet-pretrained EfficientNet-Lite0 (the ``video``/``build`` extra)
     text_encoder.py       MiniLM sentence features of captions and queries
+    extract.py            your own videos: video files + captions -> a folder dataset (``crossclr-lab extract``)
 training/                 training runs
     trainer.py            TrainConfig (every training default), Trainer, embed, evaluate, divergence checks
     checkpoint.py         checksummed checkpoints and the run identity a resume must match
@@ -47,7 +51,7 @@ lab/                      notebook companions, one per notebook, and what they s
     findings.py           tables and verdicts computed from them, with claims a test checks against the tables
     exercises.py          checkers of the notebooks' "implement it yourself" exercises
     false_negatives.py 01, loss_explorer.py 02, training.py 03, embedding_maps.py 04, retrieval.py 05,
-    youcook2_table.py 06, captioning.py 07, input_features.py 08
+    youcook2_table.py 06, captioning.py 07, input_features.py 08, your_videos.py 09
 Commands
     cli.py                the ``crossclr-lab`` command (also ``python -m crossclr_lab``)
     notebooks.py          the notebook runner: sync/check the .py twins, execute under papermill

@@ -51,6 +51,7 @@ CI_PARAMETERS: dict[str, dict] = {
     "06": {"stand_in_epochs": 2, "stand_in_videos": 32},
     "07": {"seeds": [0], "epochs": 2, "captioner_epochs": 2, "n_examples": 2, "use_java": False},
     "08": {"seeds": [0], "epochs": 1, "weight_epochs": 1, "pairs": [["appearance", "motion"]], "pair_seeds": [0]},
+    "09": {"emojis": ["red apple", "cat", "banana"], "seeds": [0, 1, 2], "epochs": 3, "queries": ["a cat spinning"]},
 }
 
 # Lines that shell out, install or download: they break papermill, offline use and reproducibility.

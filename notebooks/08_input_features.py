@@ -13,7 +13,7 @@
 #
 # *CrossCLR lab · paper: [Zolfaghari et al., CrossCLR, ICCV 2021 (arXiv 2109.14910)](https://arxiv.org/abs/2109.14910)
 # · every symbol and term: [NOTATION](NOTATION.md) · [all notebooks](README.md) ·
-# previous: [← 07 Captioning](07_captioning.ipynb) · the last notebook of the series*
+# previous: [← 07 Captioning](07_captioning.ipynb) · next: [09 Your own videos →](09_your_own_videos.ipynb)*
 #
 # CrossCLR looks at the data twice: through the embeddings it trains, and through the **input features**
 # it never trains, where it measures each sample's *connectivity* $C_i$ (its mean cosine similarity to the

@@ -145,7 +145,7 @@ def test_run_reports_failures_and_wall_times(folder, tmp_path, monkeypatch):
 
 
 # notebooks whose results are stated only through computed verdicts (crossclr_lab.lab.findings)
-WITH_VERDICTS = {"01", "02", "03", "04", "05", "06"}
+WITH_VERDICTS = {"01", "02", "03", "04", "05", "06", "09"}
 PAPER = "https://arxiv.org/abs/2109.14910"
 
 

@@ -366,3 +366,30 @@ def test_describe_prints_every_view_weight_share_and_the_card(tmp_path):
     assert [line.split()[0] for line in share_lines[1:4]] == ["video", "text", "motion"]
     assert "licence: CC0" in report
     assert "views: video (sequence, 5-d), text (pooled, 3-d), motion (pooled, 2-d)" in report
+
+
+def test_export_folder_writes_extra_views_and_info(tmp_path):
+    from crossclr_lab.data.folder import View
+
+    def pair(n, seed):
+        g = torch.Generator().manual_seed(seed)
+        return PairedFeatures(video=torch.rand(n, 3, 4, generator=g), video_lengths=torch.full((n,), 3),
+                              text=torch.rand(n, 5, generator=g), captions=[f"c{i}" for i in range(n)],
+                              ids=[f"s{seed}-{i}" for i in range(n)])
+
+    splits = {"train": pair(4, 0), "val": pair(2, 1)}
+    extra = {s: {"half": View(f.video[..., :2], f.video_lengths), "clip": View(f.video.mean(1), None)}
+             for s, f in splits.items()}
+    root = export_folder(splits, tmp_path / "x", licence="CC0", extra_views=extra,
+                         view_descriptions={"half": "first two dims"}, info={"made_by": "a test"})
+    card = check_folder(root)
+    assert card["views"]["half"] == {"layout": "sequence", "dim": 2, "description": "first two dims"}
+    assert card["views"]["clip"]["layout"] == "pooled" and card["info"]["made_by"] == "a test"
+    views = load_views(root, "val")
+    assert torch.equal(views["half"].features, splits["val"].video[..., :2])
+    assert torch.equal(views["clip"].features, splits["val"].video.mean(1))
+    with pytest.raises(ValueError, match="every split needs the same extra views"):
+        export_folder(splits, tmp_path / "y", licence="CC0", extra_views={"train": extra["train"], "val": {}})
+    with pytest.raises(ValueError, match="has 4 rows for 2 items"):
+        export_folder(splits, tmp_path / "z", licence="CC0",
+                      extra_views={"train": extra["train"], "val": extra["train"]})
