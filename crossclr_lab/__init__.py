@@ -28,6 +28,7 @@ Core library
     distributed.py        torchrun process group, gathers, global-batch slices
     utils.py              seeding, devices, atomic writes, safe normalisation, run records and provenance
     checks.py             argument checks shared by every layer (positive, int, number range, choice)
+    stats.py              paired differences over seeds: the t-test behind every "beyond seed noise" star
 Experiments
     experiments.py        variants, multi-seed comparisons with paired statistics, train_models
     report.py             tables, computed verdicts and figures of runs and comparisons

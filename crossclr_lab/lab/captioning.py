@@ -22,7 +22,7 @@ from matplotlib.ticker import MaxNLocator
 from crossclr_lab.captioning.compare import BASELINE, caption_verdict_lines
 from crossclr_lab.captioning.metrics import CaptionScorer, cider_d, tokenize
 from crossclr_lab.captioning.model import Vocabulary, clip_references
-from crossclr_lab.experiments.comparison import MIN_SEEDS
+from crossclr_lab.stats import MIN_SEEDS
 
 COLORS = {"crossclr": "tab:red", "infonce": "tab:blue", "raw features": "tab:gray"}
 

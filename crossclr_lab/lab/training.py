@@ -18,10 +18,11 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from crossclr_lab.experiments.comparison import MIN_SEEDS, Variant, ablation_variants
+from crossclr_lab.experiments.comparison import Variant, ablation_variants
 from crossclr_lab.experiments.report import _mean_band, _smooth
 from crossclr_lab.lab.findings import Claim, Table, Verdict, signed
 from crossclr_lab.metrics import lower_is_better, metric_label
+from crossclr_lab.stats import MIN_SEEDS
 
 STILL_FALLING = 10.0     # % of a curve's total drop that happens in its last quarter: above this, not flattened
 SMOOTH = 10              # steps in the moving average of the loss curves

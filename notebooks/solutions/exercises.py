@@ -6,6 +6,7 @@ Each solution is written for reading: plain torch, one formula per line, no libr
 
 import math
 
+import scipy.stats
 import torch
 import torch.nn.functional as F
 
@@ -37,13 +38,14 @@ def anchor_loss(v, t, i, tau, lam, pruned):
 
 
 def paired_difference(a, b):
-    """03: per-seed differences a[s] − b[s] -> (mean, standard error, beyond 2 standard errors with >= 3 seeds)."""
+    """03: per-seed differences a[s] − b[s] -> (mean, standard error, a paired t-test at 5 % rejects 0, >= 3 seeds)."""
     diffs = [x - y for x, y in zip(a, b)]
     n = len(diffs)
     mean = sum(diffs) / n
     std = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (n - 1))
     sem = std / math.sqrt(n)
-    return mean, sem, n >= 3 and abs(mean) > 2 * sem
+    t_crit = scipy.stats.t.ppf(0.975, n - 1)                       # two-sided 5 %, n − 1 degrees of freedom
+    return mean, sem, n >= 3 and abs(mean) > t_crit * sem
 
 
 def tightness_ratio(emb, labels):
