@@ -82,8 +82,8 @@ def significance_note(n_seeds: int, n_tests: int, alpha: float = ALPHA) -> str:
     return (f"* = beyond seed noise: paired two-sided t-test over the {n_seeds} seeds, p < {alpha:g} "
             f"(|mean| > {critical_t(n_seeds, alpha):.2f} · sem, the critical t for {n_seeds - 1} dof); "
             f"{n_tests} differences tested, so about {alpha * n_tests:.1f} star(s) would appear by chance alone "
-            f"if no difference were real — a single star is weak evidence, "
-            f"p < {alpha / n_tests:.2g} would hold for all {n_tests} at once (Bonferroni)")
+            f"if no difference were real — a lone star is weak evidence; keeping the chance of any false star "
+            f"at {alpha:g} over all {n_tests} needs p < {alpha / n_tests:.2g} (Bonferroni)")
 
 
 def judgement(diffs: dict[str, dict], better: dict[str, bool], n: int) -> str:
