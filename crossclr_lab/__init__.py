@@ -36,6 +36,7 @@ Experiments
 Notebook companions (lab/, one per notebook) and what they share
     lab/findings.py         tables and verdicts computed from them, with claims a test checks against the tables
     lab/exercises.py        checkers of the notebooks' "implement it yourself" exercises
+    lab/primer.py           00: InfoNCE on a few 2-D points, what the temperature does
     lab/false_negatives.py  01: what pruning removes, measured against known groups
     lab/loss_explorer.py    02: one CrossCLR step dissected, as figures and a widget
     lab/training.py         03: verdicts of comparisons and ablations, loss curves on one scale

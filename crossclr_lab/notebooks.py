@@ -41,6 +41,7 @@ NOTEBOOK_PATTERN = re.compile(r"^(\d\d)_[A-Za-z0-9_]+$")
 # Small parameter sets for CI (2 cores): keyed by notebook number, names must exist in its `parameters` cell.
 # The notebooks' own defaults are the full experience (`--params full`).
 CI_PARAMETERS: dict[str, dict] = {
+    "00": {"n_pairs": 4},
     "01": {"epochs": 2},
     "02": {"train_epochs": 1, "interactive": True},
     "03": {"seeds": [0, 1], "epochs": 2, "losses": ["crossclr", "infonce", "dcl"], "ablation": True,

@@ -13,6 +13,7 @@
 #
 # *CrossCLR lab · paper: [Zolfaghari et al., CrossCLR, ICCV 2021 (arXiv 2109.14910)](https://arxiv.org/abs/2109.14910)
 # · every symbol and term: [NOTATION](NOTATION.md) · [all notebooks](README.md) ·
+# previous: [← 00 A contrastive primer](00_contrastive_primer.ipynb) ·
 # next: [02 The loss explorer →](02_loss_explorer.ipynb)*
 #
 # A contrastive loss pulls each video towards its own caption and pushes it away from every other caption
