@@ -151,8 +151,9 @@ show(pruning_verdict(synthetic_table))
 # ## Part 2 — real clips: Emoji Motion
 #
 # Emoji Motion pairs short animated Fluent Emoji clips with their **CLDR** names (the Unicode standard's
-# English emoji names, e.g. "thumbs up: medium skin tone"). The video features of a frame are a coarse
-# 16×16 shape code, a colour histogram and motion energy; the text features are **MiniLM** sentence
+# English emoji names, e.g. "thumbs up: medium skin tone"). The video features of a frame are the kit's
+# default experts: the pooled output of an ImageNet-pretrained **EfficientNet-Lite0** CNN (`appearance`, 1280
+# numbers) and a 4×4 grid of motion energy (`motion`, 16 numbers); the text features are **MiniLM** sentence
 # embeddings (a small pretrained sentence encoder). Its false negatives are real: skin-tone variants of one
 # emoji (`base`) and gender variants of one activity (`concept`: man/woman/person running) share a caption
 # almost word for word and look alike.
