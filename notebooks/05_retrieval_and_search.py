@@ -151,8 +151,8 @@ if searchable:
 # first table is the sentence encoder on its own, ranking the gallery's *captions* by their similarity to the
 # query: if it finds a relevant caption but the models do not find the clip, the information is lost on the
 # video side — the video features (an ImageNet-pretrained EfficientNet-Lite0's appearance features and a 4×4
-# motion grid) may not tell a grinning cat from other round yellow faces. Whether the relevant concepts were trained on (the note
-# under the table) matters too: with the concept split, test concepts are unseen.
+# motion grid) may not tell a grinning cat from other round yellow faces. Whether the relevant concepts were
+# trained on (the note under the table) matters too: with the concept split, test concepts are unseen.
 
 # %%
 if searchable:

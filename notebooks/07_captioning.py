@@ -91,7 +91,8 @@ display(Markdown(format_table(retrieval)))
 #
 # The captioner gets **one frozen vector per clip** — nothing else about the clip: a dual encoder's
 # L2-normalised video embedding (256 numbers), or the raw pooled video features (1296 numbers: the
-# EfficientNet-Lite0 appearance features and the 4×4 motion grid, averaged over the frames). Each input dimension is standardised with training statistics, so no encoder is favoured
+# EfficientNet-Lite0 appearance features and the 4×4 motion grid, averaged over the frames). Each input
+# dimension is standardised with training statistics, so no encoder is favoured
 # by its scale. Whatever the caption needs and the vector lacks (an emoji's exact identity, often), the decoder
 # cannot invent — it can only produce words it saw in training captions of clips with similar vectors.
 #
