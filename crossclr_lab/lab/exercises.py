@@ -421,3 +421,89 @@ def check_recall_at_k(fn: Callable[[Tensor, Tensor, int], float], trials: int = 
         return f"your R@K equals the library's on {trials} random spaces"
 
     return _run("check_recall_at_k", run, verbose)
+
+
+# -- 07: the repetition metric RE@4 --------------------------------------------------------------------------------
+def check_repetition(fn: Callable[[list], float], trials: int = 5, seed: int = 0, verbose: bool = True) -> CheckResult:
+    """Check ``fn(captions: list[str]) -> float``: RE@4 x100 of one generated caption per clip — per caption, the
+    share of its 4-gram occurrences that repeat an earlier one, ``Σ_g (c_g − 1) / Σ_g c_g`` over its distinct
+    4-grams ``g`` with counts ``c_g`` (0 for a caption shorter than 4 words), averaged over the captions, x100
+    (:func:`crossclr_lab.captioning.metrics.repetition`). Captions are lower case, words separated by spaces."""
+    from crossclr_lab.captioning.metrics import repetition
+
+    words = "a cat face with tears of joy smiling grinning on the".split()
+
+    def run() -> str:
+        rng = np.random.default_rng(seed)
+        for trial in range(trials):
+            captions = []
+            for _ in range(int(rng.integers(3, 7))):
+                base = list(rng.choice(words, int(rng.integers(2, 7))))
+                captions.append(" ".join(base * int(rng.integers(1, 4))))    # repeats make repeated 4-grams
+            expected = repetition(captions)
+            got = _as_array(fn(list(captions)), "your function")
+            if got.size != 1:
+                raise _Mismatch(f"trial {trial}: return one number (RE@4 x100), got shape {got.shape}")
+            got = float(got.reshape(()))
+            if not math.isclose(got, expected, rel_tol=TOLERANCE, abs_tol=TOLERANCE):
+                grams = [[tuple(c.split()[i:i + 4]) for i in range(len(c.split()) - 3)] for c in captions]
+                def per(f):
+                    return 100 * float(np.mean([f(g) if g else 0.0 for g in grams]))
+                pooled = [x for g in grams for x in g]
+                hint = _diagnose(np.array([got]), {
+                    "report RE@4 x100 (a percentage)": np.array([expected / 100]),
+                    "count repeated *occurrences* (c_g − 1 for each 4-gram), not distinct repeated 4-grams": np.array(
+                        [per(lambda g: sum(1 for x in set(g) if g.count(x) > 1) / len(g))]),
+                    "divide by all 4-gram occurrences Σ c_g, not by the distinct 4-grams": np.array(
+                        [per(lambda g: (len(g) - len(set(g))) / len(set(g)))]),
+                    "score each caption on its own, then average over captions (not one pool of all 4-grams)":
+                        np.array([100 * (len(pooled) - len(set(pooled))) / max(len(pooled), 1)]),
+                }, "per caption: 4-grams = consecutive word 4-tuples; (occurrences − distinct) / occurrences; "
+                   "mean over captions x100")
+                raise _Mismatch(f"trial {trial} (captions={captions}): expected {expected:.4f}, got {got:.4f}. "
+                                f"Hint: {hint}")
+        return f"your RE@4 equals the library's on {trials} sets of captions"
+
+    return _run("check_repetition", run, verbose)
+
+
+# -- 08: the largest weight share ----------------------------------------------------------------------------------
+def check_weight_share(fn: Callable[[Tensor, float], float], trials: int = 6, seed: int = 0,
+                       verbose: bool = True) -> CheckResult:
+    """Check ``fn(feat [B, D], kappa) -> float``: the largest share ``max_i w_i / Σ_j w_j`` of CrossCLR's weights
+    in one batch: ``C_i`` the mean cosine of row i to the other rows, ``c_i = C_i / Σ_j C_j``,
+    ``w_i = exp(c_i / κ)``; uniform weights (share 1/B) when ``Σ_j C_j <= 0``
+    (:func:`crossclr_lab.losses.weight_share.batch_weight_shares`). Rows arrive with different norms."""
+    from crossclr_lab.losses import connectivity
+    from crossclr_lab.losses.weight_share import batch_weight_shares
+
+    def run() -> str:
+        g = _generator(seed)
+        for trial in range(trials):
+            b, d = int(torch.randint(6, 14, (1,), generator=g)), int(torch.randint(3, 8, (1,), generator=g))
+            kappa = [0.05, 0.01, 0.1, 0.02, 0.05, 0.2][trial % 6]
+            feat = _clustered_features(b, d, g)
+            if trial % 6 == 4:      # centred: Σ C <= 0, the loss falls back to uniform weights
+                feat = feat - feat.mean(0)
+            expected = float(batch_weight_shares(feat, [np.arange(b)], kappa)[0][0])
+            got = _as_array(fn(feat.clone(), kappa), "your function")
+            if got.size != 1:
+                raise _Mismatch(f"trial {trial}: return one number (the largest share), got shape {got.shape}")
+            got = float(got.reshape(()))
+            if not math.isclose(got, expected, rel_tol=1e-3, abs_tol=1e-4):
+                conn = connectivity(F.normalize(feat, dim=1))
+                raw = ((feat @ feat.T).sum(1) - (feat * feat).sum(1)) / (b - 1)
+
+                def share(c):
+                    return np.array([float(torch.softmax(c / kappa, 0).max())])
+                hint = _diagnose(np.array([got]), {
+                    "when Σ_j C_j <= 0 the loss uses uniform weights: the share is 1/B": share(conn / conn.sum()),
+                    "c_i = C_i / Σ_j C_j: divide the connectivity by its batch sum before dividing by κ": share(conn),
+                    "use cosine similarity: L2-normalise the rows first": share(raw / raw.sum()),
+                }, "C_i = mean cosine to the other rows; c_i = C_i / Σ C; w = exp(c / κ); max w / Σ w")
+                raise _Mismatch(f"trial {trial} (B={b}, κ={kappa}): expected {expected:.5f}, got {got:.5f}. "
+                                f"Hint: {hint}")
+        return f"your largest weight share equals CrossCLR's on {trials} batches"
+
+    return _run("check_weight_share", run, verbose)
+

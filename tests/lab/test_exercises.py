@@ -20,6 +20,8 @@ CHECKS = {  # checker -> the solution it must pass
     "check_paired_difference": solutions.paired_difference,
     "check_tightness_ratio": solutions.tightness_ratio,
     "check_recall_at_k": solutions.recall_at_k,
+    "check_repetition": solutions.repetition_at_4,
+    "check_weight_share": solutions.largest_weight_share,
 }
 
 
@@ -56,6 +58,40 @@ def _paired_two_sem(a, b):
     return mean, sem, len(a) >= 3 and abs(mean) > 2 * sem
 
 
+def _re4_pooled(captions):
+    grams = [tuple(c.split()[i:i + 4]) for c in captions for i in range(len(c.split()) - 3)]
+    return 100.0 * (len(grams) - len(set(grams))) / len(grams)
+
+
+def _re4_distinct_denominator(captions):
+    out = []
+    for c in captions:
+        g = [tuple(c.split()[i:i + 4]) for i in range(len(c.split()) - 3)]
+        out.append((len(g) - len(set(g))) / len(set(g)) if g else 0.0)
+    return 100.0 * sum(out) / len(out)
+
+
+def _conn(feat, normalise=True):
+    x = F.normalize(feat, dim=1) if normalise else feat
+    sims = x @ x.T
+    return (sims.sum(1) - sims.diagonal()) / (len(x) - 1)
+
+
+def _share_without_sum(feat, kappa):
+    c = _conn(feat)
+    return 1 / len(c) if c.sum() <= 0 else float(torch.softmax(c / kappa, 0).max())
+
+
+def _share_no_fallback(feat, kappa):
+    c = _conn(feat)
+    return float(torch.softmax(c / c.sum() / kappa, 0).max())
+
+
+def _share_unnormalised(feat, kappa):
+    c = _conn(feat, normalise=False)
+    return 1 / len(c) if c.sum() <= 0 else float(torch.softmax(c / c.sum() / kappa, 0).max())
+
+
 WRONG = [  # (checker, a wrong solution, a phrase of the hint it must get)
     ("check_connectivity", lambda f: _cos(f).sum(1) / len(f), "leave the sample itself out"),
     ("check_connectivity", lambda f: (_cos(f).sum(1) - 1) / len(f), "divide by B − 1"),
@@ -70,6 +106,12 @@ WRONG = [  # (checker, a wrong solution, a phrase of the hint it must get)
     ("check_tightness_ratio", lambda e, lab: 1 / solutions.tightness_ratio(e, lab), "not inter / intra"),
     ("check_recall_at_k", lambda v, t, k: solutions.recall_at_k(t, v, k), "each *caption*"),
     ("check_recall_at_k", lambda v, t, k: solutions.recall_at_k(v, t, k) / 100, "percentage"),
+    ("check_repetition", lambda c: solutions.repetition_at_4(c) / 100, "x100"),
+    ("check_repetition", _re4_pooled, "score each caption on its own"),
+    ("check_repetition", _re4_distinct_denominator, "not by the distinct 4-grams"),
+    ("check_weight_share", _share_without_sum, "divide the connectivity by its batch sum"),
+    ("check_weight_share", _share_no_fallback, "uniform weights"),
+    ("check_weight_share", _share_unnormalised, "L2-normalise the rows"),
 ]
 
 
@@ -119,7 +161,7 @@ def _float32(fn):
 
 
 @pytest.mark.parametrize("name", ["check_paired_difference", "check_anchor_loss", "check_connectivity",
-                                  "check_recall_at_k", "check_tightness_ratio"])
+                                  "check_recall_at_k", "check_tightness_ratio", "check_weight_share"])
 def test_float32_answers_pass(name):
     result = getattr(exercises, name)(_float32(CHECKS[name]), verbose=False)
     assert result.passed, result.message
