@@ -69,7 +69,8 @@ def format_p(p: float) -> str:
 def format_difference(d: dict, decimals: int = 1) -> str:
     """A table cell: ``+3.0 (0.6) p=0.035 *`` — mean, (sem), p-value of the paired t-test, ``*`` beyond noise."""
     mean = round(d["mean"], decimals) + 0.0
-    return (f"{mean:+.{decimals}f} ({d['sem']:.{decimals}f}) {format_p(d['p'])}"
+    sem = f"{d['sem']:.{decimals}f}" if d["n"] > 1 else "n/a"      # one seed: no spread to estimate
+    return (f"{mean:+.{decimals}f} ({sem}) {format_p(d['p'])}"
             + (" *" if d["beyond_noise"] else ""))
 
 

@@ -41,7 +41,7 @@ def test_edge_cases():
     few = paired_difference([20.0, 10.0], [10.0, 10.0 - 1e-9])
     assert few["n"] < MIN_SEEDS and not few["beyond_noise"]
     one = paired_difference([2.0], [1.0])
-    assert math.isnan(one["p"]) and not one["beyond_noise"] and "p=n/a" in format_difference(one)
+    assert math.isnan(one["p"]) and not one["beyond_noise"] and format_difference(one) == "+1.0 (n/a) p=n/a"
     with pytest.raises(ValueError, match="one score per seed"):
         paired_difference([1.0, 2.0], [1.0])
 
