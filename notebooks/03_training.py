@@ -242,4 +242,6 @@ for name, scores in per_seed.items():
 # %% [markdown]
 # **3. A question to think about.** The curve table may say a loss is still falling when training stops, and
 # model selection picks the last epoch. Rerun with `epochs = 24` (the cache keeps the 12-epoch runs): which
-# verdicts change? What does that say about comparing losses at a fixed, short budget?
+# verdicts change? What does that say about comparing losses at a fixed, short budget? Cost: every run of the
+# notebook trains again at 24 epochs — the 24 runs of the defaults (4 losses, the ablation's 3 new variants and
+# one κ, × 3 seeds), each about twice as long as at 12 epochs (notebooks/README.md gives the 12-epoch total).
