@@ -393,3 +393,20 @@ def test_export_folder_writes_extra_views_and_info(tmp_path):
     with pytest.raises(ValueError, match="has 4 rows for 2 items"):
         export_folder(splits, tmp_path / "z", licence="CC0",
                       extra_views={"train": extra["train"], "val": extra["train"]})
+
+
+def test_describe_says_when_pruning_removes_most_of_a_batch(tmp_path):
+    root = small_folder(tmp_path / "f", splits=(("train", 64), ("val", 4)))
+    report = describe("folder", str(root))       # random normal inputs: connectivities spread, little pruned
+    assert "pruned share" in report and "% of a batch" in report and "prunes most of a batch" not in report
+    # ReLU-like inputs with nearly equal directions (the case): every C_i / max C > 0.9
+    video = np.load(root / "train" / "video.npy")
+    lengths = np.load(root / "train" / "video_lengths.npy")
+    near = np.abs(1 + 0.01 * np.random.default_rng(0).standard_normal(video.shape)).astype(np.float32)
+    near[np.arange(4)[None, :] >= lengths[:, None]] = 0
+    np.save(root / "train" / "video.npy", near)
+    lines = describe("folder", str(root)).split("connectivity weight share", 1)[1].splitlines()
+    video_line = next(i for i, line in enumerate(lines) if line.split()[:1] == ["video"])
+    assert "pruned 100.0 % of a batch" in lines[video_line]
+    assert "γ prunes most of a batch" in lines[video_line + 1]
+    assert not any("prunes most" in line for line in lines if line.split()[:1] in (["text"], ["motion"]))
