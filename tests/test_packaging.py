@@ -154,3 +154,17 @@ def test_a_workflow_runs_the_tests_on_pull_requests_on_every_os():
     assert {"ubuntu-latest", "macos-14", "windows-latest"} <= set(job["strategy"]["matrix"]["os"])
     steps = " ".join(str(step.get("run", "")) for step in job["steps"])
     assert "tools/install.py" in steps and "pytest" in steps and "ruff check" in steps
+
+
+def test_video_extra_equals_the_makefile_install_and_the_code_pins():
+    import tomllib
+
+    from crossclr_lab.experts import appearance
+    from crossclr_lab.experts.video import AV_VERSION
+
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["video"]
+    makefile = (ROOT / "Makefile").read_text()
+    line = next(x for x in makefile.splitlines() if x.startswith("VIDEO = "))
+    assert line.removeprefix("VIDEO = ").split() == extra
+    assert "--no-deps $(VIDEO)" in makefile
+    assert extra == [f"av=={AV_VERSION}", *(f"{name}=={version}" for name, version in appearance.PINNED.items())]
