@@ -137,8 +137,9 @@ show(top_loss_verdict(losses_table))
 # **How much is left to learn, how sharp is the push, and how unequal are the weights?** The first table gives,
 # per side, the positive's share of the whole soft-max (near 1: the anchor is solved and its negatives are
 # barely pushed) and, among the negatives only, the largest single share against an equal split; the
-# sentence under it is computed from the table. The second looks at the weights: the batch-normalised connectivities $c_i = C_i / \sum_j C_j$ sum to 1, so they *average* $1/B$ —
-# but dividing them by a small κ turns whatever spread they have into large differences in weight.
+# sentence under it is computed from the table. The second looks at the weights: the batch-normalised
+# connectivities $c_i = C_i / \sum_j C_j$ sum to 1, so they *average* $1/B$ — but dividing them by a small κ
+# turns whatever spread they have into large differences in weight.
 
 # %%
 sharpness = sharpness_table(result)

@@ -38,7 +38,7 @@ thumbnail_points = 90      # of those, clips drawn as pictures on the first figu
 n_neighbors = 15           # UMAP: size of the neighbourhood it preserves (small: local detail)
 min_dist = 0.1             # UMAP: how tightly it may pack points
 cache = True               # load the models notebook 03 trained (same data, loss, seed, settings) when cached
-interactive = False        # True: a widget to recolour the maps and toggle the pair lines
+interactive = True         # a widget to recolour the maps and toggle the pair lines (live kernel); False: static
 
 # %%
 # %matplotlib inline
