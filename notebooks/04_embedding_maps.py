@@ -176,12 +176,13 @@ show(tightness_verdict(tightness))
 #
 # ## Explore (interactive)
 #
-# With `interactive = True` a widget redraws the maps (the UMAP layouts are kept) coloured by any group of
-# the dataset, or as thumbnails, with or without the pair lines.
+# With `interactive = True` a widget shows the maps (the UMAP layouts are kept) coloured by any group of
+# the dataset, or as thumbnails, with or without the highlighted pair lines; each view is drawn once, so
+# switching back and forth is immediate.
 
 # %%
 if interactive:
-    ui = map_widget(maps, shown, color_by=colour_group)
+    ui = map_widget(maps, shown, color_by=colour_group, one_picture_per=group if has_thumbnails else None)
     display(ui)
 else:
     print("set interactive = True in the parameters cell for the widget")

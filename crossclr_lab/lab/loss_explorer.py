@@ -187,7 +187,7 @@ class ExplorerFigure:
     """
 
     def __init__(self, b: int, side: str = "video", labels: list[str] | None = None, queue_column: bool = False,
-                 live: bool = True, figsize=(12.0, 6.4)):
+                 live: bool = True, figsize=(12.5, 6.6)):
         from matplotlib.colors import PowerNorm
 
         from crossclr_lab.lab.live_figure import LiveFigure
@@ -215,11 +215,12 @@ class ExplorerFigure:
                               interpolation="nearest", animated=live,
                               **({"norm": PowerNorm(0.5, vmin=0, vmax=1)} if share else {"vmin": -1, "vmax": 1}))
             ax.set_facecolor(grey)
-            ax.set_title(title, fontsize=10)
-            ax.set_xticks(np.arange(width), [str(k) for k in ticks] + (["Q"] if width > b else []), fontsize=8)
-            ax.set_xlabel(xlabel, fontsize=9)
+            ax.set_title(title, fontsize=11)
+            names_k = [str(k) if b <= 12 or k % 2 == 0 else "" for k in ticks]      # every other one when crowded
+            ax.set_xticks(np.arange(width), names_k + (["Q"] if width > b else []), fontsize=9)
+            ax.set_xlabel(xlabel, fontsize=10)
             bar = fig.colorbar(image, ax=ax, shrink=0.9, pad=0.01)
-            bar.ax.tick_params(labelsize=8)
+            bar.ax.tick_params(labelsize=9)
             if share:
                 bar.set_ticks([0, 0.05, 0.2, 0.5, 1.0])
             self.images.append(image)
@@ -235,16 +236,16 @@ class ExplorerFigure:
         axes[1, 1].axvline(100 / b, color="black", ls=":", lw=1)
         for ax, xlabel in zip(axes[1], ("Ĉ = C / max C   (red: pruned, dashed: γ)",
                                         "% of the side's Σ w   (dotted: uniform)", "loss Lᵢ of the anchor")):
-            ax.set_xlabel(xlabel, fontsize=9)
-            ax.tick_params(axis="x", labelsize=8)
+            ax.set_xlabel(xlabel, fontsize=10)
+            ax.tick_params(axis="x", labelsize=9)
         for row in axes:
-            row[0].set_yticks(ticks, [f"{name} {i}" for i, name in enumerate(names)], fontsize=9)
-            row[0].set_ylabel(f"{side} anchor i", fontsize=9)
+            row[0].set_yticks(ticks, [f"{name} {i}" for i, name in enumerate(names)], fontsize=10)
+            row[0].set_ylabel(f"{side} anchor i", fontsize=10)
             row[0].set_ylim(b - 0.5, -0.5)
         # what changes in words: drawn in the static figure; a live one leaves it to the widget's header (text is
         # the slowest thing to draw)
-        self.title = None if live else fig.suptitle("x", fontsize=11)
-        self.bar_titles = [] if live else [ax.set_title("x", fontsize=10) for ax in axes[1]]
+        self.title = None if live else fig.suptitle("x", fontsize=12)
+        self.bar_titles = [] if live else [ax.set_title("x", fontsize=11) for ax in axes[1]]
         self.axes, self.figure, self.live = axes, fig, LiveFigure(fig) if live else None
 
     def update(self, result: dict) -> ExplorerFigure:
