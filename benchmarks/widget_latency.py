@@ -249,9 +249,10 @@ def markdown(before: dict | None, after: dict) -> str:
     lines = [START, "## Widget latency in JupyterLab (input event → output changed and painted)", "",
              f"`python -m benchmarks.widget_latency`: headless Chromium, JupyterLab, CI parameters with "
              f"`interactive = True`, each control stepped {after['samples']} times after one warm-up step. "
-             f"After: {after['label']} ({after['commit']}, load {after['load'][0]:.1f}→{after['load'][1]:.1f})"
-             + (f"; before: {before['label']} ({before['commit']}, load {before['load'][0]:.1f}→"
-                f"{before['load'][1]:.1f})" if before else "") + f". Machine: {after['machine']}.", "",
+             f"After: {after['label']} ({after['commit']}, load average {after['load'][0]:.1f}–"
+             f"{after['load'][1]:.1f})" + (f"; before: {before['label']} ({before['commit']}, load average "
+                                            f"{before['load'][0]:.1f}–{before['load'][1]:.1f})" if before else "")
+             + f". Machine: {after['machine']}.", "",
              "| notebook | control | samples | median ms | p90 ms |" + (" before: samples | before: median ms | "
                                                                      "before: p90 ms |" if before else ""),
              "|---|---|---|---|---|" + ("---|---|---|" if before else "")]
@@ -271,6 +272,18 @@ def markdown(before: dict | None, after: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _merged(paths: str) -> dict:
+    """Several ``--json`` results of one code (e.g. one per notebook) as one: rows concatenated, load range."""
+    parts = [json.loads(Path(path).read_text()) for path in paths.split(",") if path]
+    if not parts:
+        raise ValueError("--compare needs at least one JSON file on each side")
+    merged = {**parts[0], "rows": [r for part in parts for r in part["rows"]],
+              "headless": [r for part in parts for r in part.get("headless", [])]}
+    loads = [x for part in parts for x in part["load"]]
+    merged["load"] = [min(loads), max(loads)]
+    return merged
+
+
 def _commit(code: Path) -> str:
     import subprocess
 
@@ -286,12 +299,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--notebooks", default=",".join(CONTROLS), help="comma-separated notebook names")
     p.add_argument("--headless", action="store_true", help="also time one update inside Python (this checkout)")
     p.add_argument("--json", type=Path, default=None, help="where to write the rows (JSON)")
-    p.add_argument("--compare", nargs=2, type=Path, metavar=("BEFORE", "AFTER"),
-                   help="print (and with --readme write) the table of two earlier --json results")
+    p.add_argument("--compare", nargs=2, metavar=("BEFORE", "AFTER"),
+                   help="print (and with --readme write) the table of earlier --json results (each a comma-separated "
+                        "list of files, e.g. one per notebook, run alternately with the other code)")
     p.add_argument("--readme", action="store_true", help="write the table into benchmarks/README.md")
     args = p.parse_args(argv)
     if args.compare:
-        before, after = (json.loads(path.read_text()) for path in args.compare)
+        before, after = (_merged(paths) for paths in args.compare)
     else:
         before = None
         notebooks = [n for n in args.notebooks.split(",") if n]
