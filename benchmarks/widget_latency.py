@@ -203,7 +203,6 @@ def _ci_parameters(code: Path) -> dict:
 def headless_split(reps: int = 7) -> list[dict]:
     """Inside Python, this checkout: one update of each widget split into compute, figure update and render (ms,
     median of ``reps``)."""
-    import numpy as np
     import torch
 
     from crossclr_lab.data import load_splits
@@ -214,22 +213,61 @@ def headless_split(reps: int = 7) -> list[dict]:
     model, _ = le.explorer_model(train, val)
     batch = le.explorer_batch(model, val, 16, 128, 0)
     args = [batch[k] for k in ("video_emb", "text_emb", "video_feat", "text_feat")]
-    ui = le.explorer_widget(*args, queue=batch["queue"])
-    figure = ui.figures["video"]
-    split = {"compute": [], "figure update": [], "render": []}
-    for i in range(reps):
-        tau = 0.03 * 10 ** (0.1 * (i % 2))
-        t0 = time.perf_counter()
-        result = le.explore(*args, temperature=tau)
-        t1 = time.perf_counter()
+    figure = le.explorer_widget(*args, queue=batch["queue"]).figures["video"]
+
+    def explorer_step(i):
+        result = le.explore(*args, temperature=0.03 * 10 ** (0.1 * (i % 2)))
+        yield
         figure.update(result)
-        t2 = time.perf_counter()
+        yield
         figure.png()
-        t3 = time.perf_counter()
-        for key, dt in zip(split, (t1 - t0, t2 - t1, t3 - t2)):
-            split[key].append(1000 * dt)
-    rows = [{"widget": "02 explorer (τ step)", **{k: float(np.median(v)) for k, v in split.items()}}]
+
+    rows = [_split("02 explorer, one τ step", explorer_step, reps)]
+    try:
+        from crossclr_lab.lab.retrieval import ClipSearch
+
+        search = ClipSearch({"InfoNCE": model}, val)
+        html = {}
+
+        def new_query(i):
+            hits = search.search(f"a happy face number {i}", 5)        # a query never seen: encoded
+            yield
+            html["page"] = search.results_html(hits, "q")
+            yield
+
+        def top_k(i):
+            hits = search.search("a happy face", 5 + i % 2)            # the same query: features cached by the widget
+            yield
+            html["page"] = search.results_html(hits, "q")
+            yield
+
+        search.search("a happy face", 5)                                 # the text model loaded once, as in 05
+        rows.append(_split("05 search, a new query", new_query, reps))
+        ui = search.widget("a happy face", 5)
+        rows.append(_split("05 search, top-K step (query cached)", top_k, reps))
+        del ui
+    except (ImportError, OSError, ValueError) as err:                   # no sentence encoder here
+        print(f"05 headless split skipped: {err}")
     return rows
+
+
+def _split(name: str, step, reps: int) -> dict:
+    """Median ms of the stages of ``step(i)`` (a generator yielding between compute, figure update and render)."""
+    import numpy as np
+
+    stages = {"compute": [], "figure update": [], "render": []}
+    for i in range(reps + 1):
+        times, start = [], time.perf_counter()
+        for _ in step(i):
+            times.append(time.perf_counter())
+        times.append(time.perf_counter())
+        bounds = [start, *times][:4]
+        while len(bounds) < 4:
+            bounds.append(bounds[-1])
+        if i:                                                            # the first is a warm-up
+            for key, t0, t1 in zip(stages, bounds, bounds[1:]):
+                stages[key].append(1000 * (t1 - t0))
+    return {"widget": name, **{k: float(np.median(v)) for k, v in stages.items()}}
 
 
 def kept_section(readme: Path = README) -> str:

@@ -629,20 +629,29 @@ def gamma_step_table(before: dict, after: dict, labels: list[str] | None = None,
 
 
 def gamma_step_verdict(table: Table) -> Verdict:
-    """Which sample(s) changed and how the side's loss moved with them."""
+    """Which samples changed (grouped by side), how much of the push each takes as a negative, and how the side's
+    loss moved with them."""
     if not table.rows:
         return Verdict(f"{table.name}_verdict", "No sample changed its pruning at this step, so the loss did not "
                        "change through pruning.", [])
     parts, claims = [], []
-    for sample, caption, now, conn, weight, push, lb, la in table.rows:
-        claims += [Claim(table.name, sample, "Ĉ", float(conn)),
-                   Claim(table.name, sample, "mean share of the push as a negative (%)", float(push)),
-                   Claim(table.name, sample, "side's loss after", float(la),
-                         relation="gt" if float(la) > float(lb) else "le", other_column="side's loss before")]
+    for side in ("video", "text"):
+        rows = [r for r in table.rows if r[0].startswith(side)]
+        if not rows:
+            continue
+        for sample, _, _, conn, _, push, lb, la in rows:
+            claims += [Claim(table.name, sample, "Ĉ", float(conn)),
+                       Claim(table.name, sample, "mean share of the push as a negative (%)", float(push)),
+                       Claim(table.name, sample, "side's loss after", float(la),
+                             relation="gt" if float(la) > float(lb) else "le", other_column="side's loss before")]
+        lb, la = rows[0][6], rows[0][7]
         moved = "rises" if float(la) > float(lb) else "falls" if float(la) < float(lb) else "stays"
-        parts.append(f"**{sample}** ({caption}, Ĉ = {conn}) is {now}: as a negative it takes {push} % of the other "
-                     f"anchors' push (where it is one), and its side's loss {moved} from {lb} to {la}")
-    return Verdict(f"{table.name}_verdict", "; ".join(parts) + ".", claims)
+        names = "; ".join(f"**{r[0]}** ({r[1]}, Ĉ = {r[3]}, {r[2]}, {r[5]} % of the push where it is a negative)"
+                          for r in rows)
+        parts.append(f"{names} — the {side} loss {moved} from {lb} to {la}")
+    text = ("At this γ step " + "; ".join(parts) + ". A sample back among the negatives adds its δ to every "
+            "denominator it enters, so a hard one can move a side's loss by a lot at once.")
+    return Verdict(f"{table.name}_verdict", text, claims)
 
 
 def explorer_model(train, val, seed: int = 0, train_here: bool = False):
