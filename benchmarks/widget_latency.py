@@ -153,8 +153,6 @@ def summary(notebook: str, control: str, times: list[float], misses: int = 0) ->
 
 def run_browser(code: Path, samples: int, notebooks: list[str], log=print) -> list[dict]:
     """The latency rows of ``notebooks`` with the kernel importing ``code``."""
-    from playwright.sync_api import sync_playwright
-
     from crossclr_lab import notebooks as nbs
     from tools import lab_browser
 
@@ -171,22 +169,13 @@ def run_browser(code: Path, samples: int, notebooks: list[str], log=print) -> li
             parameters = {**ci.get(notebook[:2], {}), "interactive": True}
             lab_browser.prepare_notebook(code / "notebooks" / f"{notebook}.ipynb", lab, parameters, nbs.KERNEL_NAME,
                                          (f"print({DONE!r})",))
-        proc, url = lab_browser.start_lab(lab, env, tmp / "lab.log")
-        try:
-            with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=str(lab_browser.CHROMIUM), args=lab_browser.CHROMIUM_ARGS,
-                                            headless=True)
+        with lab_browser.session(lab, env, tmp / "lab.log", log) as (browser, url):
+            for notebook in notebooks:
+                page = browser.new_page(viewport={"width": 1280, "height": 900})
                 try:
-                    for notebook in notebooks:
-                        page = browser.new_page(viewport={"width": 1280, "height": 900})
-                        try:
-                            rows += measure_notebook(page, url, notebook, samples, log)
-                        finally:
-                            page.close()
+                    rows += measure_notebook(page, url, notebook, samples, log)
                 finally:
-                    browser.close()
-        finally:
-            lab_browser.stop(proc)
+                    page.close()
     return rows
 
 

@@ -118,42 +118,29 @@ def test_slider_moves_plot_and_kernel_in_jupyterlab(tmp_path):
     if not TARGET.exists():
         pytest.fail(f"{TARGET} is missing: the browser test drives notebook 02 (run the notebooks sync)")
     from playwright.sync_api import Error as PlaywrightError
-    from playwright.sync_api import sync_playwright
 
     nbs.ensure_kernel()
     root = tmp_path / "lab"
     root.mkdir()
-    env = lab_browser.private_env(tmp_path)
-    start = time.monotonic()
-    proc, url = lab_browser.start_lab(root, env, tmp_path / "lab.log")
-    print(f"JupyterLab up in {time.monotonic() - start:.1f} s")
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=lab_browser.CHROMIUM_ARGS,
-                                        headless=True)
+    outcome = None
+    with lab_browser.session(root, lab_browser.private_env(tmp_path), tmp_path / "lab.log") as (browser, url):
+        for attempt in (1, 2):           # Lab may restart the kernel on the very first open: retry once
+            mark = f"BROWSER-PROBE-{attempt}"
+            notebook = _prepare_notebook(root, mark)     # a fresh copy: no outputs a save may have left
+            page = browser.new_page(viewport=VIEWPORT)
             try:
-                outcome = None
-                for attempt in (1, 2):           # Lab may restart the kernel on the very first open: retry once
-                    mark = f"BROWSER-PROBE-{attempt}"
-                    notebook = _prepare_notebook(root, mark)     # a fresh copy: no outputs a save may have left
-                    page = browser.new_page(viewport=VIEWPORT)
-                    try:
-                        start = time.monotonic()
-                        outcome = _drive(page, url, notebook.name, mark)
-                        print(f"attempt {attempt}: {time.monotonic() - start:.1f} s in the browser; {outcome}")
-                        break
-                    except PlaywrightError as err:
-                        if attempt == 2:
-                            SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-                            page.screenshot(path=str(SCREENSHOT.with_name("02_loss_explorer_failed.png")))
-                            raise AssertionError(f"browser test failed twice; last error: {err}\nserver log:\n"
-                                                 f"{(tmp_path / 'lab.log').read_text()[-3000:]}") from err
-                    finally:
-                        page.close()
+                start = time.monotonic()
+                outcome = _drive(page, url, notebook.name, mark)
+                print(f"attempt {attempt}: {time.monotonic() - start:.1f} s in the browser; {outcome}")
+                break
+            except PlaywrightError as err:
+                if attempt == 2:
+                    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+                    page.screenshot(path=str(SCREENSHOT.with_name("02_loss_explorer_failed.png")))
+                    raise AssertionError(f"browser test failed twice; last error: {err}\nserver log:\n"
+                                         f"{(tmp_path / 'lab.log').read_text()[-3000:]}") from err
             finally:
-                browser.close()
-    finally:
-        lab_browser.stop(proc)
+                page.close()
     layout = outcome["layout"]
     for part in ("controls", "figure"):
         assert _inside(layout[part], VIEWPORT), f"the explorer's {part} do not fit a 1280×720 window: {layout}"

@@ -16,6 +16,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -94,6 +96,25 @@ def stop(proc: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         proc.kill()
         proc.wait()
+
+
+@contextmanager
+def session(root: Path, env: dict, log_path: Path, log=print) -> Iterator[tuple[object, str]]:
+    """``(browser, url)``: a JupyterLab server on ``root`` and a headless Chromium, both closed on exit."""
+    from playwright.sync_api import sync_playwright
+
+    start = time.monotonic()
+    proc, url = start_lab(root, env, log_path)
+    log(f"JupyterLab up in {time.monotonic() - start:.1f} s")
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+            try:
+                yield browser, url
+            finally:
+                browser.close()
+    finally:
+        stop(proc)
 
 
 def wait_idle(page, timeout_ms: int) -> None:
