@@ -307,9 +307,11 @@ class MapWidget:
         self.color_by.observe(debounced, names="value")
         self.pair_lines.observe(debounced, names="value")
         self.render()
+        self.prerendering = None                # the background thread drawing every view (join() to wait)
         if prerender:
             views = [(c, p) for c in choices for p in (True, False)]
-            threading.Thread(target=lambda: [self._view(*v) for v in views], daemon=True).start()
+            self.prerendering = threading.Thread(target=lambda: [self._view(*v) for v in views], daemon=True)
+            self.prerendering.start()
 
     def draw(self, color_by: str, pair_lines: bool) -> Figure:
         """The figure of one view."""

@@ -197,10 +197,7 @@ def test_map_widget_draws_each_view_once():
     ui.pair_lines.value = True                        # a view seen before: from the cache, not drawn again
     assert ui.figure is None and bytes(ui.image.value) == png
     ready = map_widget(_maps(len(feats)), feats)      # the background thread draws every view
-    for _ in range(200):
-        if len(ready._png) == 6:
-            break
-        __import__("time").sleep(0.05)
+    ready.prerendering.join(timeout=300)
     assert len(ready._png) == 6                       # 3 choices x pair lines on/off
     with pytest.raises(ValueError, match="color_by"):
         map_widget(_maps(len(feats)), feats, color_by="nope")
