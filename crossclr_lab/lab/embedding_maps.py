@@ -301,7 +301,6 @@ class MapWidget:
         self.box = widgets.VBox([widgets.HBox([self.color_by, self.pair_lines]), self.image])
         self.box.add_class("crossclr-maps")
         self._png: dict[tuple, bytes] = {}
-        self._lock = threading.Lock()
         self.figure = None
         debounced = Debouncer(self.render)
         self.color_by.observe(debounced, names="value")
@@ -309,7 +308,7 @@ class MapWidget:
         self.render()
         self.prerendering = None                # the background thread drawing every view (join() to wait)
         if prerender:
-            views = [(c, p) for c in choices for p in (True, False)]
+            views = [(c, p) for p in (True, False) for c in choices]     # the shown pair-lines setting first
             self.prerendering = threading.Thread(target=lambda: [self._view(*v) for v in views], daemon=True)
             self.prerendering.start()
 
@@ -324,15 +323,14 @@ class MapWidget:
         """``(png, figure)`` of a view: drawn now (figure returned) or taken from the cache (figure ``None``)."""
         import io
 
-        with self._lock:                        # one drawing at a time: the background thread and an event
-            key = (color_by, pair_lines)
-            if key in self._png:
-                return self._png[key], None
-            fig = self.draw(color_by, pair_lines)
-            buffer = io.BytesIO()
-            fig.savefig(buffer, format="png", dpi=100)
-            self._png[key] = buffer.getvalue()
-            return self._png[key], fig
+        key = (color_by, pair_lines)
+        if key in self._png:
+            return self._png[key], None
+        fig = self.draw(color_by, pair_lines)       # no lock: an event never waits for the background thread
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=100)
+        self._png[key] = buffer.getvalue()          # one dict store: atomic under the GIL
+        return self._png[key], fig
 
     def render(self) -> None:
         """Show the view the controls select."""
