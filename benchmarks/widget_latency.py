@@ -294,7 +294,9 @@ def markdown(before: dict | None, after: dict) -> str:
                        f"{b['median_ms'] / row['median_ms']:.1f}x"] if b else ["–"] * 4)
         lines.append("| " + " | ".join(cells) + " |")
     if after.get("headless"):
-        lines += ["", "**One update inside Python (ms, median; this checkout)**", "",
+        lines += ["", "**One update inside Python (ms, median; this checkout)**: 02's render is the blit of its images "
+                  "and bars plus the PNG encoding; 05's figure update is building the HTML grid, which the browser "
+                  "renders (inside the times above).", "",
                   "| widget | compute | figure update | render |", "|---|---|---|---|"]
         lines += [f"| {r['widget']} | {r['compute']:.0f} | {r['figure update']:.0f} | {r['render']:.0f} |"
                   for r in after["headless"]]
