@@ -106,9 +106,11 @@ print(f"mapped {len(shown)} pairs from {len(set(shown.groups[group]))} {group}s;
 # %% [markdown]
 # **Figure 1 — the joint space, both modalities.** Left InfoNCE, right CrossCLR. A subset of whole concepts
 # is drawn so the pictures stay readable: one clip per concept as its emoji picture, the concept's other
-# clips (skin-tone and gender variants, which sit on top of it) as small blue dots, clips without a licensed
-# picture as grey dots (every clip, for the synthetic data); each caption is a black ×, and a grey line joins
-# every clip to its own caption. The map keeps the positions computed with all mapped clips. Lines
+# clips (skin-tone and gender variants, which sit on top of it) and any clip whose picture would cover another
+# as small blue dots, clips without a licensed picture as grey dots (every clip, for the synthetic data); each
+# caption is a black ×, and a dark line joins a dozen highlighted clips to their own captions (a line for
+# every pair would hide the map). The legend sits under each map. The map keeps the positions computed with
+# all mapped clips. Lines
 # *within* one island are meaningful (a clip next to its caption); long lines between islands are not
 # distances you can read (see above) — the next section measures the gap in the space itself.
 

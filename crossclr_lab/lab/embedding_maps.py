@@ -244,9 +244,8 @@ def plot_joint_maps(maps: dict[str, tuple[np.ndarray, np.ndarray]], features, co
                                                  pad=0.0, zorder=2))
             if others:
                 ax.scatter(vxy[others, 0], vxy[others, 1], color="tab:blue", s=10, zorder=1.5)   # under pictures
-                what = f"another clip of a pictured {one_picture_per}" if one_picture_per else "a clip"
                 handles.append(Line2D([], [], ls="", marker="o", ms=4, color="tab:blue",
-                                      label=f"{what}, or one whose picture would cover another ({len(others)})"))
+                                      label=f"clip drawn as a dot: its picture would cover another ({len(others)})"))
             if missing:
                 ax.scatter(vxy[missing, 0], vxy[missing, 1], color="grey", s=14, zorder=2)
                 handles.append(Line2D([], [], ls="", marker="o", color="grey",
@@ -265,8 +264,8 @@ def plot_joint_maps(maps: dict[str, tuple[np.ndarray, np.ndarray]], features, co
         ax.set_ylabel("UMAP 2")
         what = f"coloured by {color_by}" if color_by else ("pictures: video clips" if images else "")
         ax.set_title(f"{name}: {len(drawn)} pairs" + (f", {what}" if what else ""))
-        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncols=2, fontsize=8,
-                  frameon=False)                            # under the map, off the data
+        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.1), fontsize=8, frameon=False,
+                  ncols=2 if max(len(h.get_label()) for h in handles) < 34 else 1)   # under the map, off the data
     return fig
 
 

@@ -147,7 +147,7 @@ def test_pictures_do_not_pile_up():
     pictures = [a for a in fig.axes[0].artists if isinstance(a, AnnotationBbox)]
     assert len(pictures) == 1
     legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
-    assert f"a clip, or one whose picture would cover another ({n - 2})" in legend     # clip 0 has no picture
+    assert f"clip drawn as a dot: its picture would cover another ({n - 2})" in legend   # clip 0 has no picture
 
 
 def test_tightness_and_gap_verdicts_agree_with_their_tables():
