@@ -41,7 +41,7 @@ hard_relevant = ["grinning cat", "smiling cat", "cat with tears of joy"]   # ...
 top_k = 5                  # clips shown per model
 search_split = "all"       # the clips searched: "all" (train clips included) or "test" (unseen concepts only)
 cache = True               # load the models notebook 03 trained (same data, loss, seed, settings) when cached
-interactive = False        # True: a query box to search with your own words
+interactive = True         # a query box to search with your own words (needs a live kernel); False: static
 
 # %%
 # %matplotlib inline
