@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
+from pathlib import Path
 from typing import Iterable
 
 
@@ -41,3 +43,11 @@ def check_choice(name: str, value, choices: Iterable):
     if value not in choices:
         raise ValueError(f"{name} must be one of {choices}, got {value!r}")
     return value
+
+
+def check_folder_path(name: str, value: str | os.PathLike) -> Path:
+    """``Path(value)``; ``ValueError`` when it exists and is not a folder (a file where a folder is wanted)."""
+    path = Path(value)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{name} {str(path)!r} is a file, not a folder: pass a folder (it is created when missing)")
+    return path
