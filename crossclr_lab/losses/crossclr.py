@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..checks import check_positive
+from ..checks import check_number, check_positive
 from .base import LossParts, PairLoss, check_features, row_indices, upcast, whole
 from .queue import FeatureQueue
 
@@ -103,7 +103,8 @@ class CrossCLRLoss(PairLoss):
         if not (isinstance(intra_weight, (int, float)) and math.isfinite(intra_weight) and intra_weight >= 0):
             raise ValueError(f"intra_weight (λ) must be a finite number >= 0 (0 switches intra negatives off), "
                              f"got {intra_weight!r}")
-        if prune_threshold is not None and not (0 < prune_threshold <= 1):
+        if prune_threshold is not None and (check_number("prune_threshold (γ; None switches pruning off)",
+                                                         prune_threshold) <= 0 or prune_threshold > 1):
             raise ValueError(f"prune_threshold (γ) must be in (0, 1] or None to switch pruning off, "
                              f"got {prune_threshold!r}")
         if weight_temperature is not None:
