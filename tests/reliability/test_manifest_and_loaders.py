@@ -92,7 +92,8 @@ def test_an_npz_saved_under_a_npy_name_is_one_clear_error(folder, tmp_path, caps
     (folder / MANIFEST).unlink()
     with pytest.raises(ValueError, match="an .npz archive saved under a .npy name"):
         load_folder(folder)
-    code, _, err = run_cli(["train", "--dataset", "folder", "--data-root", str(folder), "--epochs", "1", "--out", str(tmp_path / "run")], capsys)
+    code, _, err = run_cli(["train", "--dataset", "folder", "--data-root", folder, "--epochs", "1",
+                            "--out", tmp_path / "run"], capsys)
     assert code != 0 and ".npz archive" in err and len(err.strip().splitlines()) == 1
 
 
