@@ -28,9 +28,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from crossclr_lab.checks import check_choice
 from crossclr_lab.files import atomic_write_json, atomic_write_text, repo_root
 
-REPO_ROOT = repo_root() or Path(__file__).resolve().parents[1]   # the checkout; an installed package has no notebooks
+REPO_ROOT = repo_root() or Path.cwd()   # the checkout; an installed package looks in the current folder
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 KERNEL_NAME = "crossclr-lab"
 KERNEL_DISPLAY_NAME = "Python (crossclr-lab)"
@@ -328,8 +329,7 @@ def parameters_for(nb: Notebook, params: str, overrides: dict | None = None) -> 
     Raises when a CI parameter is not defined in the notebook's ``parameters`` cell (a typo would be ignored) or
     when a value's type differs from its default's (:func:`check_parameters`).
     """
-    if params not in ("ci", "full"):
-        raise ValueError(f"params must be 'ci' or 'full', got {params!r}")
+    check_choice("params", params, ("ci", "full"))
     chosen = {} if params == "full" else dict(CI_PARAMETERS.get(nb.number, {}))
     defaults = parameter_defaults(nb)
     unknown = sorted(set(chosen) - set(defaults))

@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from crossclr_lab import notebooks as nbs
-from crossclr_lab.files import atomic_write_json, atomic_write_text
+from crossclr_lab.files import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 REPO_ROOT = nbs.REPO_ROOT
 DOCS_DIR = REPO_ROOT / "docs"
@@ -170,8 +170,7 @@ def store(nb: nbs.Notebook, params: str, executed: Path, wall_time_s: float, com
     parameters = nbs.parameters_for(nb, params)
     finished = datetime.fromtimestamp(Path(executed).stat().st_mtime, timezone.utc)
     target = folder / nb.ipynb.name
-    shutil.copyfile(executed, folder / f".{nb.ipynb.name}.tmp")
-    os.replace(folder / f".{nb.ipynb.name}.tmp", target)
+    atomic_write_bytes(target, Path(executed).read_bytes())
     atomic_write_json(folder / f"{nb.name}.json", {
         "key": key or cache_key(nb, params, parameters, root), "notebook": nb.name, "params": params,
         "parameters": parameters, "wall_time_s": round(float(wall_time_s), 1),

@@ -246,7 +246,6 @@ def caption_verdict_lines(results: dict) -> list[str]:
         line += (": n-gram overlap rewards the frequent words it repeats, whereas CIDEr-D weights each n-gram by its "
                  "rarity." if "CIDEr-D" not in wins else ".")
     return lines + [line]
-    return lines
 
 
 def write_caption_results(results: dict, out_dir: str | os.PathLike) -> tuple[Path, Path]:

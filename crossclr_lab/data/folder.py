@@ -41,6 +41,7 @@ from torch import Tensor
 
 from ..files import MANIFEST, plain_name, verify_manifest, write_manifest
 from .paired import PairedFeatures, masked_mean
+from .spec import DatasetSpec
 
 FORMAT_VERSION = 1
 CARD = "dataset.json"
@@ -459,3 +460,26 @@ def _swap(new: Path, root: Path) -> None:
         os.rename(old, root)
         raise
     shutil.rmtree(old)
+
+
+def card_lines(data_root) -> list[str]:
+    """The card (``dataset.json``) of the folder dataset at ``data_root``, as lines for the data card."""
+    card = read_card(data_root)
+    views = ", ".join(f"{v} ({spec['layout']}, {spec['dim']}-d)" for v, spec in card["views"].items())
+    return ["data card (dataset.json):", f"  name: {card['name']}", f"  licence: {card['licence']}",
+            f"  description: {card['description'] or '(none)'}",
+            f"  views: {views}; default pair: video_view {card['video_view']!r}, text_view {card['text_view']!r}",
+            f"  groups: {', '.join(card['groups']) or '(none)'}"]
+
+
+def pooled_views(data_root, **settings) -> dict[str, Tensor]:
+    """Every view of the train split, pooled to ``[N, D]`` (not only the pair ``settings`` picks)."""
+    return {view: v.pooled() for view, v in load_views(data_root, "train").items()}
+
+
+DATASET = DatasetSpec(
+    name="folder",
+    description="your own features in the folder format of docs/dataset-format.md (needs data_root)",
+    load=lambda split, data_root, **settings: load_folder(data_root, split, **settings),
+    splits=folder_splits, loader=load_folder, root="required",
+    root_hint=f"<folder with a {CARD} card> (format: {DOCS})", card=card_lines, views=pooled_views)

@@ -26,7 +26,7 @@ from typing import Callable, Sequence
 from crossclr_lab.data.paired import PairedFeatures
 from crossclr_lab.data.provenance import describe
 from crossclr_lab.files import atomic_write_json
-from crossclr_lab.losses import build_loss, loss_defaults
+from crossclr_lab.losses import CrossCLRLoss, build_loss, loss_defaults
 from crossclr_lab.metrics import chance_levels, recall_curve, retrieval_metrics
 from crossclr_lab.models import DualEncoder
 from crossclr_lab.training.model_cache import fit_cached
@@ -38,8 +38,6 @@ TABLE_METRICS = ("t2v_r1", "t2v_r5", "t2v_r10", "t2v_medr", "v2t_r1", "v2t_r5", 
                  "t2v_sem_r1", "v2t_sem_r1")
 VERDICT_METRICS = ("t2v_r1", "v2t_r1")
 MIN_SEEDS = 3  # below this, a paired sem is itself too noisy to call anything "beyond seed noise"
-CROSSCLR_COMPONENTS = ("intra_weight", "prune_threshold", "weight_temperature", "queue_size")
-COMPONENTS_OFF = {"intra_weight": 0.0, "prune_threshold": None, "weight_temperature": None, "queue_size": 0}
 
 
 @dataclass
@@ -59,12 +57,12 @@ def ablation_variants(crossclr_kwargs: dict | None = None, queue_sizes: tuple[in
     ``crossclr_kwargs``.
     """
     defaults = loss_defaults("crossclr")
-    full = {**{k: defaults[k] for k in CROSSCLR_COMPONENTS}, **(crossclr_kwargs or {})}
+    full = {**{k: defaults[k] for k in CrossCLRLoss.COMPONENTS}, **(crossclr_kwargs or {})}
     variants = [Variant("crossclr (full)", "crossclr", full)]
     for key, label in (("intra_weight", "no intra"), ("prune_threshold", "no pruning"),
                        ("weight_temperature", "no weighting")):
-        variants.append(Variant(label, "crossclr", {**full, key: COMPONENTS_OFF[key]}))
-    variants.append(Variant("none (= InfoNCE)", "crossclr", {**full, **COMPONENTS_OFF}))
+        variants.append(Variant(label, "crossclr", {**full, key: CrossCLRLoss.COMPONENTS_OFF[key]}))
+    variants.append(Variant("none (= InfoNCE)", "crossclr", {**full, **CrossCLRLoss.COMPONENTS_OFF}))
     variants += [Variant(f"queue {q}", "crossclr", {**full, "queue_size": q}) for q in queue_sizes
                  if q != full["queue_size"]]
     return variants

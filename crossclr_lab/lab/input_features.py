@@ -23,13 +23,13 @@ import torch
 from crossclr_lab.data import load_dataset
 from crossclr_lab.data.emoji_motion import DEFAULT_VIDEO_FEATURES
 from crossclr_lab.data.paired import PairedFeatures, random_batches
+from crossclr_lab.data.spec import EVAL_SPLITS
 from crossclr_lab.experiments.comparison import Variant, run_comparison
 from crossclr_lab.lab.false_negatives import batch_connectivity
 from crossclr_lab.losses.weight_share import weight_share_stats
 from crossclr_lab.metrics import metric_label
 from crossclr_lab.training.trainer import TrainConfig
 
-SPLITS = ("train", "val", "test")
 DELTA_METRICS = ("t2v_r1", "t2v_r10", "v2t_r1")
 
 
@@ -46,7 +46,7 @@ def load_feature_sets(split_kind: str = "concept", data_root=None) -> dict[str, 
     ``DEFAULT_VIDEO_FEATURES``) and "centred pretrained" (those minus their train mean)."""
     def splits(features) -> tuple[PairedFeatures, ...]:
         return tuple(load_dataset("emoji_motion", s, data_root, split_kind=split_kind, video_features=list(features))
-                     for s in SPLITS)
+                     for s in EVAL_SPLITS)
 
     pretrained = splits(DEFAULT_VIDEO_FEATURES)
     return {"hand-crafted": splits(("handcrafted",)), "pretrained": pretrained,
@@ -80,9 +80,10 @@ def weight_share_table(sets: dict, batch_size: int = 64, epochs: int = 10) -> di
 def plot_connectivity_distributions(sets: dict, stats: dict, batch_size: int = 64, epochs: int = 3):
     """Two panels: the connectivity ``C_i`` of training samples in random batches, and the largest weight
     share per batch (log scale; uniform weights and the 0.1 mark drawn). Returns the Figure."""
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.2), constrained_layout=True)
+    fig = Figure(figsize=(13, 4.2), layout="constrained")
+    left, right = fig.subplots(1, 2)
     for j, (name, (train, _, _)) in enumerate(sets.items()):
         conn = connectivity_samples(train.video_pooled, batch_size, epochs)
         left.hist(conn, bins=80, histtype="step", lw=1.6, color=f"C{j}", density=True, label=name)
@@ -184,7 +185,7 @@ def compare_pairs(pairs: list[tuple[str, str]], seeds: list[int], config: TrainC
     variants = [Variant("crossclr", "crossclr"), Variant("infonce", "infonce")]
     results = {}
     for a, b in pairs:
-        splits = tuple(load_view_pair((a, b), split, split_kind=split_kind) for split in SPLITS)
+        splits = tuple(load_view_pair((a, b), split, split_kind=split_kind) for split in EVAL_SPLITS)
         group = splits[2].default_group()
         log(f"{a} ↔ {b}: inputs {tuple(splits[0].video.shape[1:])} and {tuple(splits[0].text.shape[1:])}")
         results[f"{a} ↔ {b}"] = run_comparison(variants, seeds, splits, replace(config, group=group), group=group,

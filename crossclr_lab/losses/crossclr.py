@@ -14,6 +14,7 @@ from .base import LossParts, PairLoss, check_features, row_indices, upcast, whol
 from .queue import FeatureQueue
 
 INTRA_WEIGHT_MODES = ("similarity", "logits")
+PAPER_KAPPA = 3.5e-3   # κ, the weight temperature of the paper's experiments: the default
 _LEFT_OUT = torch.finfo(torch.float32).min   # a logit whose exp is exactly 0: the entry is left out
 
 
@@ -94,8 +95,13 @@ class CrossCLRLoss(PairLoss):
         parts = loss_fn.parts(video_emb, text_emb, video_feat, text_feat)   # LossParts: weights, masks, ...
     """
 
+    # The switchable components (constructor arguments) and the value that switches each off; the ablation
+    # (crossclr_lab.experiments.comparison.ablation_variants) and the CLI's flags read them here.
+    COMPONENTS = ("intra_weight", "prune_threshold", "weight_temperature", "queue_size")
+    COMPONENTS_OFF = {"intra_weight": 0.0, "prune_threshold": None, "weight_temperature": None, "queue_size": 0}
+
     def __init__(self, temperature: float = 0.03, intra_weight: float = 0.8, prune_threshold: float | None = 0.9,
-                 weight_temperature: float | None = 3.5e-3, queue_size: int = 0,
+                 weight_temperature: float | None = PAPER_KAPPA, queue_size: int = 0,
                  intra_weight_on: str = "similarity", check_finite: bool = True,
                  gather_distributed: bool = False, chunk_size: int | None = None, local_loss: bool = False):
         super().__init__(temperature=temperature, check_finite=check_finite, gather_distributed=gather_distributed,

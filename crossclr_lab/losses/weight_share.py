@@ -22,10 +22,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from crossclr_lab.checks import check_int
 from crossclr_lab.data.paired import random_batches
-from crossclr_lab.losses import CrossCLRLoss
-
-PAPER_KAPPA = 3.5e-3
+from crossclr_lab.losses.crossclr import PAPER_KAPPA, CrossCLRLoss
 
 
 def largest_weight_share(features: Tensor, batch_size: int = 64, batches: int = 100,
@@ -35,8 +34,7 @@ def largest_weight_share(features: Tensor, batch_size: int = 64, batches: int = 
     ``features [N, D]``: one modality's pooled input features. Batches of ``batch_size`` come from shuffled
     epochs (seeds ``seed``, ``seed + 1``, ...), as many as needed.
     """
-    if batches < 1:
-        raise ValueError(f"batches must be >= 1, got {batches}")
+    check_int("batches", batches, 1)
     index: list[np.ndarray] = []
     epoch = 0
     while len(index) < batches:
@@ -72,8 +70,7 @@ def weight_share_stats(feat: Tensor, batch_size: int = 64, epochs: int = 10, see
     weights), ``median_weighted`` (the median over the other batches, where the weighting acts; NaN if none),
     ``batches`` (how many) and ``shares`` (the per-batch values).
     """
-    if epochs < 1:
-        raise ValueError(f"epochs must be >= 1, got {epochs}")
+    check_int("epochs", epochs, 1)
     batches = [b for e in range(epochs) for b in random_batches(len(feat), batch_size, seed=seed + e)]
     shares, fallback = batch_weight_shares(feat, batches, weight_temperature)
     p10, median, p90 = np.percentile(shares, [10, 50, 90])

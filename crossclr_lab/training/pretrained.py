@@ -21,7 +21,7 @@ from pathlib import Path
 from crossclr_lab.files import MANIFEST, read_manifest, repo_root, sha256_file
 from crossclr_lab.training.checkpoint import CheckpointError, load_checkpoint
 
-SHIPPED_DIR = (repo_root() or Path(__file__).resolve().parents[1]) / "data" / "pretrained"
+SHIPPED_DIR = repo_root() / "data" / "pretrained" if repo_root() else None   # an installed package ships none
 REBUILD = "rebuild with: python -m tools.build_pretrained (from a checkout)"
 LOSSES = ("crossclr", "infonce")
 EPOCHS = 12   # notebooks 03-05's default; their TrainConfig is notebook_config() below
@@ -34,9 +34,11 @@ def notebook_config(epochs: int = EPOCHS, seed: int = 0, group: str | None = "co
     return TrainConfig(epochs=epochs, warmup_epochs=min(2.0, epochs / 4), seed=seed, group=group, progress=False)
 
 
-def shipped_entry(relative: str, root: Path = SHIPPED_DIR) -> dict | None:
+def shipped_entry(relative: str, root: Path | None = SHIPPED_DIR) -> dict | None:
     """The shipped cache entry ``relative`` (``<dataset>/<file>.pt``), its sha256 checked against the manifest;
     ``None`` when there is none. A damaged or unlisted file gives a warning and ``None``."""
+    if root is None:
+        return None
     path = root / relative
     if not path.is_file():
         return None

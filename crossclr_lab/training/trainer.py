@@ -115,9 +115,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_positive("lr", self.lr)
-        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 2:
-            raise ValueError(f"batch_size must be an int >= 2 (a contrastive loss compares the pairs of a batch), "
-                             f"got {self.batch_size!r}")
+        check_int("batch_size", self.batch_size, 2, hint="a contrastive loss compares the pairs of a batch")
         for name, minimum in (("epochs", 1), ("eval_every", 1), ("embed_dim", 1), ("hidden_dim", 1), ("seed", 0),
                               ("plateau_patience", 0), ("num_workers", 0)):
             check_int(name, getattr(self, name), minimum)
@@ -135,8 +133,7 @@ class TrainConfig:
             raise ValueError(f"unknown amp {self.amp!r}; choose one of {', '.join(AMP_DTYPES)}")
         if self.encoder not in ENCODERS:
             raise ValueError(f"unknown encoder {self.encoder!r}; choose one of {', '.join(ENCODERS)}")
-        if not 0 < check_number("plateau_factor", self.plateau_factor, below=1):
-            raise ValueError(f"plateau_factor must be in (0, 1), got {self.plateau_factor!r}")
+        check_number("plateau_factor", self.plateau_factor, above=0, below=1)
 
 
 def embed(model: DualEncoder, features: PairedFeatures, batch_size: int = 512,

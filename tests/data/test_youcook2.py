@@ -183,7 +183,7 @@ def test_bad_annotation_entries_are_named(tmp_path):
 
 
 @pytest.mark.parametrize("kwargs, match", [
-    ({"split": "test"}, "split must be 'train' or 'val'"),
+    ({"split": "test"}, "split must be one of \\['train', 'val'\\] \\(there is no public test split"),
     ({"max_frames": 0}, "max_frames"),
     ({"max_tokens": 0}, "max_tokens"),
     ({"text_tokens": True}, "text_tokens=True needs COOT"),

@@ -9,7 +9,7 @@ import torch
 from crossclr_lab.data import make_synthetic
 from crossclr_lab.data.paired import PairedFeatures
 from crossclr_lab.experiments.comparison import Variant, ablation_variants, run_comparison, summarize
-from crossclr_lab.experiments.report import format_table, verdict_lines, write_results
+from crossclr_lab.experiments.report import format_table, verdict_lines, write_report
 from crossclr_lab.metrics import chance_levels
 from crossclr_lab.training.trainer import TrainConfig
 
@@ -122,7 +122,7 @@ def test_run_comparison_end_to_end(tmp_path):
     on_disk = json.loads((tmp_path / "results.json").read_text())
     assert on_disk["summary"]["x"]["diff"]["t2v_r1"]["n"] == 3
     assert not (tmp_path / "results.md").exists()                  # rendering is report's job
-    write_results(res, tmp_path)
+    write_report(res, tmp_path)
     assert "Verdict x vs y" in (tmp_path / "results.md").read_text()
     assert (tmp_path / "runs" / "x" / "seed2" / "record.json").exists()
     with pytest.raises(ValueError, match="unique"):

@@ -8,13 +8,14 @@ import pytest
 import torch
 
 from crossclr_lab.data import make_synthetic
+from crossclr_lab.data.spec import EVAL_SPLITS
 from crossclr_lab.lab import input_features as inf
 from crossclr_lab.training.trainer import TrainConfig
 
 
 @pytest.fixture(scope="module")
 def synthetic_splits():
-    return tuple(make_synthetic(n_concepts=8, pairs_per_concept=16, frames=4, split=s) for s in inf.SPLITS)
+    return tuple(make_synthetic(n_concepts=8, pairs_per_concept=16, frames=4, split=s) for s in EVAL_SPLITS)
 
 
 def test_centred_subtracts_the_train_frame_mean_from_every_split(synthetic_splits):
