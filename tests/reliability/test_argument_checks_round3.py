@@ -104,3 +104,12 @@ def test_resume_from_a_checkpoint_without_optimizer_state_is_one_line(tmp_path, 
     code, _, err = run_cli(["train", *TRAIN_ARGS, "--epochs", "2", "--resume", "--out", out], capsys)
     assert code != 0 and len(err.strip().splitlines()) == 1
     assert "lacks the state a resume needs (optimizer)" in err
+
+
+def test_a_youcook2_text_cache_dir_that_is_a_file_is_refused_up_front(tmp_path):
+    from crossclr_lab.data.youcook2 import load_youcook2
+
+    file = tmp_path / "cache"
+    file.write_text("")
+    with pytest.raises(ValueError, match="cache_dir .* is a file, not a folder"):
+        load_youcook2(tmp_path, "train", cache_dir=file)     # before looking for the (absent) data
