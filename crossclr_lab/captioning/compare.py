@@ -131,12 +131,15 @@ def _load_encoder(folder: Path, loss: str, train: PairedFeatures) -> DualEncoder
     if cfg["loss"] != loss:
         raise ValueError(f"{folder / 'record.json'} is a {cfg['loss']!r} run, expected {loss!r}")
     _check_inputs(record, folder / "record.json", train)
+    state = load_checkpoint(folder / "checkpoint.pt")       # checksum-verified; CheckpointError otherwise
+    identity = state.get("identity") if isinstance(state, dict) else None
+    if isinstance(identity, dict):                          # the checkpoint's own record of its inputs
+        _check_inputs(identity, folder / "checkpoint.pt", train)
     try:
         model = build_model(train, cfg["encoder"], cfg["embed_dim"], cfg["hidden_dim"], cfg["dropout"],
                             learn_temperature=cfg["learn_temperature"])
-        state = load_checkpoint(folder / "checkpoint.pt")   # checksum-verified
         model.load_state_dict(state["best"]["model"] if state.get("best") else state["model"])
-    except (KeyError, RuntimeError, TypeError) as err:
+    except (KeyError, RuntimeError, TypeError, AttributeError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ValueError(f"{folder / 'checkpoint.pt'} does not fit the model its record describes "
                          f"({type(err).__name__}: {first}); run the compare again") from None
