@@ -45,7 +45,7 @@ from crossclr_lab.training.trainer import TrainConfig, Trainer
 from crossclr_lab.utils import resolve_device
 
 CACHE_ENV = "CROSSCLR_CACHE"
-CACHE_FORMAT = 2     # the layout of an entry (2: format, code version and sha256 inside the entry)
+CACHE_FORMAT = 2     # the layout of an entry (2: a checksummed checkpoint holding format, code version, key)
 CODE_VERSION = 1     # bump when a change to the trainer, models or losses changes the weights a run trains
 NOT_IN_KEY = ("progress", "device", "num_workers", "checkpoint_every")   # do not change the trained weights
 
