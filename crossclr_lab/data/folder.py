@@ -293,8 +293,9 @@ def _check_view(split_dir: Path, name: str, spec: dict, n: int, ids: list[str]) 
         if not finite.all():
             where = tuple(int(k) for k in np.argwhere(~finite)[0])
             i = start + where[0]
-            raise _fail(path, f"item {i} (id {ids[i]!r}) has {block[where]} at index {[i, *where[1:]]}; "
-                              "features must be finite (no NaN or Inf)")
+            count = sum(int(np.count_nonzero(~np.isfinite(np.asarray(arr[k:k + rows])))) for k in range(0, n, rows))
+            raise _fail(path, f"item {i} (id {ids[i]!r}) has {block[where]} at index {[i, *where[1:]]} ({count} "
+                              "non-finite value(s) in the array); features must be finite (no NaN or Inf)")
         if lengths is not None:
             past = np.arange(block.shape[1])[None, :] >= lengths[start:start + rows, None]
             nonzero = (block != 0).any(-1) & past

@@ -103,3 +103,14 @@ def test_a_card_format_version_that_is_not_the_integer_is_refused(folder, value)
     (folder / "dataset.json").write_text(json.dumps({**card, "format_version": value}))
     with pytest.raises(ValueError, match="format_version"):
         read_card(folder)
+
+
+def test_non_finite_folder_view_values_are_counted_in_the_error(folder):
+    video = folder / "train" / "video.npy"
+    arr = np.load(video)
+    arr[1, 0, :2] = np.nan
+    arr[5, 1, 0] = np.inf
+    np.save(video, arr)
+    (folder / MANIFEST).unlink()
+    with pytest.raises(ValueError, match=r"item 1 .* has nan at index \[1, 0, 0\] \(3 non-finite value"):
+        load_folder(folder)
