@@ -94,3 +94,12 @@ def test_caption_from_weights_of_another_width_is_one_line(run_copy, capsys, tmp
     path.write_text(json.dumps(record))
     code, err = _caption_from(run_copy, capsys, tmp_path)
     assert code == 2 and len(err.strip().splitlines()) == 1 and "does not fit the model" in err
+
+
+def test_caption_from_a_damaged_checkpoint_is_one_line_exit_1(run_copy, capsys, tmp_path):
+    from fixtures.tiny_runs import flip_bytes
+
+    path = run_copy / "runs" / "crossclr" / "seed0" / "checkpoint.pt"
+    flip_bytes(path, path.stat().st_size // 2, 8)
+    code, err = _caption_from(run_copy, capsys, tmp_path)
+    assert code == 1 and len(err.strip().splitlines()) == 1 and str(path) in err
