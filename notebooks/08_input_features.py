@@ -94,7 +94,7 @@ for name, (train, val, test) in sets.items():
 
 # %%
 stats = weight_share_table(sets, batch_size=batch_size, epochs=weight_epochs)
-fig = plot_connectivity_distributions(sets, stats, batch_size=batch_size)
+plot_connectivity_distributions(sets, stats, batch_size=batch_size)
 
 # %%
 for name, s in stats.items():
