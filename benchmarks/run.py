@@ -20,10 +20,10 @@ import torch
 from crossclr_lab.files import atomic_write_json, atomic_write_text
 from crossclr_lab.utils import resolve_device
 
-from . import distributed_loss, end_to_end, loss_memory, loss_speed, report, retrieval, umap_map
+from . import distributed_loss, end_to_end, extract_speed, loss_memory, loss_speed, report, retrieval, umap_map
 from .harness import REPO, auto_threads, environment
 
-SECTIONS = ("losses", "memory", "distributed", "retrieval", "end_to_end", "umap")
+SECTIONS = ("losses", "memory", "distributed", "retrieval", "end_to_end", "umap", "extract")
 README = REPO / "benchmarks" / "README.md"
 
 
@@ -88,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         "retrieval": ("retrieval metrics", lambda: retrieval.run(args.quick, threads)),
         "end_to_end": ("end to end", lambda: end_to_end.run(args.quick)),
         "umap": ("umap", lambda: umap_map.run(args.quick, threads)),
+        "extract": ("video extraction per stage (crossclr-lab extract)", lambda: extract_speed.run(args.quick)),
     }
     failed = []
     for name in (s for s in SECTIONS if s in args.sections):

@@ -15,7 +15,7 @@ losses/                   the loss and its baselines
     queue.py              FeatureQueue: the FIFO memory bank of earlier batches (registered buffers)
     crossclr.py           CrossCLRLoss (its switchable components and the paper's κ), connectivity, influential
     baselines.py          InfoNCE, NT-Xent, max-margin, MIL-NCE, debiased contrastive (the paper's Table 1)
-    weight_share.py       how evenly CrossCLR's connectivity weighting spreads a batch (largest weight share)
+    weight_share.py       how evenly CrossCLR's weighting spreads a batch (largest weight share), pruned share
 data/                     paired features
     paired.py             PairedFeatures (the one data container), its Dataset, collate, group codes
     spec.py               DatasetSpec: a dataset's loader, splits, settings, default root and card hooks
@@ -26,9 +26,13 @@ data/                     paired features
     folder.py             your own features in the documented folder format (docs/dataset-format.md)
     view_pairs.py         any two of Emoji Motion's views (text, appearance, motion, handcrafted) as a pair
     provenance.py         where loaded data came from: source and the one dataset fingerprint
-experts/                  frames and text -> feature vectors
-    appearance.py         ImageNet-pretrained EfficientNet-Lite0 (the ``build`` extra)
+experts/                  frames and text -> feature vectors (one implementation of each expert)
+    frames.py             frame sampling, squaring, resizing and compositing shared by every video expert
+    motion.py             the weight-free motion grid
+    video.py              video files (PyAV) and animated images (Pillow) -> the sampled frames the experts see
+    appearance.py         ImageNet-pretrained EfficientNet-Lite0 (the ``video``/``build`` extra)
     text_encoder.py       MiniLM sentence features of captions and queries
+    extract.py            your own videos: video files + captions -> a folder dataset (``crossclr-lab extract``)
 training/                 training runs
     trainer.py            TrainConfig (every training default), Trainer, embed, evaluate, divergence checks
     checkpoint.py         checksummed checkpoints and the run identity a resume must match
@@ -36,6 +40,7 @@ training/                 training runs
     model_cache.py        train once, reuse: trained models cached by data, loss, seed and settings
     pretrained.py         reads the small checkpoints the kit ships (data/pretrained/)
 experiments/              comparisons over seeds
+    stats.py              paired differences over seeds: the t-test behind every "beyond seed noise" star
     comparison.py         variants, multi-seed comparisons with paired statistics, train_models; results.json
     report.py             tables, computed verdicts, figures (one colour per loss), results.md
     data_card.py          a dataset's card: splits, shapes, groups, connectivity weighting (``describe``)
@@ -46,11 +51,11 @@ captioning/               the downstream captioning test
 lab/                      notebook companions, one per notebook, and what they share
     findings.py           tables and verdicts computed from them, with claims a test checks against the tables
     exercises.py          checkers of the notebooks' "implement it yourself" exercises
-    false_negatives.py 01, loss_explorer.py 02, training.py 03, embedding_maps.py 04, retrieval.py 05,
-    youcook2_table.py 06, captioning.py 07, input_features.py 08
+    primer.py 00, false_negatives.py 01, loss_explorer.py 02, training.py 03, embedding_maps.py 04, retrieval.py 05,
+    youcook2_table.py 06, captioning.py 07, input_features.py 08, your_videos.py 09
 Commands
     cli.py                the ``crossclr-lab`` command (also ``python -m crossclr_lab``)
-    notebooks.py          the notebook runner: sync/check the .py twins, execute under papermill
+    notebooks.py          the notebook runner: sync/check the .py twins, execute under papermill, copy a workspace
 Not installed (tools/, beside benchmarks/): site_build, site_check, build_emoji_motion, build_pretrained.
 """
 

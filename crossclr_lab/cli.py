@@ -524,6 +524,41 @@ def run_notebooks(args) -> int:
     return notebooks.main(args.notebook_args or ["--help"])
 
 
+# -- extract ---------------------------------------------------------------------------------------------------
+def add_extract(p: argparse.ArgumentParser) -> None:
+    p.add_argument("video_dir", metavar="VIDEO_DIR", help="folder of video files (mp4, webm, mkv, mov, avi, gif, webp)")
+    p.add_argument("--captions", required=True, metavar="CAPTIONS",
+                   help="CSV with a header `file,caption` (optional columns split, group) or a .jsonl file")
+    p.add_argument("--out", required=True, metavar="DATASET_DIR", help="the folder dataset to write")
+    p.add_argument("--cache-dir", help="per-video feature cache (default $CROSSCLR_EXTRACT_CACHE or "
+                                       "~/.cache/crossclr_lab/extract)")
+    p.add_argument("--report", help="report of bad inputs (default DATASET_DIR.report.txt)")
+    p.add_argument("--strict", action="store_true", help="write nothing and exit 1 when any input is bad")
+    p.add_argument("--seed", type=int, default=0, help="seed of the split when CAPTIONS has no split column")
+    p.add_argument("--name", help="the dataset's name (default: the folder's name)")
+    p.add_argument("--licence", default="unspecified: the terms of the source videos and captions apply",
+                   help="terms the features and captions may be used under (recorded in the card)")
+    _add_overwrite_arg(p, "dataset")
+
+
+def run_extract(args) -> int:
+    """Video files and captions -> a folder dataset of appearance, motion and text features."""
+    from crossclr_lab.experts.extract import extract_videos
+
+    try:
+        result = extract_videos(args.video_dir, args.captions, args.out, cache_dir=args.cache_dir,
+                                report=args.report, strict=args.strict, seed=args.seed, name=args.name,
+                                licence=args.licence, overwrite=args.overwrite)
+    except (FileNotFoundError, FileExistsError, ImportError, ValueError) as err:
+        print(f"{args.parser.prog}: error: {err}", file=sys.stderr)
+        return 1
+    print(f"{result.videos} videos ({result.extracted} extracted, {result.cached} cached), {result.items} items "
+          f"{result.splits} in {result.seconds:.0f} s -> {result.root}")
+    print(f"{len(result.problems)} bad inputs left out: {result.report}")
+    print(f"next: crossclr-lab compare --dataset folder --data-root {result.root}")
+    return 0
+
+
 # name -> (help, add_arguments, run)
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
     "demo": ("CrossCLR vs InfoNCE on Emoji Motion: table, verdict and figures (the README's first command)",
@@ -535,6 +570,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
                add_ablate, run_ablate),
     "caption": ("downstream captioning: captioners on CrossCLR, InfoNCE and raw-feature clip vectors, COCO "
                 "metrics (BLEU, METEOR, ROUGE-L, CIDEr-D) + RE@4 against a constant caption", add_caption, run_caption),
+    "extract": ("video files and a caption file -> a folder dataset of appearance, motion and text features",
+                add_extract, run_extract),
     "notebooks": ("execute the notebook series headlessly (papermill) or keep the .ipynb/.py twins in sync",
                   add_notebooks, run_notebooks),
 }

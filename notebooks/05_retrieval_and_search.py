@@ -151,9 +151,9 @@ if searchable:
 # **A harder query.** The same for a query whose relevant clips exist in the gallery. The last row of the
 # first table is the sentence encoder on its own, ranking the gallery's *captions* by their similarity to the
 # query: if it finds a relevant caption but the models do not find the clip, the information is lost on the
-# video side — the video features (a coarse 16×16 shape code, a colour histogram and motion energy) cannot
-# tell a grinning cat from other round yellow faces. Whether the relevant concepts were trained on (the note
-# under the table) matters too: with the concept split, test concepts are unseen.
+# video side — the video features (an ImageNet-pretrained EfficientNet-Lite0's appearance features and a 4×4
+# motion grid) may not tell a grinning cat from other round yellow faces. Whether the relevant concepts were
+# trained on (the note under the table) matters too: with the concept split, test concepts are unseen.
 
 # %%
 if searchable:

@@ -9,7 +9,7 @@ also on the raw pooled video features (no joint space at all). Test captions are
 clip's references (:func:`crossclr_lab.captioning.model.clip_references`) with :mod:`crossclr_lab.captioning.metrics`.
 The summary is :func:`crossclr_lab.experiments.comparison.summarize`'s: mean ± std over seeds and paired per-seed
 differences
-to InfoNCE, "beyond seed noise" when ``|mean| > 2 · sem`` over at least 3 seeds.
+to InfoNCE, "beyond seed noise" by :func:`crossclr_lab.experiments.stats.paired_difference` (a paired t-test at 5 %).
 
 Example::
 
@@ -30,8 +30,9 @@ from crossclr_lab.captioning.metrics import COCO_METRICS, LOWER_IS_BETTER, REPET
 from crossclr_lab.captioning.model import CaptionerConfig, clip_references, most_frequent_caption, train_captioner
 from crossclr_lab.data.paired import PairedFeatures
 from crossclr_lab.data.provenance import input_mismatch
-from crossclr_lab.experiments.comparison import MIN_SEEDS, Variant, run_comparison, summarize
+from crossclr_lab.experiments.comparison import Variant, run_comparison, summarize
 from crossclr_lab.experiments.report import format_table
+from crossclr_lab.experiments.stats import format_difference, format_p, judgement, significance_note
 from crossclr_lab.files import atomic_write_json, atomic_write_text
 from crossclr_lab.models import DualEncoder, build_model
 from crossclr_lab.training.checkpoint import load_checkpoint
@@ -205,14 +206,16 @@ def format_caption_table(results: dict) -> str:
                                                      for m in metrics) + " |")
     lines.append(f"| {'constant caption':<24} | " + " | ".join(f"{results['trivial']['test'][m]:.2f}"
                                                                for m in metrics) + " |")
+    n_tests = 0
     for name, entry in summary.items():
         if entry["diff"]:
-            cells = [f"{d['mean']:+.2f} ± {d['std']:.2f}{' *' if d['beyond_noise'] else ''}"
-                     for d in (entry["diff"][m] for m in metrics)]
+            cells = [format_difference(entry["diff"][m], decimals=2) for m in metrics]
+            n_tests += len(cells)
             lines.append(f"| {'Δ ' + name + ' − ' + results['baseline']:<24} | " + " | ".join(cells) + " |")
     lines += ["", f"{results['dataset']}: {results['n_test']} test clips, {results['references_per_clip']:.1f} "
               f"references per clip; {len(results['seeds'])} seed(s) {results['seeds']}; mean ± std over seeds; "
-              f"Δ rows: paired per-seed differences (mean ± std), * = |mean| > 2·sem (needs >= {MIN_SEEDS} seeds). "
+              f"Δ rows: paired per-seed differences, mean (sem) and p-value; "
+              f"{significance_note(len(results['seeds']), n_tests)}. "
               f"Scores x100; higher is better except {', '.join(LOWER_IS_BETTER)} (repeated 4-grams). "
               f"Constant caption: {results['trivial']['caption']!r} for every clip."]
     lines += [f"{m}: skipped, {reason}." for m, reason in results["skipped"].items()]
@@ -227,17 +230,11 @@ def caption_verdict_lines(results: dict) -> list[str]:
         if not entry["diff"]:
             continue
         diffs = {m: entry["diff"][m] for m in metrics}
-        parts = "; ".join(f"{m} {d['mean']:+.2f} (sem {d['sem']:.2f})" for m, d in diffs.items())
+        parts = "; ".join(f"{m} {d['mean']:+.2f} (sem {d['sem']:.2f}, {format_p(d['p'])})" for m, d in diffs.items())
         n = diffs[metrics[0]]["n"]
-        beyond = {m: ("better" if d["mean"] > 0 else "worse") for m, d in diffs.items() if d["beyond_noise"]}
-        if n < MIN_SEEDS:
-            judgement = f"too few seeds to tell a difference from seed noise (need >= {MIN_SEEDS})"
-        elif not beyond:
-            judgement = "no difference beyond seed noise"
-        else:
-            judgement = ", ".join(f"{side} on {m}" for m, side in beyond.items()) + " beyond seed noise" + (
-                "; the rest within it" if len(beyond) < len(diffs) else "")
-        lines.append(f"Captioning from {name} vs {results['baseline']} over {n} paired seeds: {parts} → {judgement}.")
+        better = {m: (d["mean"] < 0) == (m in LOWER_IS_BETTER) for m, d in diffs.items()}
+        lines.append(f"Captioning from {name} vs {results['baseline']} over {n} paired seeds: {parts} → "
+                     f"{judgement(diffs, better, n)}.")
     trivial = results["trivial"]["test"]
     above = [name for name, e in results["summary"].items() if e["mean"]["CIDEr-D"] > trivial["CIDEr-D"]]
     line = (f"Against the constant caption (CIDEr-D {trivial['CIDEr-D']:.2f}): "

@@ -387,6 +387,26 @@ def _check_exportable(features_by_split: Mapping[str, PairedFeatures]) -> None:
                                  "the format stores frames and tokens only, so these pooled features would be lost")
 
 
+def _extra_views(features_by_split: Mapping[str, PairedFeatures],
+                 extra: Mapping[str, Mapping[str, View]]) -> Mapping[str, Mapping[str, View]]:
+    """``extra`` checked: the same view names in every split, not ``video``/``text``, one row per item."""
+    if not extra:
+        return {}
+    names = None
+    for split, f in features_by_split.items():
+        views = extra.get(split, {})
+        if names is None:
+            names = list(views)
+        if list(views) != names or {"video", "text"} & set(views):
+            raise ValueError(f"extra_views of split {split!r} are {list(views)}; every split needs the same "
+                             f"extra views ({names}), none named 'video' or 'text'")
+        for view_name, view in views.items():
+            if len(view.features) != len(f):
+                raise ValueError(f"extra view {view_name!r} of split {split!r} has {len(view.features)} rows for "
+                                 f"{len(f)} items")
+    return extra
+
+
 def _write_split(split_dir: Path, f: PairedFeatures) -> None:
     split_dir.mkdir()
     items = {"ids": list(f.ids), "captions": list(f.captions)}
@@ -401,7 +421,9 @@ def _write_split(split_dir: Path, f: PairedFeatures) -> None:
 
 
 def export_folder(features_by_split: Mapping[str, PairedFeatures], root: str | os.PathLike, *, licence: str,
-                  name: str | None = None, description: str = "", overwrite: bool = False) -> Path:
+                  name: str | None = None, description: str = "", overwrite: bool = False,
+                  extra_views: Mapping[str, Mapping[str, View]] | None = None,
+                  view_descriptions: Mapping[str, str] | None = None, info: Mapping | None = None) -> Path:
     """Write ``{split: PairedFeatures}`` as a folder dataset at ``root``, atomically; returns ``root``.
 
     Views ``video`` (sequence: frames and lengths) and ``text`` (pooled, or a sequence for token features);
@@ -410,6 +432,10 @@ def export_folder(features_by_split: Mapping[str, PairedFeatures], root: str | o
     old folder or the complete new one. ``overwrite=True`` replaces an existing folder dataset (never another
     kind of folder). Loading it back gives the same tensors (float32 bit for bit; float16/float64 are read
     as float32). Thumbnails are not part of the format.
+
+    ``extra_views``: ``{split: {view name: View}}``, further views written beside ``video`` and ``text`` (the
+    same names in every split; a :class:`View` with ``lengths`` is a sequence view); ``view_descriptions``
+    overrides the card's view descriptions; ``info`` is merged into the card's ``info``.
     """
     root = Path(root)
     if root.exists():
@@ -418,6 +444,7 @@ def export_folder(features_by_split: Mapping[str, PairedFeatures], root: str | o
         if not (root.is_dir() and ((root / CARD).is_file() or not any(root.iterdir()))):
             raise ValueError(f"refusing to replace {root}: it is not a folder dataset (no {CARD}) and not empty")
     _check_exportable(features_by_split)
+    extra = _extra_views(features_by_split, extra_views or {})
     first = next(iter(features_by_split.values()))
     text_layout = "sequence" if first.text.dim() == 3 else "pooled"
     card = {
@@ -427,8 +454,13 @@ def export_folder(features_by_split: Mapping[str, PairedFeatures], root: str | o
                            "description": "token features" if text_layout == "sequence" else "sentence features"}},
         "video_view": "video", "text_view": "text", "groups": list(first.groups),
         "splits": {split: len(f) for split, f in features_by_split.items()},
-        "info": {"exported_by": "crossclr_lab.data.folder.export_folder", "source_name": first.name},
+        "info": {"exported_by": "crossclr_lab.data.folder.export_folder", "source_name": first.name, **(info or {})},
     }
+    for view_name, view in extra.get(next(iter(features_by_split)), {}).items():
+        card["views"][view_name] = {"layout": "pooled" if view.lengths is None else "sequence",
+                                    "dim": view.features.shape[-1], "description": ""}
+    for view_name, text in (view_descriptions or {}).items():
+        card["views"][view_name]["description"] = text
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = root.parent / f".{root.name}.{uuid.uuid4().hex[:8]}.tmp"
     tmp.mkdir()  # not tempfile.mkdtemp: its mode 0700 would outlive the rename
@@ -436,6 +468,10 @@ def export_folder(features_by_split: Mapping[str, PairedFeatures], root: str | o
         (tmp / CARD).write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         for split, f in features_by_split.items():
             _write_split(tmp / split, f)
+            for view_name, view in extra.get(split, {}).items():
+                np.save(tmp / split / f"{view_name}.npy", _numpy(view.features))
+                if view.lengths is not None:
+                    np.save(tmp / split / f"{view_name}_lengths.npy", view.lengths.cpu().to(torch.int64).numpy())
         write_manifest(tmp, _files(read_card(tmp)))
         try:
             check_folder(tmp)

@@ -48,29 +48,36 @@ def summarize(data: PairedFeatures) -> list[str]:
 
 
 def weight_share_lines(pooled: dict[str, Tensor], weight_temperature: float | None = None,
-                       batch_size: int = 64) -> list[str]:
-    """CrossCLR's largest connectivity-weight share in random train batches, per modality (or view) of ``pooled``
-    (name -> ``[N, D]`` pooled input features) at κ = ``weight_temperature`` (default: the paper's): the median
-    and p10-p90 over batches, and how often ``Σ C <= 0`` made the loss fall back to uniform weights (see
-    :func:`.weight_share.weight_share_stats`)."""
-    from crossclr_lab.losses.weight_share import PAPER_KAPPA, weight_share_stats
+                       batch_size: int = 64, prune_threshold: float | None = None) -> list[str]:
+    """CrossCLR's largest connectivity-weight share and pruned share in random train batches, per modality (or
+    view) of ``pooled`` (name -> ``[N, D]`` pooled input features) at κ = ``weight_temperature`` and γ =
+    ``prune_threshold`` (defaults: the paper's): the median and p10-p90 of the weight share over batches, how
+    often ``Σ C <= 0`` made the loss fall back to uniform weights, the median share of a batch pruning removes,
+    and a warning when γ prunes more than half of a typical batch (see :func:`.weight_share.weight_share_stats`)."""
+    from crossclr_lab.losses.weight_share import PAPER_GAMMA, PAPER_KAPPA, weight_share_stats
 
     kappa = PAPER_KAPPA if weight_temperature is None else weight_temperature
+    gamma = PAPER_GAMMA if prune_threshold is None else prune_threshold
     b = min(batch_size, *(len(f) for f in pooled.values()))
     which = "the paper's κ" if kappa == PAPER_KAPPA else "κ"
     lines = [f"connectivity weight share (train; largest w_i / Σ w of CrossCLR's weights at {which} = "
              f"{kappa:g}, median (p10-p90) over random batches of {b}; uniform = 1/{b} = {1 / b:.3f}, "
-             "1 = one sample carries the batch):"]
+             "1 = one sample carries the batch) and pruned share (samples with C_i / max C > "
+             f"γ = {gamma:g}, left out of the negatives; median over batches):"]
     width = max(map(len, pooled))
     for name, feat in pooled.items():
-        st = weight_share_stats(feat, batch_size=b, weight_temperature=kappa)
+        st = weight_share_stats(feat, batch_size=b, weight_temperature=kappa, prune_threshold=gamma)
         share = st["median"]
         fallback = (f"; Σ C <= 0 (uniform fallback) in {100 * st['fallback_fraction']:.0f} % of {st['batches']} "
                     f"batches, median of the others {st['median_weighted']:.3f}"
                     if 0 < st["fallback_fraction"] < 1 else "")
         advice = "  <- above 0.1: try a larger --weight-temperature, or none" if share > 0.1 else ""
         lines.append(f"  {name:<{width}}  {share:.3f} ({st['p10']:.3f}-{st['p90']:.3f}; {share * b:.1f}x uniform)"
-                     f"{fallback}{advice}")
+                     f"{fallback}; pruned {100 * st['pruned_median']:.1f} % of a batch{advice}")
+        if st["pruned_median"] > 0.5:
+            lines.append(f"  {'':<{width}}  <- γ prunes most of a batch ({100 * st['pruned_most']:.0f} % of batches "
+                         "lose more than half): the connectivities are nearly equal, so CrossCLR keeps few "
+                         "negatives (loss 0 when all are pruned); try a larger --prune-threshold, or none")
     return lines
 
 

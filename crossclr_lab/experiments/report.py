@@ -22,14 +22,16 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from crossclr_lab.checks import check_int
-from crossclr_lab.experiments.comparison import MIN_SEEDS, TABLE_METRICS, VERDICT_METRICS
+from crossclr_lab.experiments.comparison import TABLE_METRICS, VERDICT_METRICS
+from crossclr_lab.experiments.stats import format_difference, format_p, judgement, significance_note
 from crossclr_lab.files import atomic_savefig, atomic_write_text
 from crossclr_lab.metrics import DIRECTION_NAMES, lower_is_better, metric_label
 
 
 # -- tables and verdicts --------------------------------------------------------------------------------------
 def format_table(results: dict) -> str:
-    """A Markdown table: mean ± std per variant, the chance level, and paired differences to the baseline."""
+    """A Markdown table: mean ± std per variant, the chance level, and paired differences to the baseline
+    (mean (sem), p-value of the paired t-test, ``*`` beyond seed noise)."""
     summary = results["summary"]
     metrics = [m for m in TABLE_METRICS if m in next(iter(summary.values()))["mean"]]
     lines = [f"| {'variant':<20} | " + " | ".join(metric_label(m) for m in metrics) + " |",
@@ -38,16 +40,17 @@ def format_table(results: dict) -> str:
         cells = [f"{entry['mean'][m]:.1f} ± {entry['std'][m]:.1f}" for m in metrics]
         lines.append(f"| {name:<20} | " + " | ".join(cells) + " |")
     lines.append(f"| {'chance':<20} | " + " | ".join(f"{results['chance'][m]:.1f}" for m in metrics) + " |")
+    n_tests = 0
     for name, entry in summary.items():
         if entry["diff"]:
-            cells = [f"{d['mean']:+.1f} ± {d['std']:.1f}{' *' if d['beyond_noise'] else ''}"
-                     for d in (entry["diff"][m] for m in metrics)]
+            cells = [format_difference(entry["diff"][m]) for m in metrics]
+            n_tests += len(cells)
             lines.append(f"| {'Δ ' + name + ' − ' + results['baseline']:<20} | " + " | ".join(cells) + " |")
     n = len(results["seeds"])
     lines.append("")
     lines.append(f"{results['dataset']}: {results['n_test']} test pairs, {n} seed(s) {results['seeds']}; "
-                 f"mean ± std over seeds; Δ rows: paired per-seed differences (mean ± std), "
-                 f"* = |mean| > 2·sem (needs >= {MIN_SEEDS} seeds); recalls in %, MedR in ranks (lower is better)"
+                 f"mean ± std over seeds; Δ rows: paired per-seed differences, mean (sem) and p-value; "
+                 f"{significance_note(n, n_tests)}; recalls in %, MedR in ranks (lower is better)"
                  + (f"; semantic R@1 counts a hit when the top item shares the query's {results['group']!r}"
                     if results["group"] else "") + ".")
     return "\n".join(lines)
@@ -59,24 +62,14 @@ def verdict_lines(results: dict, metrics: tuple[str, ...] = VERDICT_METRICS) -> 
     for name, entry in results["summary"].items():
         if not entry["diff"]:
             continue
-        diffs = {m: entry["diff"][m] for m in metrics}
-        parts = [f"{metric_label(m)} {d['mean']:+.1f} (sem {d['sem']:.1f})" for m, d in diffs.items()]
+        diffs = {metric_label(m): entry["diff"][m] for m in metrics}
+        parts = [f"{label} {d['mean']:+.1f} (sem {d['sem']:.1f}, {format_p(d['p'])})" for label, d in diffs.items()]
         # "better" in the metric's own sense: higher recall, lower rank
-        side = {m: "better" if (d["mean"] < 0 if lower_is_better(m) else d["mean"] > 0) else "worse"
-                for m, d in diffs.items()}
-        beyond = [m for m, d in diffs.items() if d["beyond_noise"]]
-        n = diffs[metrics[0]]["n"]
-        if n < MIN_SEEDS:
-            judgement = f"too few seeds to tell a difference from seed noise (need >= {MIN_SEEDS})"
-        elif len(beyond) == len(metrics) and len({side[m] for m in metrics}) == 1:
-            judgement = f"{side[metrics[0]]} beyond seed noise"
-        elif beyond:
-            judgement = (", ".join(f"{side[m]} on {metric_label(m)}" for m in beyond)
-                         + " beyond seed noise; the rest within it")
-        else:
-            judgement = "no difference beyond seed noise"
+        better = {metric_label(m): entry["diff"][m]["mean"] < 0 if lower_is_better(m) else
+                  entry["diff"][m]["mean"] > 0 for m in metrics}
+        n = entry["diff"][metrics[0]]["n"]
         lines.append(f"Verdict {name} vs {results['baseline']} over {n} paired seeds: "
-                     f"{'; '.join(parts)} → {judgement}.")
+                     f"{'; '.join(parts)} → {judgement(diffs, better, n)}.")
     return lines
 
 
@@ -85,7 +78,6 @@ def write_report(results: dict, out_dir: str | os.PathLike) -> Path:
     :func:`~crossclr_lab.experiments.comparison.run_comparison` wrote there (the one writer of that file)."""
     md = f"# {results['dataset']}: comparison\n\n{format_table(results)}\n\n" + "\n".join(verdict_lines(results)) + "\n"
     return atomic_write_text(Path(out_dir) / "results.md", md)
-
 
 # -- figures --------------------------------------------------------------------------------------------------
 # One colour per loss in every figure of the kit, whatever the order of the variants (keys: lower-case names with

@@ -22,8 +22,8 @@ from matplotlib.ticker import MaxNLocator
 from crossclr_lab.captioning.compare import BASELINE, caption_verdict_lines
 from crossclr_lab.captioning.metrics import CaptionScorer, cider_d, tokenize
 from crossclr_lab.captioning.model import Vocabulary, clip_references
-from crossclr_lab.experiments.comparison import MIN_SEEDS
 from crossclr_lab.experiments.report import variant_color
+from crossclr_lab.experiments.stats import MIN_SEEDS
 
 
 def out_of_vocabulary(vocab: Vocabulary, references: list[list[str]]) -> tuple[int, int]:

@@ -307,8 +307,8 @@ def query_verdict(table: Table, query: str, k: int = 5) -> Verdict:
     elif failing and caption_first <= k:
         text += (f" The sentence encoder alone puts a relevant *caption* at rank {caption_first}, so the query's "
                  "features are fine and what is lost comes after them: in the trained heads, or in the video "
-                 "features, which (a coarse 16×16 shape code, colours, motion) may not tell the relevant clips from "
-                 "similar-looking ones. Neither model finds them, so the features are the first suspect.")
+                 "features, which (EfficientNet-Lite0 appearance, a 4×4 motion grid) may not tell the relevant clips "
+                 "from similar-looking ones. Neither model finds them, so the features are the first suspect.")
     elif failing:
         text += (f" Even the sentence encoder alone ranks the first relevant caption only at {caption_first}: the "
                  "query's words are far from the relevant captions' words, so the text side fails first.")

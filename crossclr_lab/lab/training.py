@@ -18,8 +18,9 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from crossclr_lab.experiments.comparison import MIN_SEEDS, Variant, ablation_variants
+from crossclr_lab.experiments.comparison import Variant, ablation_variants
 from crossclr_lab.experiments.report import mean_band, moving_average, variant_color
+from crossclr_lab.experiments.stats import MIN_SEEDS
 from crossclr_lab.lab.findings import Claim, Table, Verdict, signed
 from crossclr_lab.metrics import lower_is_better, metric_label
 

@@ -56,6 +56,8 @@ def test_pairing_cancels_shared_seed_luck():
     ([10.0, 12.0, 11.0], [11.0, 11.0, 11.0], "no difference beyond seed noise"),
     ([8.0, 9.0, 7.0], [11.0, 12.0, 11.0], "worse beyond seed noise"),
     ([20.0, 10.0], [10.0, 10.0], "too few seeds"),
+    # per-seed +1, +2, +4: |mean| = 2.6 sem clears the old 2·sem rule, not the t-test (p = 0.12, t_crit 4.30)
+    ([11.0, 12.0, 14.0], [10.0, 10.0, 10.0], "no difference beyond seed noise"),
 ])
 def test_verdicts_follow_the_numbers(a, b, expected):
     lines = verdict_lines(_results(a, b))
@@ -68,7 +70,8 @@ def test_table_has_rows_chance_and_differences():
     assert lines[0].startswith("| variant") and "T→V R@1" in lines[0] and "V→T MedR" in lines[0]
     assert any(line.startswith("| a ") and "15.0 ± 3.6" in line for line in lines)
     assert any(line.startswith("| chance ") and "50.5" in line for line in lines)
-    assert any(line.startswith("| Δ a − b") and "+3.0 ± 1.0 *" in line for line in lines)
+    assert any(line.startswith("| Δ a − b") and "+3.0 (0.6) p=0.035 *" in line for line in lines)
+    assert "paired two-sided t-test" in table and "4.30" in table and "differences tested" in table
 
 
 def test_chance_levels_match_brute_force():

@@ -83,7 +83,7 @@ def test_pair_table_and_reading_follow_the_numbers():
                "motion ↔ text": _pair_results([0.1, -0.1, 0.05], crossclr_r10=3.0, infonce_r10=3.0)}
     table = inf.pair_table(results)
     assert "| appearance ↔ motion | 13.0 ± 0.9 / 30.0 | 11.0 ± 1.0 / 25.0 | 8.0 ± 0.0 / 25.0 |" in table
-    assert "+2.0 (0.1) *" in table and "+5.0 (0.0) *" in table
+    assert "+2.0 (0.1) p=0.003 *" in table and "+5.0 (0.0) p<0.001 *" in table
     first, second = inf.pair_reading(results)
     assert "CrossCLR better beyond seed noise on T→V R@1, T→V R@10" in first and "worse" not in first
     assert "little more than chance" in second and "no difference beyond seed noise" in second
