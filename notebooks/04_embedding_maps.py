@@ -70,7 +70,8 @@ from crossclr_lab.training.trainer import TrainConfig, embed
 # Both models have the same encoders, seed, data and schedule; only the loss differs: InfoNCE (CLIP-style,
 # inter-modality negatives only) and CrossCLR with the paper's settings (intra-modality negatives, pruning of
 # influential samples, connectivity weights). Each is selected on the validation split. When notebook 03 ran
-# with the same settings, its seed-0 models are loaded from the cache instead of trained again.
+# with the same settings, its seed-0 models are loaded from the cache instead of trained again (a damaged,
+# stale or foreign cache entry is never used: a warning line says which, and the model is trained again).
 
 # %%
 kwargs = {"split_kind": split_kind} if dataset == "emoji_motion" else {}

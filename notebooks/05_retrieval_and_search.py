@@ -69,7 +69,8 @@ from crossclr_lab.training.trainer import TrainConfig, embed
 #
 # Same encoders, data, seed and schedule; only the loss differs. Each model is selected on val and evaluated
 # on test (with Emoji Motion's concept split: emoji the models never saw). Models notebook 03 trained with the
-# same settings are loaded from the cache.
+# same settings are loaded from the cache (a damaged, stale or foreign entry is never used: a warning line
+# says which, and the model is trained again).
 
 # %%
 kwargs = {"split_kind": split_kind} if dataset == "emoji_motion" else {}

@@ -19,6 +19,7 @@ from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
 from torch import Tensor
 
+from crossclr_lab.checks import check_int
 from crossclr_lab.lab.findings import Claim, Table, Verdict
 from crossclr_lab.losses import CrossCLRLoss, loss_defaults
 
@@ -676,6 +677,7 @@ def explorer_batch(model, data, batch_size: int = 16, queue_rows: int = 0, seed:
     """
     from crossclr_lab.training.trainer import embed
 
+    check_int("queue_rows", queue_rows, minimum=0)
     if not 2 <= batch_size <= len(data) - queue_rows:
         raise ValueError(f"batch_size must be in [2, {len(data) - queue_rows}] for {len(data)} items and "
                          f"{queue_rows} queue rows, got {batch_size}")
