@@ -20,7 +20,17 @@ import torch
 from crossclr_lab.files import atomic_write_json, atomic_write_text
 from crossclr_lab.utils import resolve_device
 
-from . import distributed_loss, end_to_end, extract_speed, loss_memory, loss_speed, report, retrieval, umap_map
+from . import (
+    distributed_loss,
+    end_to_end,
+    extract_speed,
+    loss_memory,
+    loss_speed,
+    report,
+    retrieval,
+    umap_map,
+    widget_latency,
+)
 from .harness import REPO, auto_threads, environment
 
 SECTIONS = ("losses", "memory", "distributed", "retrieval", "end_to_end", "umap", "extract")
@@ -117,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sections failed: {', '.join(failed)}" + (f"; {readme} left as it was" if readme else ""))
         return 1
     if readme is not None:
-        atomic_write_text(readme, text)
+        atomic_write_text(readme, text + widget_latency.kept_section(readme))   # that table has its own script
         print(f"wrote {readme}")
     return 0
 

@@ -54,12 +54,13 @@ captioning/               the downstream captioning test
 lab/                      notebook companions, one per notebook, and what they share
     findings.py           tables and verdicts computed from them, with claims a test checks against the tables
     exercises.py          checkers of the notebooks' "implement it yourself" exercises
+    live_figure.py        widget figures drawn once, then only their data redrawn (blitting); debounced drags
     primer.py 00, false_negatives.py 01, loss_explorer.py 02, training.py 03, embedding_maps.py 04, retrieval.py 05,
     youcook2_table.py 06, captioning.py 07, input_features.py 08, your_videos.py 09
 Commands
     cli.py                the ``crossclr-lab`` command (also ``python -m crossclr_lab``)
     notebooks.py          the notebook runner: sync/check the .py twins, execute under papermill, copy a workspace
-Not installed (tools/, beside benchmarks/): site_build, site_check, build_emoji_motion, build_pretrained.
+Not installed (tools/, beside benchmarks/): site_build, site_check, build_emoji_motion, build_pretrained, lab_browser.
 """
 
 __all__ = ["load_run", "load_pretrained", "__version__"]

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
+from pathlib import Path
 from typing import Iterable
 
 
@@ -59,3 +61,11 @@ def check_bool(name: str, value, hint: str = "") -> bool:
     if not isinstance(value, bool):
         raise ValueError(f"{name} must be True or False{_hint(hint)}, got {value!r}")
     return value
+
+
+def check_folder_path(name: str, value: str | os.PathLike) -> Path:
+    """``Path(value)``; ``ValueError`` when it exists and is not a folder (a file where a folder is wanted)."""
+    path = Path(value)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"{name} {str(path)!r} is a file, not a folder: pass a folder (it is created when missing)")
+    return path

@@ -44,7 +44,7 @@ NOTEBOOK_PATTERN = re.compile(r"^(\d\d)_[A-Za-z0-9_]+$")
 CI_PARAMETERS: dict[str, dict] = {
     "00": {"n_pairs": 4},
     "01": {"epochs": 2},
-    "02": {"train_epochs": 1, "interactive": True},
+    "02": {"interactive": True},
     "03": {"seeds": [0, 1], "epochs": 2, "losses": ["crossclr", "infonce", "dcl"], "ablation": True,
            "try_kappas": [0.05]},
     "04": {"epochs": 2, "max_points": 60, "thumbnail_points": 30, "n_neighbors": 8, "interactive": True},

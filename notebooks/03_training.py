@@ -73,6 +73,8 @@ cache_dir = default_cache_dir() if cache else None
 # gender variant of a concept stays on one side), so the test asks whether the joint space generalises to new
 # emoji, not whether it memorised them. Trained models are cached (`cache = True`; in `runs/cache`, or the
 # folder `$CROSSCLR_CACHE` names), so notebooks 04 and 05 reuse them, and a rerun only trains what changed.
+# A cached model is checked before it is used (the sha256 of its bytes, the code version that wrote it, the
+# run it belongs to): a damaged, stale or foreign one is reported in one warning line and trained again.
 
 # %%
 kwargs = {"split_kind": split_kind} if dataset == "emoji_motion" else {}

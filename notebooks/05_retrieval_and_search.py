@@ -41,7 +41,7 @@ hard_relevant = ["grinning cat", "smiling cat", "cat with tears of joy"]   # ...
 top_k = 5                  # clips shown per model
 search_split = "all"       # the clips searched: "all" (train clips included) or "test" (unseen concepts only)
 cache = True               # load the models notebook 03 trained (same data, loss, seed, settings) when cached
-interactive = False        # True: a query box to search with your own words
+interactive = True         # a query box to search with your own words (needs a live kernel); False: static
 
 # %%
 # %matplotlib inline
@@ -69,7 +69,8 @@ from crossclr_lab.training.trainer import TrainConfig, embed
 #
 # Same encoders, data, seed and schedule; only the loss differs. Each model is selected on val and evaluated
 # on test (with Emoji Motion's concept split: emoji the models never saw). Models notebook 03 trained with the
-# same settings are loaded from the cache.
+# same settings are loaded from the cache (a damaged, stale or foreign entry is never used: a warning line
+# says which, and the model is trained again).
 
 # %%
 kwargs = {"split_kind": split_kind} if dataset == "emoji_motion" else {}

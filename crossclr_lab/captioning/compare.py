@@ -29,6 +29,7 @@ from typing import Callable
 from crossclr_lab.captioning.metrics import COCO_METRICS, LOWER_IS_BETTER, REPETITION_METRIC, CaptionScorer
 from crossclr_lab.captioning.model import CaptionerConfig, clip_references, most_frequent_caption, train_captioner
 from crossclr_lab.data.paired import PairedFeatures
+from crossclr_lab.data.provenance import input_mismatch
 from crossclr_lab.experiments.comparison import Variant, run_comparison, summarize
 from crossclr_lab.experiments.report import format_table
 from crossclr_lab.experiments.stats import format_difference, format_p, judgement, significance_note
@@ -64,23 +65,25 @@ def load_encoders(run_dir: str | os.PathLike, train: PairedFeatures,
     """The CrossCLR and InfoNCE models of a finished ``crossclr-lab compare --out RUN_DIR`` run (its best-on-val
     weights, from each run's ``checkpoint.pt``), for ``seeds`` (default: all of the run's).
 
-    ``train`` must be the split the run trained on (checked by name and size). Returns ``(models, retrieval)``
-    like :func:`train_encoders`.
+    ``train`` must be the split the run trained on: its full description (dataset, loader settings such as the
+    feature names in their order, feature widths, size and fingerprint) must equal the one the run recorded.
+    Returns ``(models, retrieval)`` like :func:`train_encoders`; ``ValueError`` / ``FileNotFoundError`` in one
+    line naming what does not fit otherwise.
     """
     run_dir = Path(run_dir)
     path = run_dir / "results.json"
     if not path.is_file():
         raise FileNotFoundError(f"no results.json in {run_dir}: pass the --out folder of a finished "
                                 "`crossclr-lab compare` run (with crossclr and infonce among its --losses)")
-    retrieval = json.loads(path.read_text(encoding="utf-8"))
+    retrieval = _read_json(path)
     missing = [loss for loss in ENCODER_LOSSES if retrieval.get("variants", {}).get(loss, {}).get("loss") != loss]
     if missing:
         raise ValueError(f"{run_dir} has no variant(s) {', '.join(missing)} with the default settings' names; "
                          f"it compared {', '.join(retrieval.get('variants', {})) or 'nothing'}")
-    if (retrieval["dataset"], retrieval["n_train"]) != (train.name, len(train)):
-        raise ValueError(f"{run_dir} was trained on {retrieval['dataset']} with {retrieval['n_train']} training pairs, "
-                         f"but the data given is {train.name} with {len(train)}: use the same --dataset/--split-kind")
-    available = retrieval["seeds"]
+    _check_inputs(retrieval, path, train)
+    available = retrieval.get("seeds")
+    if not isinstance(available, list):
+        raise ValueError(f"{path} does not list its seeds: pass the --out folder of a finished compare run")
     seeds = available if seeds is None else seeds
     if not set(seeds) <= set(available):
         raise ValueError(f"{run_dir} has seeds {available}; asked for {seeds}")
@@ -91,15 +94,57 @@ def load_encoders(run_dir: str | os.PathLike, train: PairedFeatures,
             folder = run_dir / "runs" / loss / f"seed{seed}"  # compare's runs/<variant name slug>/seed<k>
             if not (folder / "checkpoint.pt").is_file() or not (folder / "record.json").is_file():
                 raise FileNotFoundError(f"{folder} lacks checkpoint.pt or record.json (did the compare run finish?)")
-            cfg = json.loads((folder / "record.json").read_text(encoding="utf-8"))["config"]
-            if cfg["loss"] != loss:
-                raise ValueError(f"{folder / 'record.json'} is a {cfg['loss']!r} run, expected {loss!r}")
-            model = build_model(train, cfg["encoder"], cfg["embed_dim"], cfg["hidden_dim"], cfg["dropout"],
-                                learn_temperature=cfg["learn_temperature"])
-            state = load_checkpoint(folder / "checkpoint.pt")   # checksum-verified
-            model.load_state_dict(state["best"]["model"] if state.get("best") else state["model"])
-            models[loss][seed] = model.eval()
+            models[loss][seed] = _load_encoder(folder, loss, train)
     return models, retrieval
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path} is damaged (not JSON: {err}); run the compare again") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} is not a run's record (a JSON object); run the compare again")
+    return data
+
+
+def _check_inputs(record: dict, path: Path, train: PairedFeatures) -> None:
+    """``ValueError`` unless ``record["data"]["train"]`` describes exactly ``train``."""
+    recorded = record.get("data", {}).get("train") if isinstance(record.get("data"), dict) else None
+    if not isinstance(recorded, dict):
+        raise ValueError(f"{path} does not record the inputs its encoders were trained on ('data' → 'train'); "
+                         "run the compare again with this version of the kit")
+    mismatch = input_mismatch(recorded, train)
+    if mismatch is not None:
+        raise ValueError(f"{path.parent} was trained on other inputs than the data given ({mismatch}): use the "
+                         "same --dataset, --split-kind and --video-features as that run")
+
+
+def _load_encoder(folder: Path, loss: str, train: PairedFeatures) -> DualEncoder:
+    """The best-on-val dual encoder of one finished run folder, after checking its record names ``loss``, its
+    inputs are ``train`` and its weights fit the model its config builds."""
+    record = _read_json(folder / "record.json")
+    cfg = record.get("config")
+    needed = ("loss", "encoder", "embed_dim", "hidden_dim", "dropout", "learn_temperature")
+    if not isinstance(cfg, dict) or any(k not in cfg for k in needed):
+        raise ValueError(f"{folder / 'record.json'} lacks the encoder settings ({', '.join(needed)}) in its "
+                         "'config'; run the compare again")
+    if cfg["loss"] != loss:
+        raise ValueError(f"{folder / 'record.json'} is a {cfg['loss']!r} run, expected {loss!r}")
+    _check_inputs(record, folder / "record.json", train)
+    state = load_checkpoint(folder / "checkpoint.pt")       # checksum-verified; CheckpointError otherwise
+    identity = state.get("identity") if isinstance(state, dict) else None
+    if isinstance(identity, dict):                          # the checkpoint's own record of its inputs
+        _check_inputs(identity, folder / "checkpoint.pt", train)
+    try:
+        model = build_model(train, cfg["encoder"], cfg["embed_dim"], cfg["hidden_dim"], cfg["dropout"],
+                            learn_temperature=cfg["learn_temperature"])
+        model.load_state_dict(state["best"]["model"] if state.get("best") else state["model"])
+    except (KeyError, RuntimeError, TypeError, AttributeError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"{folder / 'checkpoint.pt'} does not fit the model its record describes "
+                         f"({type(err).__name__}: {first}); run the compare again") from None
+    return model.eval()
 
 
 def clip_vectors(models: dict, splits: tuple, seed: int) -> dict[str, tuple]:

@@ -131,7 +131,13 @@ def video_feature_names(video_features) -> tuple[str, ...]:
 def _arrays(features: Path, stamp: tuple) -> dict[str, np.ndarray]:
     # The arrays of features.npz, cached per file state (the three splits of one run read the file once).
     with np.load(features) as z:
-        return {k: z[k] for k in z.files}
+        arrays = {k: z[k] for k in z.files}
+    for name, arr in arrays.items():
+        bad = int(arr.size - np.isfinite(arr).sum()) if arr.dtype.kind == "f" else 0
+        if bad:
+            raise ValueError(f"{features}: array {name!r} has {bad} non-finite value(s) (NaN or Inf); restore "
+                             f"data/emoji_motion from git or rebuild with: {REBUILD}")
+    return arrays
 
 
 def _expert(arrays: dict, info: dict, name: str, keep: list[int]) -> np.ndarray:

@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..files import MANIFEST, verify_manifest, write_manifest
+from ..files import MANIFEST, plain_name, verify_manifest, write_manifest
 from .paired import PairedFeatures, masked_mean
 from .spec import DatasetSpec
 
@@ -98,11 +98,15 @@ def read_card(root: str | os.PathLike) -> dict:
     if missing or unknown:
         raise _fail(path, f"missing keys {missing}, unknown keys {unknown}; a card has {', '.join(_REQUIRED)} "
                           f"and optionally {', '.join(_OPTIONAL)}")
-    if card["format_version"] != FORMAT_VERSION:
+    if not _is_int(card["format_version"]) or card["format_version"] != FORMAT_VERSION:
         raise _fail(path, f"format_version {card['format_version']!r}; this crossclr_lab reads {FORMAT_VERSION}")
     for key in ("name", "licence"):
         if not isinstance(card[key], str) or not card[key].strip():
             raise _fail(path, f"{key!r} must be a non-empty string, got {card[key]!r}")
+    try:
+        plain_name(card["name"], "the dataset name")     # it names the model cache's folder of this dataset
+    except ValueError as err:
+        raise _fail(path, str(err)) from None
     card.setdefault("description", "")
     card.setdefault("groups", [])
     card.setdefault("info", {})
@@ -251,9 +255,13 @@ def _open(path: Path) -> np.ndarray:
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: the card's views need it (format: {DOCS})")
     try:
-        return np.load(path, mmap_mode="r", allow_pickle=False)
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError, EOFError) as err:
         raise _fail(path, f"not a readable .npy array ({err}); write it with numpy.save") from None
+    if not isinstance(arr, np.ndarray):
+        arr.close()
+        raise _fail(path, "an .npz archive saved under a .npy name; write one array per file with numpy.save")
+    return arr
 
 
 def _check_view(split_dir: Path, name: str, spec: dict, n: int, ids: list[str]) -> None:
@@ -289,8 +297,9 @@ def _check_view(split_dir: Path, name: str, spec: dict, n: int, ids: list[str]) 
         if not finite.all():
             where = tuple(int(k) for k in np.argwhere(~finite)[0])
             i = start + where[0]
-            raise _fail(path, f"item {i} (id {ids[i]!r}) has {block[where]} at index {[i, *where[1:]]}; "
-                              "features must be finite (no NaN or Inf)")
+            count = sum(int(np.count_nonzero(~np.isfinite(np.asarray(arr[k:k + rows])))) for k in range(0, n, rows))
+            raise _fail(path, f"item {i} (id {ids[i]!r}) has {block[where]} at index {[i, *where[1:]]} ({count} "
+                              "non-finite value(s) in the array); features must be finite (no NaN or Inf)")
         if lengths is not None:
             past = np.arange(block.shape[1])[None, :] >= lengths[start:start + rows, None]
             nonzero = (block != 0).any(-1) & past

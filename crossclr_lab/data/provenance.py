@@ -53,6 +53,20 @@ def fingerprint(features: PairedFeatures | None) -> str:
     return digest.hexdigest()[:16]
 
 
+NOT_COMPARED = ("data_root",)   # the data's folder may move; its content may not
+
+
+def input_mismatch(recorded: dict, features: PairedFeatures) -> str | None:
+    """How ``features`` differ from the inputs a run recorded (its :func:`describe` of them): the first field
+    that differs (dataset, loader settings such as the feature names in their order, feature widths, size,
+    fingerprint), as ``"<field> <recorded> there, <given> here"``; ``None`` when they are the same."""
+    given = describe(features)
+    for key in sorted(set(recorded) | set(given), key=lambda k: (k == "fingerprint", k)):
+        if key not in NOT_COMPARED and recorded.get(key) != given.get(key):
+            return f"{key} {recorded.get(key)!r} there, {given.get(key)!r} here"
+    return None
+
+
 def describe(features: PairedFeatures) -> dict:
     """The provenance of ``features`` for a record: ``source`` (or at least the dataset name), the number of
     pairs, the feature shapes and the :func:`fingerprint`."""

@@ -41,7 +41,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from crossclr_lab.checks import check_choice, check_int
+from crossclr_lab.checks import check_choice, check_folder_path, check_int
 from crossclr_lab.experts.text_encoder import TEXT_DIM, embed_texts
 from crossclr_lab.files import atomic_torch_save
 
@@ -203,6 +203,8 @@ def load_youcook2(root: str | os.PathLike, split: str = "train", video_features:
     check_choice("split", split, SPLITS, hint="there is no public test split: the paper evaluates on 'val'")
     check_int("max_frames", max_frames, 1)
     check_int("max_tokens", max_tokens, 1)
+    if cache_dir is not None:
+        check_folder_path("cache_dir", cache_dir)
     if text_tokens and text_features is None:
         raise ValueError("text_tokens=True needs COOT's token features: pass text_features='text_default.h5'")
     root = Path(root)

@@ -173,8 +173,12 @@ def _run_comparison(variants, seeds, splits, config, group, out_dir, baseline, l
 
 
 def run_folder(name: str) -> str:
-    """A variant's run-folder name: lower case, runs of other characters as ``_`` (``"no intra"`` → ``no_intra``)."""
-    return re.sub(r"[^0-9a-z]+", "_", name.lower()).strip("_")
+    """A variant's run-folder name: lower case, runs of other characters as ``_`` (``"no intra"`` → ``no_intra``);
+    ``ValueError`` when nothing is left (``".."``)."""
+    slug = re.sub(r"[^0-9a-z]+", "_", name.lower()).strip("_")
+    if not slug:
+        raise ValueError(f"variant name {name!r} cannot be used in a file path: give it letters or digits")
+    return slug
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:

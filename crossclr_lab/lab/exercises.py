@@ -6,6 +6,11 @@ own implementation and prints one line: ``PASS``, ``NOT YET IMPLEMENTED`` (the s
 (recognised common mistakes get a specific one). A checker never raises because of the learner's code, so
 a notebook with unsolved exercises still runs from top to bottom; it returns a :class:`CheckResult`.
 
+The learner's code runs under a time limit (:data:`TIME_LIMIT_S`: an endless loop gets "took longer than N s"),
+``sys.exit()`` in it is reported rather than obeyed, and the library the references come from must be the one
+imported with this module: a function of ``crossclr_lab`` replaced by the learner's code (e.g. the library's
+``connectivity`` monkeypatched to the learner's own) fails the check, and the original is put back.
+
 Example::
 
     def my_connectivity(feat):              # feat [B, D] -> [B]
@@ -19,16 +24,24 @@ Solutions: ``notebooks/solutions/exercises.py``.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import signal
+import sys
+import threading
 import traceback
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+import crossclr_lab.losses
+import crossclr_lab.metrics  # noqa: F401  (imported now, so its functions are in the snapshot below)
+
+TIME_LIMIT_S = 30.0       # per check, for all its trials; the learner's code is stopped after it
 TOLERANCE = 1e-4          # relative and absolute, on float64 results
 
 
@@ -60,10 +73,86 @@ def _report(name: str, status: str, message: str, verbose: bool) -> CheckResult:
     return result
 
 
-def _run(name: str, trials: Callable[[], str], verbose: bool) -> CheckResult:
-    """Run ``trials`` (which raises :class:`_Mismatch` or returns a success message) and report the outcome."""
+class _TimedOut(BaseException):
+    """Raised in the learner's code when a check runs past :data:`TIME_LIMIT_S` (a ``BaseException``, so a
+    learner's ``except Exception`` cannot swallow it)."""
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float) -> Iterator[None]:
+    """Raise :class:`_TimedOut` in this thread after ``seconds`` (``SIGALRM``: main thread on POSIX; elsewhere
+    no limit can interrupt Python code, so none is set)."""
+    if not hasattr(signal, "setitimer") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(signum, frame):
+        raise _TimedOut
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
-        return _report(name, "pass", trials(), verbose)
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _library() -> dict[tuple, object]:
+    """``(module, class or None, name) -> object`` for every function and class of the imported ``crossclr_lab``
+    modules and every method of their classes: what a learner's monkeypatch would replace."""
+    found = {}
+    for module_name, module in list(sys.modules.items()):
+        if not module_name.startswith("crossclr_lab") or module_name == __name__ or module is None:
+            continue
+        for name, obj in list(vars(module).items()):
+            if callable(obj) and not isinstance(obj, type(sys)):
+                found[(module_name, None, name)] = obj
+                if isinstance(obj, type) and obj.__module__ == module_name:
+                    found.update({(module_name, name, attr): value for attr, value in list(vars(obj).items())
+                                  if callable(value)})
+    return found
+
+
+def _replaced(snapshot: dict[tuple, object]) -> list[str]:
+    """The entries of ``snapshot`` that were replaced or deleted since; each is put back. Returns their names."""
+    changed = []
+    for (module_name, cls, name), obj in snapshot.items():
+        owner = sys.modules.get(module_name)
+        if owner is not None and cls is not None:
+            owner = vars(owner).get(cls)
+        if owner is None or vars(owner).get(name, None) is obj:
+            continue
+        setattr(owner, name, obj)
+        changed.append(f"{module_name}.{cls + '.' if cls else ''}{name}")
+    return changed
+
+
+_IMPORTED = _library()    # the library as imported, before any learner's code ran
+
+
+def _run(name: str, trials: Callable[[], str], verbose: bool) -> CheckResult:
+    """Run ``trials`` (which raises :class:`_Mismatch` or returns a success message) under :data:`TIME_LIMIT_S`,
+    with the library checked to be the one imported (before and after), and report the outcome."""
+    tampered = "crossclr_lab was changed{}: {} replaced; the checks compare with the library's own functions, " \
+               "so solve the exercise without changing the library (the originals are back now)"
+    if replaced := _replaced(_IMPORTED):
+        return _report(name, "fail", tampered.format("", ", ".join(replaced[:3])), verbose)
+    before = _library()
+    try:
+        with _time_limit(TIME_LIMIT_S):
+            message = trials()
+        if replaced := _replaced(before):
+            return _report(name, "fail", tampered.format(" by your function", ", ".join(replaced[:3])), verbose)
+        return _report(name, "pass", message, verbose)
+    except _TimedOut:
+        _replaced(before)
+        return _report(name, "fail", f"your function took longer than {TIME_LIMIT_S:g} s and was stopped (an endless "
+                       "loop? these inputs are small): fix it, then run this cell again", verbose)
+    except SystemExit as err:
+        _replaced(before)
+        return _report(name, "fail", f"your function called sys.exit({err.code!r}) (or exit()); return the result "
+                       "instead", verbose)
     except NotImplementedError:
         return _report(name, "todo", "replace `raise NotImplementedError` with your code, then run this cell again",
                        verbose)

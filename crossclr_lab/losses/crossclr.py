@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..checks import check_positive
+from ..checks import check_number, check_positive
 from .base import LossParts, PairLoss, check_features, row_indices, upcast, whole
 from .queue import FeatureQueue
 
@@ -109,9 +109,8 @@ class CrossCLRLoss(PairLoss):
         if not (isinstance(intra_weight, (int, float)) and math.isfinite(intra_weight) and intra_weight >= 0):
             raise ValueError(f"intra_weight (λ) must be a finite number >= 0 (0 switches intra negatives off), "
                              f"got {intra_weight!r}")
-        if prune_threshold is not None and not (0 < prune_threshold <= 1):
-            raise ValueError(f"prune_threshold (γ) must be in (0, 1] or None to switch pruning off, "
-                             f"got {prune_threshold!r}")
+        if prune_threshold is not None:
+            check_number("prune_threshold (γ)", prune_threshold, above=0, maximum=1, hint="None switches pruning off")
         if weight_temperature is not None:
             weight_temperature = check_positive("weight_temperature (κ; None switches weighting off)",
                                                 weight_temperature)

@@ -4,7 +4,8 @@ so notebooks 04 and 05 can start without training.
 They are entries of the model cache (:mod:`crossclr_lab.training.model_cache`, same key, so they are found exactly
 when the
 data, loss, seed and settings match), stored in float16 under ``data/pretrained/<dataset>/`` with a sha256
-manifest that :func:`shipped_entry` checks before anything is loaded (``weights_only=True``). A file that is
+manifest that :func:`shipped_entry` checks before anything is loaded (``weights_only=True``, then the entry's
+own sha256, format, code version and key, like any cache entry). A file that is
 missing from the manifest or does not match it is never used: the caller trains instead and says why.
 
 Rebuild them (about a minute on 2 cores) after the data or the notebooks' defaults change, from a checkout::
@@ -14,15 +15,12 @@ Rebuild them (about a minute on 2 cores) after the data or the notebooks' defaul
 
 from __future__ import annotations
 
-import hashlib
-import io
 import os
 import warnings
 from pathlib import Path
 
-import torch
-
-from crossclr_lab.files import MANIFEST, read_manifest, repo_root
+from crossclr_lab.files import MANIFEST, read_manifest, repo_root, sha256_file
+from crossclr_lab.training.checkpoint import CheckpointError, load_checkpoint
 
 
 def _shipped_dir() -> Path | None:
@@ -59,9 +57,12 @@ def shipped_entry(relative: str, root: Path | None = SHIPPED_DIR) -> dict | None
     except (OSError, ValueError) as err:
         warnings.warn(f"shipped checkpoint {path} not used: {err}", stacklevel=2)
         return None
-    data = path.read_bytes()
-    if expected is None or hashlib.sha256(data).hexdigest() != expected:
+    if expected is None or sha256_file(path) != expected:
         warnings.warn(f"shipped checkpoint {path} is {'not in ' + MANIFEST if expected is None else 'damaged'}; "
                       f"not used ({REBUILD})", stacklevel=2)
         return None
-    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    try:
+        return load_checkpoint(path)
+    except CheckpointError as err:
+        warnings.warn(f"shipped checkpoint not used: {str(err).split('; ')[0]} ({REBUILD})", stacklevel=2)
+        return None

@@ -504,6 +504,10 @@ class Trainer:
         state = load_checkpoint(path)
         if not isinstance(state, dict) or "identity" not in state:
             raise CheckpointError(f"checkpoint {path} does not say which run it belongs to; start the run again")
+        missing = [k for k in ("model", "optimizer", "plateau", "scaler", "loss", "rng", *PROGRESS) if k not in state]
+        if missing:
+            raise CheckpointError(f"checkpoint {path} lacks the state a resume needs ({', '.join(missing)}); it was "
+                                  "not written by this trainer: start the run again (--overwrite, or another --out)")
         diffs = differences(state["identity"], self.identity())
         cfg = self.config
         if cfg.epochs < state["epoch"]:

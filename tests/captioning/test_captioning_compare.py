@@ -113,10 +113,10 @@ def test_from_a_run_on_other_data_is_refused(tmp_path, capsys):
     run = tmp_path / "run"
     run.mkdir()
     (run / "results.json").write_text(json.dumps({
-        "dataset": "emoji_motion", "n_train": 5, "seeds": [0],
+        "dataset": "emoji_motion", "n_train": 5, "seeds": [0], "data": {"train": {"dataset": "emoji_motion", "n": 5}},
         "variants": {"crossclr": {"loss": "crossclr"}, "infonce": {"loss": "infonce"}}}))
     code, _, err = run_cli(["caption", "--from", str(run), "--out", str(tmp_path / "o")], capsys)
-    assert code == 2 and "5 training pairs" in err and "--split-kind" in err
+    assert code == 2 and "other inputs" in err and "--split-kind" in err and len(err.strip().splitlines()) == 1
 
 
 def test_caption_refuses_earlier_results_without_overwrite_and_foreign_files(tmp_path, capsys):
