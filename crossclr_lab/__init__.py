@@ -1,7 +1,8 @@
 """crossclr_lab: learn, explore and reproduce CrossCLR (Zolfaghari et al., ICCV 2021).
 
 Module map: the folders are the layers; a module imports only from its own layer or the ones above it in this
-list (``import crossclr_lab`` imports nothing but this map).
+list (``import crossclr_lab`` imports nothing but this map; ``load_run`` and ``load_pretrained`` are imported on
+first use).
 
 Root: what every layer uses
     checks.py             argument checks with one wording (positive, int, number range, choice)
@@ -39,6 +40,8 @@ training/                 training runs
     runs.py               run folders: one writer (a lock), nothing replaced unless asked
     model_cache.py        train once, reuse: trained models cached by data, loss, seed and settings
     pretrained.py         reads the small checkpoints the kit ships (data/pretrained/)
+    reuse.py              load_run / load_pretrained (also crossclr_lab.load_run): model.safetensors + model.json
+    search.py             search a dataset's clips with trained models, by free text or by an item's id
 experiments/              comparisons over seeds
     stats.py              paired differences over seeds: the t-test behind every "beyond seed noise" star
     comparison.py         variants, multi-seed comparisons with paired statistics, train_models; results.json
@@ -60,4 +63,16 @@ Commands
 Not installed (tools/, beside benchmarks/): site_build, site_check, build_emoji_motion, build_pretrained, lab_browser.
 """
 
-__version__ = "0.1.0"
+__all__ = ["load_run", "load_pretrained", "__version__"]
+
+__version__ = "0.1.0"   # the one version number (pyproject.toml reads it; CITATION.cff repeats it, a test checks)
+
+
+def __getattr__(name: str):
+    """``load_run`` and ``load_pretrained`` (:mod:`crossclr_lab.training.reuse`), imported on first use so that
+    ``import crossclr_lab`` stays cheap."""
+    if name in ("load_run", "load_pretrained"):
+        from crossclr_lab.training import reuse
+
+        return getattr(reuse, name)
+    raise AttributeError(f"module 'crossclr_lab' has no attribute {name!r}")

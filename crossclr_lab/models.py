@@ -12,6 +12,7 @@ return L2-normalised embeddings for retrieval.
 from __future__ import annotations
 
 import math
+from typing import Sequence
 
 import torch
 from torch import Tensor, nn
@@ -168,16 +169,23 @@ def build_model(features: PairedFeatures, encoder: str = "mlp", embed_dim: int =
     :class:`TemporalEncoder` over the video frames, and over the text tokens when the text is ``[N, L, D]``
     (pooled sentence features keep an MLP head).
     """
+    return build_model_for_shapes(tuple(features.video.shape[1:]), tuple(features.text.shape[1:]), encoder,
+                                  embed_dim, hidden_dim, dropout, num_heads, learn_temperature, init_temperature)
+
+
+def build_model_for_shapes(video_shape: Sequence[int], text_shape: Sequence[int], encoder: str = "mlp",
+                           embed_dim: int = 256, hidden_dim: int = 512, dropout: float = 0.1, num_heads: int = 4,
+                           learn_temperature: bool = False, init_temperature: float = 0.03) -> DualEncoder:
+    """:func:`build_model` from the per-item feature shapes: ``video_shape`` ``(T, Dv)``, ``text_shape`` ``(Dt,)``
+    (pooled) or ``(L, Dt)`` (tokens), as a run's ``model.json`` records them."""
     if encoder not in ENCODERS:
         raise ValueError(f"unknown encoder {encoder!r}; choose one of {', '.join(ENCODERS)}")
-    dv, dt = features.video.shape[-1], features.text.shape[-1]
+    (frames, dv), dt = video_shape, text_shape[-1]
     if encoder == "mlp":
         video_enc = MLPEncoder(dv, embed_dim, hidden_dim, dropout)
         text_enc = MLPEncoder(dt, embed_dim, hidden_dim, dropout)
     else:
-        video_enc = TemporalEncoder(dv, embed_dim, hidden_dim, num_heads, max_len=features.video.shape[1],
-                                    dropout=dropout)
-        text_enc = (TemporalEncoder(dt, embed_dim, hidden_dim, num_heads, max_len=features.text.shape[1],
-                                    dropout=dropout)
-                    if features.text.dim() == 3 else MLPEncoder(dt, embed_dim, hidden_dim, dropout))
+        video_enc = TemporalEncoder(dv, embed_dim, hidden_dim, num_heads, max_len=frames, dropout=dropout)
+        text_enc = (TemporalEncoder(dt, embed_dim, hidden_dim, num_heads, max_len=text_shape[0], dropout=dropout)
+                    if len(text_shape) == 2 else MLPEncoder(dt, embed_dim, hidden_dim, dropout))
     return DualEncoder(video_enc, text_enc, learn_temperature, init_temperature)

@@ -178,3 +178,50 @@ def test_video_features_reach_the_emoji_motion_loader():
     assert split == "test" and train.video.shape[-1] == val.video.shape[-1] == test.video.shape[-1] == 16 + 144
     default = _load_splits(build_parser().parse_args(["compare", "--out", "x"]))[0][2]
     assert torch.equal(default.video, load_emoji_motion("test", video_features=DEFAULT_VIDEO_FEATURES).video)
+
+
+def test_version_and_describe(capsys):
+    from crossclr_lab import __version__
+
+    code, out, _ = run_cli(["--version"], capsys)
+    assert code == 0 and out.strip() == f"crossclr-lab {__version__}"
+    code, out, _ = run_cli(["describe", "synthetic", "--split", "val"], capsys)
+    assert code == 0 and out.startswith("dataset synthetic:") and "split val:" in out and "split train:" not in out
+    code, _, err = run_cli(["describe", "synthetic", "--weight-temperature", "-1"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "--weight-temperature > 0" in err
+
+
+def test_a_command_says_first_which_packages_it_lacks(capsys, monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "umap" else real(name, *a))
+    code, out, err = run_cli(["demo", "--out", "never_written"], capsys)
+    assert code == 2 and out == "" and err.count("\n") == 1 and not Path("never_written").exists()
+    assert "lacks umap-learn, which `demo` needs: pip install umap-learn" in err
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
+    code, _, err = run_cli(["caption", "--out", "never_written"], capsys)
+    assert code == 2 and "lacks pycocoevalcap" in err
+
+
+def test_a_config_file_sets_defaults_and_a_record_reruns_its_run(tmp_path, capsys):
+    from fixtures.tiny_runs import TRAIN_ARGS
+
+    (tmp_path / "bad.toml").write_text("epochs = 1\nn_concepts = 3\n")
+    code, _, err = run_cli(["train", "--config", tmp_path / "bad.toml", "--out", tmp_path / "x"], capsys)
+    assert code == 2 and "n_concepts not flags of `train`" in err
+    (tmp_path / "c.toml").write_text('loss = "nt_xent"\nepochs = 2\nlr = 0.01\n')
+    code, _, err = run_cli(["train", *TRAIN_ARGS, "--config", tmp_path / "c.toml", "--epochs", "1",
+                            "--out", tmp_path / "a"], capsys)
+    assert code == 0, err
+    first = json.loads((tmp_path / "a" / "record.json").read_text())
+    assert (first["config"]["loss"], first["config"]["epochs"], first["config"]["lr"]) == ("nt_xent", 1, 0.01)
+    code, _, err = run_cli(["train", "--config", tmp_path / "a" / "record.json", "--threads", "1", "--no-progress",
+                            "--out", tmp_path / "b"], capsys)   # the record alone repeats the run
+    assert code == 0, err
+    again = json.loads((tmp_path / "b" / "record.json").read_text())
+    assert again["config"] == first["config"] and again["data"]["train"]["fingerprint"] == \
+        first["data"]["train"]["fingerprint"]
+    assert again["test"] == first["test"]
+    code, _, err = run_cli(["compare", "--config", tmp_path / "a" / "record.json", "--out", tmp_path / "c"], capsys)
+    assert code == 2 and "re-run it with `train`" in err

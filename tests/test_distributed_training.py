@@ -15,6 +15,7 @@ import torch.multiprocessing as mp
 from crossclr_lab.data import make_synthetic
 from crossclr_lab.distributed import GlobalBatchSlices, destroy_process_group, torchrun_device, torchrun_process_group
 from crossclr_lab.training.checkpoint import load_checkpoint
+from crossclr_lab.training.runs import RUN_FILES as WRITTEN  # record, checkpoint, history, model
 from crossclr_lab.training.trainer import TrainConfig, Trainer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -130,7 +131,7 @@ def test_each_rank_computes_its_own_anchors_by_default(two_ranks):
 def test_only_rank_zero_writes(two_ranks):
     _, out = two_ranks
     for name in EQUIVALENCE:
-        assert sorted(p.name for p in (out / f"{name}-rank0").iterdir()) == ["checkpoint.pt", "record.json"]
+        assert sorted(p.name for p in (out / f"{name}-rank0").iterdir()) == sorted(WRITTEN)
         assert not (out / f"{name}-rank1").exists() or not any((out / f"{name}-rank1").iterdir())
 
 
@@ -203,7 +204,7 @@ def test_torchrun_cli_trains_and_rank_zero_alone_writes(tmp_path):
            "--epochs", "2", "--batch-size", "32", "--threads", "1", "--out", str(tmp_path / "run")]
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["checkpoint.pt", "record.json"]
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == sorted(WRITTEN)
     record = json.loads((tmp_path / "run" / "record.json").read_text())
     assert record["world_size"] == 2 and record["config"]["batch_size"] == 32 and record["finished"]
     assert record["steps"] == 2 * (200 // 32) and "test" in record  # 200 synthetic training pairs

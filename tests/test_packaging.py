@@ -10,12 +10,45 @@ def requirement_lines(text):
     return [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
 
 
-def test_environment_yml_pip_section_equals_requirements():
+def test_environment_yml_is_the_kit_at_the_locked_versions():
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    from write_environment import environment_yml
+
     env = (ROOT / "environment.yml").read_text()
-    assert re.search(r"^\s+- python=3\.11\s*$", env, re.M), "environment.yml must pin python=3.11"
+    assert env == environment_yml(), "environment.yml is stale: run `make lock` (tools/write_environment.py)"
+    assert re.search(r"^  - python=3\.11$", env, re.M) and re.search(r"^  - openjdk=17$", env, re.M)
     pip_section = env.split("- pip:", 1)[1]
-    pip_reqs = [m.group(1) for m in re.finditer(r'^\s+-\s+"?([^"\n]+)"?\s*$', pip_section, re.M)]
-    assert pip_reqs == requirement_lines((ROOT / "requirements.txt").read_text())
+    pins = re.findall(r"^      - ([A-Za-z0-9_.\-]+)==(\S+)$", pip_section, re.M)
+    requirements = requirement_lines((ROOT / "requirements.txt").read_text())
+    names = [re.split(r"[<>=!\[ ]", r, maxsplit=1)[0] for r in requirements]
+    assert [n for n, _ in pins] == names
+    locked = locked_pins()
+    assert all(locked[n.lower()][0].split("+")[0] == v for n, v in pins)
+    assert "download.pytorch.org/whl/cpu" in pip_section and pip_section.rstrip().endswith("- -e .")
+
+
+def test_the_lock_names_the_platform_it_applies_to():
+    import sys
+
+    sys.path.insert(0, str(ROOT / "tools"))
+    from install import lock_applies, plan, platform_key, torch_index_for
+
+    lock = (ROOT / "requirements.lock").read_text()
+    assert lock.startswith("# locked for: linux-x86_64-py311\n")
+    assert platform_key("Linux", "x86_64", (3, 11)) == "linux-x86_64-py311"
+    assert platform_key("Windows", "AMD64", (3, 12)) == "windows-x86_64-py312"
+    assert platform_key("Darwin", "arm64", (3, 13)) == "darwin-aarch64-py313"
+    assert lock_applies("linux-x86_64-py311", lock) and not lock_applies("linux-aarch64-py311", lock)
+    assert torch_index_for("auto", "linux-aarch64-py312").startswith("https://download.pytorch.org/whl/cpu")
+    assert torch_index_for("auto", "darwin-aarch64-py312") == "pip"
+    locked = [" ".join(map(str, c)) for c in plan(Path(".venv"), "pip", "linux-x86_64-py311", lock)]
+    assert "--require-hashes" in locked[0] and "requirements.lock" in locked[0]
+    ranged = [" ".join(map(str, c)) for c in plan(Path(".venv"), "https://x.example/cpu", "darwin-aarch64-py313", lock)]
+    assert ranged[0].endswith("--extra-index-url https://x.example/cpu torch==2.13.0")
+    assert ranged[1].endswith("requirements.txt") and "--require-hashes" not in ranged[1]
+    assert "-e" in ranged[2] and "ipykernel install --sys-prefix --name crossclr-lab" in ranged[3]
 
 
 def test_torch_is_pinned_to_the_cpu_wheel():
@@ -94,6 +127,33 @@ def test_binder_installs_the_lock_with_the_cpu_torch_index():
     assert re.search(r"^\s+- python=3\.11\s*$", env, re.M)
     assert "-r ../requirements.lock" in env and "download.pytorch.org/whl/cpu" in env
     assert "ipykernel install --sys-prefix --name crossclr-lab" in (ROOT / "binder" / "postBuild").read_text()
+
+
+def test_one_version_a_licence_a_citation_and_type_information():
+    import tomllib
+
+    import crossclr_lab
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "version" not in project["project"] and project["project"]["dynamic"] == ["version"]
+    assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "crossclr_lab.__version__"}
+    citation = (ROOT / "CITATION.cff").read_text()
+    assert re.search(rf"^version: {re.escape(crossclr_lab.__version__)}$", citation, re.M)
+    assert project["project"]["license"] == "MIT" and (ROOT / "LICENSE").read_text().startswith("MIT License")
+    assert "arXiv:2109.14910" in citation
+    assert "@inproceedings{zolfaghari2021crossclr" in (ROOT / "README.md").read_text()
+    assert (ROOT / "crossclr_lab" / "py.typed").is_file()
+    assert project["tool"]["setuptools"]["package-data"]["crossclr_lab"] == ["py.typed"]
+
+
+def test_a_workflow_runs_the_tests_on_pull_requests_on_every_os():
+    yaml = __import__("pytest").importorskip("yaml")
+    workflow = yaml.safe_load((ROOT / ".github" / "workflows" / "tests.yml").read_text())
+    assert "pull_request" in workflow[True]          # YAML 1.1 reads the key `on` as True
+    job = workflow["jobs"]["test"]
+    assert {"ubuntu-latest", "macos-14", "windows-latest"} <= set(job["strategy"]["matrix"]["os"])
+    steps = " ".join(str(step.get("run", "")) for step in job["steps"])
+    assert "tools/install.py" in steps and "pytest" in steps and "ruff check" in steps
 
 
 def test_video_extra_equals_the_makefile_install_and_the_code_pins():

@@ -59,7 +59,7 @@ def _verify(folder: Path, expected: list[str]) -> None:
     listed = verify_manifest(folder, REBUILD, expected)
     if sorted(listed) != sorted(expected):
         raise RuntimeError(f"{folder / MANIFEST} lists {sorted(listed)}, expected {sorted(expected)}")
-    for rel in expected:
+    for rel in (rel for rel in expected if rel.endswith(".pt")):   # the cache entries (not their plain twins)
         entry = shipped_entry(rel, folder)
         key = Path(rel).stem.rsplit("-", 1)[-1]
         problem = "missing" if entry is None else entry_problem(entry, key)
@@ -69,8 +69,9 @@ def _verify(folder: Path, expected: list[str]) -> None:
 
 def build(root: Path = SHIPPED_DIR, log=print) -> list[Path]:
     """Train the shipped models (notebook 03's seed 0, default data) in float16 with a manifest, in a temporary
-    folder beside ``root``; verify them; then swap that folder in for ``root`` (its other files, e.g. the README,
-    are carried over). Returns the new files' paths under ``root``."""
+    folder beside ``root``, also as plain weights + config (:func:`export`); verify them; then swap that folder in
+    for ``root`` (its other files, e.g. the README, are carried over). Returns the new cache entries' paths under
+    ``root``."""
     from crossclr_lab.data import load_splits
     from crossclr_lab.training.model_cache import cache_path, fit_cached
 
@@ -92,6 +93,7 @@ def build(root: Path = SHIPPED_DIR, log=print) -> list[Path]:
                 config = replace(notebook_config(group=test.default_group()), loss=loss)
                 fit_cached(config, train, val, work, half=True, use_shipped=False)
                 built.append(cache_path(config, train, val, work).relative_to(work).as_posix())
+        built += export(work)
         write_manifest(work, built)
         _verify(work, built)
         if root.exists():
@@ -103,10 +105,32 @@ def build(root: Path = SHIPPED_DIR, log=print) -> list[Path]:
         shutil.rmtree(work, ignore_errors=True)
         raise
     shutil.rmtree(old, ignore_errors=True)
-    written = [root / rel for rel in built]
+    written = [root / rel for rel in built if rel.endswith(".pt")]   # the cache entries
     for path in written:
         log(f"{path} ({path.stat().st_size / 1e6:.2f} MB)")
     return written
+
+
+def export(root: Path) -> list[str]:
+    """Each shipped model of ``root`` also as plain weights + config (``emoji_motion/<loss>.safetensors`` and
+    ``.json``: what :func:`crossclr_lab.load_pretrained` reads), from its cache entry there; returns their paths
+    relative to ``root`` (for the manifest)."""
+    from crossclr_lab.data import load_splits
+    from crossclr_lab.data.provenance import describe
+    from crossclr_lab.training.model_cache import fit_cached
+    from crossclr_lab.training.reuse import export_model
+
+    train, val, test = load_splits("emoji_motion")
+    written = []
+    for loss in LOSSES:
+        config = replace(notebook_config(group=test.default_group()), loss=loss)
+        model, record = fit_cached(config, train, val, root, use_shipped=False)   # the entry just written: no training
+        if not record["cached"]:
+            raise RuntimeError(f"no cache entry for {loss} in {root}: build it first")
+        inputs = {k: v for k, v in describe(train).items() if k != "data_root"}   # the shipped copy, wherever it is
+        written += export_model(model, config, inputs, root / "emoji_motion", stem=loss, half=True,
+                                record={k: record[k] for k in ("seed", "dataset", "epochs_run", "best_epoch")})
+    return [p.relative_to(root).as_posix() for p in written]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -120,3 +144,4 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
+

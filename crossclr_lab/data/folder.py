@@ -48,7 +48,7 @@ CARD = "dataset.json"
 ITEMS = "items.json"
 LAYOUTS = {"pooled": 2, "sequence": 3}  # layout -> dims of its array: [N, D] or [N, T, D]
 DOCS = "docs/dataset-format.md"
-_REQUIRED = ("format_version", "name", "licence", "views", "video_view", "text_view", "splits")
+_REQUIRED = ("format_version", "name", "licence", "views", "video_view", "text_view", "splits")  # or "license"
 _OPTIONAL = ("description", "groups", "info")
 _VIEW_KEYS = ("layout", "dim", "description")
 _FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")  # view and split names become file and folder names
@@ -89,6 +89,10 @@ def read_card(root: str | os.PathLike) -> dict:
         raise _fail(path, f"not valid JSON ({err})") from None
     if not isinstance(card, dict):
         raise _fail(path, f"expected a JSON object, got {type(card).__name__}")
+    if "license" in card:  # the spelling of pyproject, PyPI and dataset cards; read as "licence"
+        if "licence" in card:
+            raise _fail(path, "give the licence once: 'license' or 'licence', not both")
+        card["licence"] = card.pop("license")
     missing = [k for k in _REQUIRED if k not in card]
     unknown = [k for k in card if k not in _REQUIRED + _OPTIONAL]
     if missing or unknown:

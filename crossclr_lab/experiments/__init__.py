@@ -6,7 +6,7 @@ CrossCLR's weighting will treat it; ``python -m crossclr_lab.experiments.data_ca
 """
 
 from .comparison import Variant, ablation_variants, as_variants, run_comparison, summarize, train_models
-from .report import comparison_figures, format_table, verdict_lines, write_figures, write_report
+from .report import comparison_figures, format_table, results_rows, verdict_lines, write_figures, write_report
 
 __all__ = ["Variant", "ablation_variants", "as_variants", "run_comparison", "summarize", "train_models",
-           "comparison_figures", "format_table", "verdict_lines", "write_figures", "write_report"]
+           "comparison_figures", "format_table", "results_rows", "verdict_lines", "write_figures", "write_report"]

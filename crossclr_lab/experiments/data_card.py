@@ -1,7 +1,7 @@
 """Print what a dataset holds: items per split, feature shapes, group sizes, CrossCLR's connectivity weight share
 on its train split (does the paper's κ suit these features?) and (if any) its data card.
 
-    python -m crossclr_lab.experiments.data_card synthetic
+    crossclr-lab describe synthetic                        # the same as python -m crossclr_lab.experiments.data_card
     python -m crossclr_lab.experiments.data_card emoji_motion
     python -m crossclr_lab.experiments.data_card youcook2 --data-root /data/youcook2 --split val
     python -m crossclr_lab.experiments.data_card folder --data-root my_features      # docs/dataset-format.md
@@ -22,6 +22,8 @@ from torch import Tensor
 
 from crossclr_lab.data.paired import PairedFeatures
 from crossclr_lab.data.registry import DATASETS, dataset_spec, dataset_splits, load_dataset
+
+DESCRIPTION = ("Describe a dataset: splits, shapes, group sizes, CrossCLR's connectivity weight share, data card.")
 
 
 def summarize(data: PairedFeatures) -> list[str]:
@@ -116,10 +118,8 @@ def _parse_setting(text: str) -> tuple[str, object]:
         return key, value
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = _OneLineParser(prog="python -m crossclr_lab.experiments.data_card",
-                            description="Describe a dataset: splits, shapes, group sizes, CrossCLR's connectivity "
-                                        "weight share, data card.")
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The describe command's arguments (``crossclr-lab describe`` and ``python -m ...data_card``)."""
     parser.add_argument("name", choices=sorted(DATASETS), help="dataset name")
     parser.add_argument("--data-root", default=None, help="data folder (required for youcook2 and folder)")
     parser.add_argument("--split", action="append", default=None, help="only this split (repeatable)")
@@ -129,16 +129,28 @@ def main(argv: list[str] | None = None) -> int:
                         help="κ for the weight share (default: the paper's 3.5e-3)")
     parser.add_argument("--threads", type=int, default=1,
                         help="CPU threads for torch (default: %(default)s, fastest for the small weight-share batches)")
-    args = parser.parse_args(argv)
+
+
+def run(args: argparse.Namespace) -> str:
+    """The report of the parsed arguments; ``ValueError`` (one line) for arguments or data that do not fit."""
     if args.threads < 1 or (args.weight_temperature is not None and not args.weight_temperature > 0):
-        parser.error(f"--threads must be >= 1 and --weight-temperature > 0, got {args.threads} and "
-                     f"{args.weight_temperature}")
+        raise ValueError(f"--threads must be >= 1 and --weight-temperature > 0, got {args.threads} and "
+                         f"{args.weight_temperature}")
     torch.set_num_threads(args.threads)
     try:
-        report = describe(args.name, args.data_root, args.split, args.weight_temperature, **dict(args.set))
+        return describe(args.name, args.data_root, args.split, args.weight_temperature, **dict(args.set))
     except (ValueError, TypeError, FileNotFoundError) as err:
-        parser.error(str(err).splitlines()[0])
-    print(report)
+        raise ValueError(str(err).splitlines()[0]) from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _OneLineParser(prog="python -m crossclr_lab.experiments.data_card", description=DESCRIPTION)
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        print(run(args))
+    except ValueError as err:
+        parser.error(str(err))
     return 0
 
 

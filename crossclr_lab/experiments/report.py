@@ -80,6 +80,19 @@ def write_report(results: dict, out_dir: str | os.PathLike) -> Path:
     return atomic_write_text(Path(out_dir) / "results.md", md)
 
 # -- figures --------------------------------------------------------------------------------------------------
+def results_rows(results: dict | str | os.PathLike) -> list[dict]:
+    """One flat row per run of a comparison (``results.json`` or its dict): variant, loss, seed, every test metric,
+    best_epoch, epochs_run, wall_time_s. ``pandas.DataFrame(results_rows("runs/demo/results.json"))`` is the
+    table in one call (pandas is not a dependency of the kit)."""
+    if not isinstance(results, dict):
+        import json
+
+        results = json.loads(Path(results).read_text(encoding="utf-8"))
+    return [{"variant": name, "loss": variant["loss"], "seed": run["seed"], **run["test"],
+             **{k: run[k] for k in ("best_epoch", "epochs_run", "wall_time_s")}}
+            for name, variant in results["variants"].items() for run in variant["runs"]]
+
+
 # One colour per loss in every figure of the kit, whatever the order of the variants (keys: lower-case names with
 # "-", " " and "_" removed); other variants take the remaining colours in order.
 LOSS_COLORS = {"crossclr": "tab:red", "infonce": "tab:blue", "none(=infonce)": "tab:blue", "rawfeatures": "tab:gray",

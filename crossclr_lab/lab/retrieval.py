@@ -2,9 +2,8 @@
 retrieval table and the verdicts computed from it. The R@K curves come from
 :func:`crossclr_lab.metrics.recall_curves`, drawn by :func:`plot_recall_with_medr`.
 
-- :class:`ClipSearch`: a text query -> top-k clips for each model. The query is embedded by the encoder the
-  dataset's captions were embedded with (MiniLM, :func:`crossclr_lab.experts.text_encoder.embed_texts`), then by
-  each model's trained text encoder, and compared (cosine) with the model's clip embeddings.
+- :class:`ClipSearch`: :class:`crossclr_lab.training.search.ClipSearch` (a text query -> top-k clips for each
+  model) with a figure of the hits and a search widget.
 
 Example::
 
@@ -20,106 +19,23 @@ from __future__ import annotations
 import base64
 import html
 import io
-import os
 import textwrap
-from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import torch
 from matplotlib.figure import Figure
 from torch import Tensor
 
-from crossclr_lab.data.paired import PairedFeatures
 from crossclr_lab.lab.findings import Claim, Table, Verdict, signed
+from crossclr_lab.training.search import ClipSearch as LibraryClipSearch
+from crossclr_lab.training.search import Hit, quiet_progress_bars  # noqa: F401  (re-exported for the notebook)
 
 
 # -- free-text search ------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Hit:
-    """One retrieved clip: its 1-based ``rank``, ``index`` into the gallery, ``id``, ``caption``, cosine ``score``
-    and ``z``: how many standard deviations the score lies above the model's mean score over the gallery for
-    this query (cosines of different models live on different spreads; z can be compared, the cosine cannot)."""
-
-    rank: int
-    index: int
-    id: str
-    caption: str
-    score: float
-    z: float = float("nan")
-
-
-class ClipSearch:
-    """Free-text search over ``gallery``'s clips with each of several trained dual encoders.
-
-    Args:
-        models: ``{name: DualEncoder}`` trained on the dataset ``gallery`` comes from (pooled-text MLP heads).
-        gallery: the clips to search (:class:`PairedFeatures`); its captions' features define the text space.
-        encode_query: ``list[str] -> [Q, Dt]`` features in the space of ``gallery.text_pooled`` (default: MiniLM,
-            :func:`~crossclr_lab.experts.text_encoder.embed_texts`, the encoder of Emoji Motion's captions).
-    """
-
-    def __init__(self, models: dict, gallery: PairedFeatures,
-                 encode_query: Callable[[list[str]], Tensor] | None = None):
-        from crossclr_lab.training.trainer import embed
-
-        if not models:
-            raise ValueError("models is empty: pass {name: trained DualEncoder}")
-        for name, model in models.items():
-            if not getattr(model.text_encoder, "pooled_input", False):
-                raise ValueError(f"model {name!r} encodes text tokens ([N, L, D]); free-text search needs a model "
-                                 "whose text encoder takes pooled sentence features (encoder='mlp')")
-        if encode_query is None:
-            from crossclr_lab.experts.text_encoder import embed_texts as encode_query
-
-            quiet_progress_bars()
-        self.models, self.gallery, self.encode_query = dict(models), gallery, encode_query
-        self.video_emb = {name: embed(model, gallery)[0] for name, model in self.models.items()}  # [N, D], unit
-
-    def query_features(self, query: str) -> Tensor:
-        """The query's input text features ``[1, Dt]`` (checked against the gallery's text space)."""
-        if not isinstance(query, str) or not query.strip():
-            raise ValueError(f"query must be a non-empty string, e.g. 'happy cat'; got {query!r}")
-        feats = torch.as_tensor(self.encode_query([query.strip()])).float()
-        dim = self.gallery.text_pooled.shape[1]
-        if feats.shape != (1, dim):
-            raise ValueError(f"the query encoder gives features of shape {tuple(feats.shape)}, but "
-                             f"{self.gallery.name!r}'s captions are {dim}-d features: search needs the encoder the "
-                             "dataset's captions were embedded with (MiniLM embed_texts for emoji_motion)")
-        return feats
-
-    @torch.no_grad()
-    def scores(self, query: str) -> dict[str, Tensor]:
-        """Each model's cosine score of every gallery clip for ``query``: ``{name: [N]}``."""
-        feats = self.query_features(query)
-        out = {}
-        for name, model in self.models.items():
-            was_training = model.training
-            model.eval()
-            device = next(model.parameters()).device
-            q = model.encode_text(feats.to(device)).cpu()[0]                 # [D], unit norm
-            model.train(was_training)
-            out[name] = self.video_emb[name] @ q
-        return out
-
-    def ranks(self, query: str) -> dict[str, Tensor]:
-        """Each model's 1-based rank of every gallery clip for ``query`` (1 = its best match): ``{name: [N]}``."""
-        return {name: torch.empty_like(s, dtype=torch.long).scatter_(
-                    0, torch.argsort(s, descending=True), torch.arange(1, len(s) + 1))
-                for name, s in self.scores(query).items()}
-
-    def search(self, query: str, k: int = 5) -> dict[str, list[Hit]]:
-        """The top ``k`` clips for ``query`` under each model: ``{name: [Hit, ...]}`` (best first)."""
-        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-            raise ValueError(f"k must be an int >= 1, got {k!r}")
-        k = min(k, len(self.gallery))
-        results = {}
-        for name, scores in self.scores(query).items():
-            mean, std = scores.mean(), scores.std().clamp_min(1e-12)
-            top, index = scores.topk(k)
-            results[name] = [Hit(r + 1, i, self.gallery.ids[i], self.gallery.captions[i], s, float((s - mean) / std))
-                             for r, (i, s) in enumerate(zip(index.tolist(), top.tolist()))]
-        return results
+class ClipSearch(LibraryClipSearch):
+    """:class:`crossclr_lab.training.search.ClipSearch` (search by text or id) with the notebook's views of the
+    results: a figure of thumbnails and an ipywidgets search box."""
 
     def figure(self, results: dict[str, list[Hit]], query: str) -> Figure:
         """One row per model, one column per hit: the clip's thumbnail, caption and score."""
@@ -250,17 +166,6 @@ class SearchWidget:
 
     def _repr_mimebundle_(self, **kwargs):
         return self.box._repr_mimebundle_(**kwargs)
-
-
-def quiet_progress_bars() -> None:
-    """Stop the sentence encoder's libraries from drawing download/loading progress bars (in a notebook they are
-    widgets that stay frozen in saved outputs)."""
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    try:
-        from transformers.utils import logging as transformers_logging
-    except ImportError:      # no transformers: nothing draws these bars
-        return
-    transformers_logging.disable_progress_bar()
 
 
 # -- curves, tables and computed verdicts --------------------------------------------------------------------------

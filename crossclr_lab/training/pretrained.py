@@ -15,13 +15,23 @@ Rebuild them (about a minute on 2 cores) after the data or the notebooks' defaul
 
 from __future__ import annotations
 
+import os
 import warnings
 from pathlib import Path
 
 from crossclr_lab.files import MANIFEST, read_manifest, repo_root, sha256_file
 from crossclr_lab.training.checkpoint import CheckpointError, load_checkpoint
 
-SHIPPED_DIR = repo_root() / "data" / "pretrained" if repo_root() else None   # an installed package ships none
+
+def _shipped_dir() -> Path | None:
+    """``$CROSSCLR_DATA_DIR/pretrained`` (an installed package pointed at a checkout's ``data/``), else the checkout's
+    ``data/pretrained``; ``None`` for an installed package without the variable (it ships none)."""
+    if os.environ.get("CROSSCLR_DATA_DIR"):
+        return Path(os.environ["CROSSCLR_DATA_DIR"]) / "pretrained"
+    return repo_root() / "data" / "pretrained" if repo_root() else None
+
+
+SHIPPED_DIR = _shipped_dir()
 REBUILD = "rebuild with: python -m tools.build_pretrained (from a checkout)"
 LOSSES = ("crossclr", "infonce")
 EPOCHS = 12   # notebooks 03-05's default; their TrainConfig is notebook_config() below

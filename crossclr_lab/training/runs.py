@@ -36,7 +36,7 @@ from crossclr_lab.files import HOST, atomic_write_json, pid_alive
 
 LOCK = ".lock"
 MARKER = ".crossclr-lab.json"   # {"command": ...}: which command wrote a results folder (see claim_output)
-RUN_FILES = ("record.json", "checkpoint.pt")
+RUN_FILES = ("record.json", "checkpoint.pt", "history.csv", "model.safetensors", "model.json")
 OUR_FILES = (*RUN_FILES, "results.json", "results.md", "captioning.json", "captioning.md", "*.png", LOCK, MARKER,
              ".*.tmp")
 OUR_DIRS = ("runs", "encoders")  # a comparison's per-run folders; caption's encoder comparison (OUR_FILES only)

@@ -37,7 +37,7 @@ from crossclr_lab import distributed
 from crossclr_lab.checks import check_int, check_number, check_positive
 from crossclr_lab.data.paired import PairedDataset, PairedFeatures, collate_paired
 from crossclr_lab.data.provenance import describe
-from crossclr_lab.files import atomic_write_json
+from crossclr_lab.files import atomic_write_json, atomic_write_text
 from crossclr_lab.losses import LossParts, PairLoss, build_loss, loss_defaults
 from crossclr_lab.metrics import lower_is_better, retrieval_metrics
 from crossclr_lab.models import ENCODERS, DualEncoder, build_model
@@ -50,6 +50,7 @@ from crossclr_lab.training.checkpoint import (
     run_identity,
     save_checkpoint,
 )
+from crossclr_lab.training.reuse import export_model
 from crossclr_lab.training.runs import RUN_FILES, RunError, RunFolderError, held
 from crossclr_lab.utils import l2_normalize, new_run_record, resolve_device, rng_states, seed_everything, set_rng_states
 
@@ -215,8 +216,10 @@ class Trainer:
     parts as floats) and ``on_epoch_end(trainer, epoch, entry)`` with the epoch's record entry.
     ``step(forward, loss_fn, batch, temperature) -> LossParts`` computes a batch's loss (default
     :func:`pair_step`); the trainer passes the model's learnable temperature only to losses that use one.
-    With ``out_dir``, writes ``record.json`` (with the provenance of the data, code and machine) and
-    ``checkpoint.pt`` there, holding the folder's lock while it runs (:mod:`crossclr_lab.training.runs`);
+    With ``out_dir``, writes ``record.json`` (with the provenance of the data, code and machine), ``history.csv``
+    (one row per epoch), ``checkpoint.pt`` and, when training ends, the selected model as ``model.safetensors`` +
+    ``model.json`` (:mod:`crossclr_lab.training.reuse`) there, holding the folder's lock while it runs
+    (:mod:`crossclr_lab.training.runs`);
     ``fit(resume=True)`` continues from the checkpoint, after checking its checksum and that this is the same run
     (:mod:`crossclr_lab.training.checkpoint`), and reaches the same result as an uninterrupted run. Every batch's
     embeddings are checked: a diverged run raises :class:`TrainingDiverged`. In a process group of N ranks
@@ -395,7 +398,11 @@ class Trainer:
             stop = self.stopped_early or self.epoch >= cfg.epochs or self.step >= max_steps
         if self.best is not None:  # model selection on val
             self.model.load_state_dict(self.best["model"])
-        return self._write_record(final=True)
+        record = self._write_record(final=True)
+        if self.out_dir is not None and self.rank == 0:  # plain weights and a config beside the run
+            export_model(self.model, cfg, self.data_provenance()["train"], self.out_dir,
+                         record={k: record[k] for k in ("seed", "dataset", "epochs_run", "best_epoch", "best_val")})
+        return record
 
     def _end_epoch(self, start: float) -> None:
         """Log the epoch, evaluate, step the plateau scheduler, select the model, checkpoint."""
@@ -473,6 +480,7 @@ class Trainer:
                       history=self.history, step_losses=self.step_losses)
         if self.out_dir is not None and self.rank == 0:
             atomic_write_json(self.out_dir / "record.json", record)
+            atomic_write_text(self.out_dir / "history.csv", history_csv(self.history))
         return record
 
     def _save_checkpoint(self) -> None:
@@ -519,6 +527,23 @@ class Trainer:
         set_rng_states(state["rng_per_rank"][self.rank] if self.world > 1 else state["rng"])
         for k in PROGRESS:
             setattr(self, k, state[k])
+
+
+def history_csv(history: list[dict]) -> str:
+    """A run's per-epoch history as CSV: one row per epoch (epoch, step, lr, time_s, ``train_<part>`` for each loss
+    part, ``val_<metric>`` for each validation metric; empty where an epoch was not evaluated)."""
+    import csv
+    import io
+
+    rows = [{**{k: v for k, v in e.items() if not isinstance(v, dict)},
+             **{f"{section}_{k}": v for section in ("train", "val") for k, v in e.get(section, {}).items()}}
+            for e in history]
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    out = io.StringIO()
+    writer = csv.DictWriter(out, columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return out.getvalue()
 
 
 def train(config: TrainConfig, train_data: PairedFeatures, val_data: PairedFeatures | None = None,

@@ -237,7 +237,7 @@ def _set(arr, index, value):
 CASES = {
     "card not JSON": (lambda r: (r / "dataset.json").write_text("{"), ValueError, "dataset.json: not valid JSON"),
     "card missing licence": (lambda r: _strip(r, "licence"), ValueError, "missing keys ['licence']"),
-    "card typo key": (lambda r: _card(r, license="MIT"), ValueError, "unknown keys ['license']"),
+    "card typo key": (lambda r: _card(r, descripton="x"), ValueError, "unknown keys ['descripton']"),
     "card newer format": (lambda r: _card(r, format_version=2), ValueError,
                           "format_version 2; this crossclr_lab reads 1"),
     "card dim disagrees": (lambda r: _card(r, views={"video": {"layout": "sequence", "dim": 6},
@@ -366,6 +366,18 @@ def test_describe_prints_every_view_weight_share_and_the_card(tmp_path):
     assert [line.split()[0] for line in share_lines[1:4]] == ["video", "text", "motion"]
     assert "licence: CC0" in report
     assert "views: video (sequence, 5-d), text (pooled, 3-d), motion (pooled, 2-d)" in report
+
+
+def test_the_card_takes_license_spelled_either_way_but_once(tmp_path):
+    root = small_folder(tmp_path / "f")
+    card = json.loads((root / "dataset.json").read_text())
+    card["license"] = card.pop("licence")
+    (root / "dataset.json").write_text(json.dumps(card))
+    assert load_folder(root, "train").name == "tiny" and "licence: CC0" in describe("folder", str(root))
+    card["licence"] = "CC0"
+    (root / "dataset.json").write_text(json.dumps(card))
+    with pytest.raises(ValueError, match="'license' or 'licence', not both"):
+        load_folder(root, "train")
 
 
 def test_export_folder_writes_extra_views_and_info(tmp_path):

@@ -9,7 +9,7 @@ import torch
 from crossclr_lab.data import make_synthetic
 from crossclr_lab.data.paired import PairedFeatures
 from crossclr_lab.experiments.comparison import Variant, ablation_variants, run_comparison, summarize
-from crossclr_lab.experiments.report import format_table, verdict_lines, write_report
+from crossclr_lab.experiments.report import format_table, results_rows, verdict_lines, write_report
 from crossclr_lab.metrics import chance_levels
 from crossclr_lab.training.trainer import TrainConfig
 
@@ -128,6 +128,14 @@ def test_run_comparison_end_to_end(tmp_path):
     write_report(res, tmp_path)
     assert "Verdict x vs y" in (tmp_path / "results.md").read_text()
     assert (tmp_path / "runs" / "x" / "seed2" / "record.json").exists()
+    rows = results_rows(tmp_path / "results.json")        # pandas.DataFrame(rows): the table in one call
+    assert [(r["variant"], r["seed"]) for r in rows] == [(v, s) for v in "xy" for s in range(3)]
+    assert rows[0]["t2v_r1"] == run["test"]["t2v_r1"] and rows[0]["loss"] == "infonce"
+    from crossclr_lab.training.reuse import load_run
+
+    with pytest.raises(FileNotFoundError, match="is a comparison: load one of its runs.*runs/x/seed0"):
+        load_run(tmp_path)
+    assert load_run(tmp_path / "runs" / "y" / "seed1").config["loss"] == "nt_xent"
     with pytest.raises(ValueError, match="unique"):
         run_comparison([Variant("x", "infonce")] * 2, [0], splits, cfg)
     with pytest.raises(ValueError, match="prune_threshold"):

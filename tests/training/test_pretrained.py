@@ -72,3 +72,11 @@ def test_rebuilding_into_a_new_folder_trains_the_shipped_weights_again(tmp_path,
         assert new["key"] == shipped["key"]
         for name, value in shipped["model"].items():
             torch.testing.assert_close(new["model"][name], value)
+    from safetensors.torch import load_file
+
+    for loss in pretrained.LOSSES:   # the plain-weights twin of each entry is rebuilt with it
+        new, shipped = (load_file(root / "emoji_motion" / f"{loss}.safetensors")
+                        for root in (tmp_path, pretrained.SHIPPED_DIR))
+        assert new.keys() == shipped.keys()
+        for name, value in shipped.items():
+            torch.testing.assert_close(new[name], value)
