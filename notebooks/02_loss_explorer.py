@@ -42,6 +42,7 @@ batch_size = 16              # a small batch keeps the matrices readable (captio
 queue_rows = 256             # earlier samples available to the queue slider
 train_epochs = 8             # a short InfoNCE training, so the embeddings mean something
 seed = 0
+threads = 1                  # torch CPU threads (the small models here run fastest on 1)
 interactive = False          # True: controls beside the figure (needs a live kernel, e.g. JupyterLab)
 
 # %%
@@ -68,9 +69,10 @@ from crossclr_lab.lab.loss_explorer import (
     weight_verdict,
 )
 from crossclr_lab.training.trainer import TrainConfig, train
-from crossclr_lab.utils import seed_everything
+from crossclr_lab.utils import seed_everything, use_threads
 
 seed_everything(seed)
+use_threads(threads)
 
 # %% [markdown]
 # ## A batch of embeddings
