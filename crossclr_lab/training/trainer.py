@@ -173,14 +173,13 @@ def check_embeddings(video_emb: torch.Tensor, text_emb: torch.Tensor, batch: dic
     Inf values, values beyond :data:`EXPLODED_ABS` (the weights blew up; from ~1e18 the norms would overflow
     float32), or all rows pointing the same way (collapse; not raised when the batch's pooled inputs,
     ``batch["video_pooled"]``/``["text_pooled"]``, are identical too)."""
-    for name, emb in (("video", video_emb), ("text", text_emb)):
-        x = emb.detach().float()
+    names, embs = ("video", "text"), [emb.detach().float() for emb in (video_emb, text_emb)]
+    health = _health(torch.stack(embs)) if embs[0].shape == embs[1].shape else [
+        _health(emb[None])[0] for emb in embs]
+    for name, x, (biggest, spread) in zip(names, embs, health):
         if x.numel() == 0:
             continue
-        # one device-to-host transfer per modality: finiteness, largest value, spread of the unit rows
-        spread = (l2_normalize(x) - l2_normalize(x[:1])).abs().amax() if len(x) > 1 else x.new_tensor(math.inf)
-        finite, biggest, spread = torch.stack([torch.isfinite(x).all().float(), x.abs().amax(), spread]).tolist()
-        if not finite:
+        if not math.isfinite(biggest):
             raise TrainingDiverged(f"the {name} embeddings hold NaN or Inf at step {step}: training diverged; "
                                    f"{DIVERGED_HINT}")
         if biggest > EXPLODED_ABS:
@@ -190,6 +189,18 @@ def check_embeddings(video_emb: torch.Tensor, text_emb: torch.Tensor, batch: dic
         if spread < COLLAPSE_TOL and not (inputs is not None and torch.equal(inputs, inputs[:1].expand_as(inputs))):
             raise TrainingDiverged(f"all {len(x)} {name} embeddings of the batch at step {step} point the same way "
                                    f"(collapse): training diverged; {DIVERGED_HINT}")
+
+
+def _health(x: torch.Tensor) -> list[tuple[float, float]]:
+    """Per modality of ``x [M, B, D]``: the largest |value| (NaN or Inf when any value is) and the spread of the
+    unit rows around the first (inf for a single row), computed in one pass over all M and one host transfer."""
+    if x.numel() == 0:
+        return [(0.0, math.inf)] * len(x)
+    biggest = x.abs().amax(dim=(1, 2))  # amax propagates NaN
+    unit = l2_normalize(x)
+    spread = (unit - unit[:, :1]).abs().amax(dim=(1, 2)) if x.shape[1] > 1 else torch.full_like(biggest, math.inf)
+    values = torch.cat([biggest, spread]).tolist()
+    return list(zip(values[:len(x)], values[len(x):]))
 
 
 def pair_step(forward: Callable[[dict], tuple[torch.Tensor, torch.Tensor]], loss_fn: PairLoss, batch: dict,
