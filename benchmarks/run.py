@@ -20,10 +20,10 @@ import torch
 from crossclr_lab.files import atomic_write_json, atomic_write_text
 from crossclr_lab.utils import resolve_device
 
-from . import distributed_loss, end_to_end, loss_memory, loss_speed, report, retrieval, umap_map
+from . import distributed_loss, end_to_end, loss_memory, loss_speed, report, retrieval, train_step, umap_map
 from .harness import REPO, auto_threads, environment
 
-SECTIONS = ("losses", "memory", "distributed", "retrieval", "end_to_end", "umap")
+SECTIONS = ("losses", "memory", "distributed", "retrieval", "end_to_end", "train_step", "umap")
 README = REPO / "benchmarks" / "README.md"
 
 
@@ -87,6 +87,8 @@ def main(argv: list[str] | None = None) -> int:
                         lambda: distributed_loss.run(args.quick)),
         "retrieval": ("retrieval metrics", lambda: retrieval.run(args.quick, threads)),
         "end_to_end": ("end to end", lambda: end_to_end.run(args.quick)),
+        "train_step": ("train step: the trainer against a minimal loop, alternating rounds",
+                       lambda: train_step.run(2, ("crossclr",)) if args.quick else train_step.run()),
         "umap": ("umap", lambda: umap_map.run(args.quick, threads)),
     }
     failed = []

@@ -4,7 +4,8 @@ forward, loss, zero_grad, backward, step). Rounds alternate the two, each timing
 Emoji Motion's train split (B = 64, the demo's setting) in CPU time of this process (``time.process_time``:
 on a shared machine, waiting for a core is not counted); the ratio is the per-round paired median.
 
-``python -m benchmarks.train_step`` prints the table (``--rounds``, ``--loss``)."""
+``python -m benchmarks.train_step`` prints the table (``--rounds``, ``--loss``); ``python -m benchmarks.run`` runs it
+as its ``train_step`` section."""
 
 from __future__ import annotations
 
@@ -80,13 +81,16 @@ def run(rounds: int = ROUNDS, losses: tuple[str, ...] = ("crossclr", "infonce"),
     return out
 
 
-def table(result: dict) -> str:
-    """Markdown table of :func:`run`'s result."""
-    lines = ["| loss | trainer step, CPU ms | minimal loop step, CPU ms | trainer / minimal (paired median) |",
+def table(result: dict) -> list[str]:
+    """The Markdown lines of :func:`run`'s result: a sentence on the setting and the table."""
+    lines = [f"Emoji Motion train split ({result['n_train']} pairs), batch {result['batch_size']}, {result['rounds']} "
+             f"alternating rounds, {result['threads']} torch thread(s); median CPU time per step of one epoch, "
+             "ratio = per-round paired median. Target: trainer / minimal <= 1.15x.", "",
+             "| loss | trainer step, CPU ms | minimal loop step, CPU ms | trainer / minimal (paired median) |",
              "|---|---|---|---|"]
     for loss, row in result["losses"].items():
         lines.append(f"| {loss} | {row['trainer_ms']:.2f} | {row['minimal_ms']:.2f} | {row['ratio']:.2f}x |")
-    return "\n".join(lines)
+    return lines
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,9 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     result = run(args.rounds, tuple(args.loss))
-    print(f"\nEmoji Motion train split ({result['n_train']} pairs), batch {result['batch_size']}, "
-          f"{result['rounds']} paired rounds, {result['threads']} torch thread(s); median CPU time per step\n")
-    print(table(result))
+    print()
+    print("\n".join(table(result)))
     return 0
 
 
