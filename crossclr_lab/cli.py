@@ -325,7 +325,7 @@ def add_ablate(p: argparse.ArgumentParser) -> None:
 
 
 def _run_variants(variants, baseline: str, seeds: int, splits: tuple, eval_split: str, config, out: str,
-                  title: str, jobs: int, on_model=None, command: str = "compare") -> dict:
+                  title: str, jobs: int, on_model=None, command: str = "compare", progress: bool = True) -> dict:
     """Run a comparison, print its table and verdict; returns the results."""
     from crossclr_lab.experiments.comparison import run_comparison
     from crossclr_lab.experiments.report import format_table, verdict_lines, write_figures, write_results
@@ -337,7 +337,7 @@ def _run_variants(variants, baseline: str, seeds: int, splits: tuple, eval_split
     try:
         results = run_comparison(variants, list(range(seeds)), splits, config, group=config.group, out_dir=out,
                                  baseline=baseline, on_model=on_model, overwrite=True, extra={"command": command},
-                                 jobs=jobs)
+                                 jobs=jobs, progress=progress)
     except ValueError as err:
         raise UsageError(str(err)) from None
     print()
@@ -358,7 +358,7 @@ def _run_variants_from_args(args, variants, baseline: str, title: str, command: 
         splits, eval_split = _load_splits(args)
         config = _train_config(args, group=_group(args, splits[2]), progress=False)
         return _run_variants(variants, baseline, args.seeds, splits, eval_split, config, args.out, title,
-                             args.jobs, command=command)
+                             args.jobs, command=command, progress=not args.no_progress)
 
 
 def run_compare(args) -> int:
@@ -513,7 +513,7 @@ def _caption(args, captioner, start: float) -> int:
         print(f"encoders: training crossclr and infonce on {splits[0].name} ({len(splits[0])} train pairs), "
               f"{config.epochs} epochs, seeds {seeds or [0, 1, 2]}", flush=True)
         models, retrieval = train_encoders(splits, config, seeds or [0, 1, 2], Path(args.out) / "encoders",
-                                           jobs=args.jobs)
+                                           jobs=args.jobs, progress=not args.no_progress)
     print(f"\n{format_table(retrieval)}\n\ncaptioners: {captioner.epochs} epochs each, selected on val CIDEr-D, "
           f"scored on {eval_split} ({len(splits[2])} clips)", flush=True)
     with CaptionScorer(use_java=not args.no_java) as scorer:
