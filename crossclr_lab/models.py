@@ -16,7 +16,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from crossclr_lab.checks import check_int, check_number
+from crossclr_lab.checks import check_int, check_number, check_positive
 from crossclr_lab.data.paired import PairedFeatures, masked_mean
 from crossclr_lab.utils import l2_normalize
 
@@ -124,8 +124,7 @@ class DualEncoder(nn.Module):
     def __init__(self, video_encoder: nn.Module, text_encoder: nn.Module, learn_temperature: bool = False,
                  init_temperature: float = 0.03):
         super().__init__()
-        if init_temperature <= 0:
-            raise ValueError(f"init_temperature must be > 0, got {init_temperature!r}")
+        check_positive("init_temperature", init_temperature)
         self.video_encoder = video_encoder
         self.text_encoder = text_encoder
         self.log_temperature = nn.Parameter(torch.tensor(math.log(init_temperature))) if learn_temperature else None

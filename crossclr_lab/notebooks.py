@@ -28,9 +28,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from crossclr_lab.checks import check_choice
 from crossclr_lab.files import atomic_write_json, atomic_write_text, repo_root
 
-REPO_ROOT = repo_root() or Path(__file__).resolve().parents[1]   # the checkout; an installed package has no notebooks
+REPO_ROOT = repo_root() or Path.cwd()   # the checkout; an installed package looks in the current folder
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 KERNEL_NAME = "crossclr-lab"
 KERNEL_DISPLAY_NAME = "Python (crossclr-lab)"
@@ -41,8 +42,9 @@ NOTEBOOK_PATTERN = re.compile(r"^(\d\d)_[A-Za-z0-9_]+$")
 # Small parameter sets for CI (2 cores): keyed by notebook number, names must exist in its `parameters` cell.
 # The notebooks' own defaults are the full experience (`--params full`).
 CI_PARAMETERS: dict[str, dict] = {
+    "00": {"n_pairs": 4},
     "01": {"epochs": 2},
-    "02": {"train_epochs": 1, "interactive": True},
+    "02": {"interactive": True},
     "03": {"seeds": [0, 1], "epochs": 2, "losses": ["crossclr", "infonce", "dcl"], "ablation": True,
            "try_kappas": [0.05]},
     "04": {"epochs": 2, "max_points": 60, "thumbnail_points": 30, "n_neighbors": 8, "interactive": True},
@@ -50,6 +52,7 @@ CI_PARAMETERS: dict[str, dict] = {
     "06": {"stand_in_epochs": 2, "stand_in_videos": 32},
     "07": {"seeds": [0], "epochs": 2, "captioner_epochs": 2, "n_examples": 2, "use_java": False},
     "08": {"seeds": [0], "epochs": 1, "weight_epochs": 1, "pairs": [["appearance", "motion"]], "pair_seeds": [0]},
+    "09": {"emojis": ["red apple", "cat", "banana"], "seeds": [0, 1, 2], "epochs": 3, "queries": ["a cat spinning"]},
 }
 
 # Lines that shell out, install or download: they break papermill, offline use and reproducibility.
@@ -116,8 +119,8 @@ def notebook_from_twin(nb: Notebook):
 
     node = jupytext.read(nb.py, fmt=TWIN_FORMAT)
     node.nbformat, node.nbformat_minor = 4, 5
-    node.metadata = nbformat.from_dict({"jupytext": {"formats": f"ipynb,{TWIN_FORMAT}"}, "kernelspec": KERNELSPEC,
-                                        "language_info": {"name": "python"}})
+    # no jupytext "formats" pairing: saving the .ipynb in JupyterLab must never rewrite the tracked .py twin
+    node.metadata = nbformat.from_dict({"kernelspec": KERNELSPEC, "language_info": {"name": "python"}})
     for i, cell in enumerate(node.cells):
         cell.id = cell_id(nb.name, i)
         if cell.cell_type == "code":
@@ -131,6 +134,28 @@ def notebook_text(node) -> str:
     import nbformat
 
     return nbformat.writes(node) + "\n"
+
+
+COPY_EXTRAS = ("README.md", "NOTATION.md", "solutions/exercises.py")   # what the notebooks link to
+DEFAULT_COPY_DIR = REPO_ROOT / "my_notebooks"                              # git-ignored
+
+
+def copy_series(notebooks: list[Notebook], dest: str | os.PathLike,
+                notebook_dir: str | os.PathLike = NOTEBOOK_DIR) -> list[Path]:
+    """A learner's workspace: fresh ``.ipynb`` of ``notebooks`` (generated from the twins) and the files they link
+    to, written into ``dest``; returns the written paths. Answers saved there never touch the kit's sources and the
+    runner never sees them. Refuses the notebook folder itself and existing files (nothing is overwritten)."""
+    dest, folder = Path(dest), Path(notebook_dir)
+    if dest.resolve() == folder.resolve():
+        raise ValueError(f"{dest} is the kit's notebook folder; copy into another folder, e.g. {DEFAULT_COPY_DIR}")
+    files = {dest / nb.ipynb.name: notebook_text(notebook_from_twin(nb)) for nb in notebooks}
+    files |= {dest / extra: (folder / extra).read_text(encoding="utf-8") for extra in COPY_EXTRAS
+              if (folder / extra).is_file()}
+    existing = sorted(str(p) for p in files if p.exists())
+    if existing:
+        raise ValueError(f"{len(existing)} file(s) already exist in {dest} (e.g. {existing[0]}): your earlier work is "
+                         "kept; copy into a new folder, or delete them first")
+    return [atomic_write_text(path, text) for path, text in files.items()]
 
 
 def sync(notebooks: list[Notebook]) -> list[Path]:
@@ -328,8 +353,7 @@ def parameters_for(nb: Notebook, params: str, overrides: dict | None = None) -> 
     Raises when a CI parameter is not defined in the notebook's ``parameters`` cell (a typo would be ignored) or
     when a value's type differs from its default's (:func:`check_parameters`).
     """
-    if params not in ("ci", "full"):
-        raise ValueError(f"params must be 'ci' or 'full', got {params!r}")
+    check_choice("params", params, ("ci", "full"))
     chosen = {} if params == "full" else dict(CI_PARAMETERS.get(nb.number, {}))
     defaults = parameter_defaults(nb)
     unknown = sorted(set(chosen) - set(defaults))
@@ -486,6 +510,10 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("sync", help="regenerate each .ipynb from its .py twin (outputs cleared, stable cell ids)")
     sub.add_parser("check", help="exit 1 listing notebooks out of sync, with outputs, untagged or shelling out")
+    c = sub.add_parser("copy", help="your own workspace: fresh copies of the notebooks (and the files they link to) "
+                                    "in DIR, where your answers never touch the kit's sources")
+    c.add_argument("copy_dir", nargs="?", default=str(DEFAULT_COPY_DIR), metavar="DIR",
+                   help="folder for the copies (default: my_notebooks/ in the repository, git-ignored)")
     p = sub.add_parser("run", help="execute the notebooks with papermill")
     p.add_argument("--out", required=True, help="folder for the executed notebooks and summary.json")
     p.add_argument("--params", choices=("ci", "full"), default="ci",
@@ -503,6 +531,11 @@ def main(argv: list[str] | None = None) -> int:
             changed = sync(notebooks)
             print(f"{len(notebooks)} notebooks, {len(changed)} regenerated" +
                   "".join(f"\n  {p}" for p in changed))
+            return 0
+        if args.command == "copy":
+            written = copy_series(notebooks, args.copy_dir, args.dir)
+            print(f"{len(written)} files copied into {args.copy_dir}; open its .ipynb files in JupyterLab "
+                  f"(`jupyter lab {args.copy_dir}`): your saves stay there")
             return 0
         if args.command == "check":
             problems = check(notebooks, args.dir)

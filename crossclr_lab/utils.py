@@ -13,13 +13,13 @@ from typing import Any
 import numpy as np
 import torch
 
+from crossclr_lab.checks import check_int
 from crossclr_lab.files import repo_root
 
 
 def seed_everything(seed: int) -> None:
     """Seed Python's ``random``, NumPy's global generator and torch (CPU and all CUDA devices)."""
-    if not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    check_int("seed", seed, 0)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)  # also seeds every CUDA device

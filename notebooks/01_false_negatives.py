@@ -13,6 +13,7 @@
 #
 # *CrossCLR lab · paper: [Zolfaghari et al., CrossCLR, ICCV 2021 (arXiv 2109.14910)](https://arxiv.org/abs/2109.14910)
 # · every symbol and term: [NOTATION](NOTATION.md) · [all notebooks](README.md) ·
+# previous: [← 00 A contrastive primer](00_contrastive_primer.ipynb) ·
 # next: [02 The loss explorer →](02_loss_explorer.ipynb)*
 #
 # A contrastive loss pulls each video towards its own caption and pushes it away from every other caption
@@ -150,8 +151,9 @@ show(pruning_verdict(synthetic_table))
 # ## Part 2 — real clips: Emoji Motion
 #
 # Emoji Motion pairs short animated Fluent Emoji clips with their **CLDR** names (the Unicode standard's
-# English emoji names, e.g. "thumbs up: medium skin tone"). The video features of a frame are a coarse
-# 16×16 shape code, a colour histogram and motion energy; the text features are **MiniLM** sentence
+# English emoji names, e.g. "thumbs up: medium skin tone"). The video features of a frame are the kit's
+# default experts: the pooled output of an ImageNet-pretrained **EfficientNet-Lite0** CNN (`appearance`, 1280
+# numbers) and a 4×4 grid of motion energy (`motion`, 16 numbers); the text features are **MiniLM** sentence
 # embeddings (a small pretrained sentence encoder). Its false negatives are real: skin-tone variants of one
 # emoji (`base`) and gender variants of one activity (`concept`: man/woman/person running) share a caption
 # almost word for word and look alike.

@@ -38,37 +38,43 @@
 # %% tags=["parameters"]
 dataset = "emoji_motion"
 data_root = None             # dataset "folder": the folder of your features (docs/dataset-format.md)
+batch_split = "val"          # held-out pairs the model has not learnt, so the loss has work left; "train": solved
 batch_size = 16              # a small batch keeps the matrices readable (captions on the axes)
-queue_rows = 256             # earlier samples available to the queue slider
-train_epochs = 8             # a short InfoNCE training, so the embeddings mean something
+queue_rows = 128             # further samples of that split available to the queue slider
+train_here = False           # False: notebook 03's shipped InfoNCE model (loads in a second); True: train (~20 s)
 seed = 0
 threads = 1                  # torch CPU threads (the small models here run fastest on 1)
-interactive = False          # True: controls beside the figure (needs a live kernel, e.g. JupyterLab)
+interactive = True           # controls beside the figure (needs a live kernel, e.g. JupyterLab); False: static
 
 # %%
 # %matplotlib inline
 import numpy as np
 from IPython.display import display
 
-from crossclr_lab.data import load_dataset
+from crossclr_lab.data import load_splits
 from crossclr_lab.lab.exercises import check_anchor_loss
 from crossclr_lab.lab.findings import show
 from crossclr_lab.lab.loss_explorer import (
     draw_explorer,
     explore,
     explorer_batch,
+    explorer_model,
     explorer_widget,
+    gamma_step_table,
+    gamma_step_verdict,
+    next_pruning_change,
     plot_intra_weight_forms,
     plot_temperature_sweep,
     sharpness_table,
     sharpness_verdict,
+    sweep_table,
+    sweep_verdict,
     temperature_sweep,
     top_loss_verdict,
     top_losses,
     weight_table,
     weight_verdict,
 )
-from crossclr_lab.training.trainer import TrainConfig, train
 from crossclr_lab.utils import seed_everything, use_threads
 
 seed_everything(seed)
@@ -78,36 +84,41 @@ use_threads(threads)
 # ## A batch of embeddings
 #
 # The loss needs two things per sample: the **embeddings** from the model (where the loss acts) and the
-# **input features** (where connectivity is measured). We train a small dual encoder with plain InfoNCE for a
-# few epochs — enough that matching pairs have started to move together — then take one batch.
+# **input features** (where connectivity is measured). The model is notebook 03's InfoNCE dual encoder (the kit
+# ships it for Emoji Motion, so nothing trains here; `train_here = True` trains it again, about 20 s on one
+# thread). We take the batch from the **held-out** split: pairs the model has never been trained on, so the
+# positives do not yet win every soft-max and the loss still has something to push. (`batch_split = "train"`
+# shows the opposite: a batch the model has solved, where the positive takes nearly all of each soft-max and
+# the negatives' push is tiny whoever gets it.)
 
 # %%
-train_data = load_dataset(dataset, split="train", data_root=data_root)
-val_data = load_dataset(dataset, split="val", data_root=data_root)
-model, record = train(TrainConfig(loss="infonce", epochs=train_epochs, seed=seed, progress=False),
-                      train_data, val_data)
-print(f"trained {train_epochs} epochs on {len(train_data)} pairs; val text→video R@1 = "
-      f"{record['history'][-1]['val']['t2v_r1']:.1f}%")
+train_data, val_data = load_splits(dataset, ("train", "val"), data_root=data_root)
+model, record = explorer_model(train_data, val_data, seed=seed, train_here=train_here)
+source = {"shipped": "the shipped checkpoint", "cache": "the model cache"}.get(record["cached"], "training here")
+print(f"InfoNCE model from {source}; val text→video R@1 = {record['history'][-1]['val']['t2v_r1']:.1f}%")
 
-batch = explorer_batch(model, train_data, batch_size, queue_rows, seed)
+shown_data = {"train": train_data, "val": val_data}[batch_split]
+batch = explorer_batch(model, shown_data, batch_size, queue_rows, seed)
 video_emb, text_emb, video_feat, text_feat = (batch[k] for k in ("video_emb", "text_emb", "video_feat", "text_feat"))
 queue = batch["queue"]
 rows = batch["rows"].tolist()
-captions = [train_data.captions[i] for i in rows]
-concepts = [train_data.groups["concept"][i] for i in rows] if "concept" in train_data.groups else None
+captions = [shown_data.captions[i] for i in rows]
+concepts = [shown_data.groups["concept"][i] for i in rows] if "concept" in shown_data.groups else None
 for i, caption in enumerate(captions):
     print(f"{i:>2} {caption}")
 
 # %% [markdown]
 # ## The paper's settings on this batch
 #
-# Each figure shows one side; its rows are the anchors (captions on the left). Top row: **inter-modality
-# logits** $s(v_i, t_k)/\tau$ (the positive on the diagonal), **intra-modality logits** $s(v_i, v_k)/\tau +
-# \log\lambda$, and each negative's **gradient share** $\partial L_i / \partial \text{logit}_{ik}$ — the
-# soft-max probability it takes from the denominator, i.e. how hard the loss pushes it away (inter and intra
-# share of sample k added). Grey cells are left out of the denominator: the diagonal of the intra block (an
-# anchor is no negative of itself) and the columns of influential samples. Bottom row: each sample's scaled
-# connectivity $\hat C_i$ with the γ line (red = pruned), its share of the side's loss weight, and its loss.
+# Each figure shows one side; its rows are the anchors (captions on the left). Top row: the **inter-modality**
+# cosine similarities $s(v_i, t_k)$ (the positive on the diagonal; the logit is $s/\tau$), the
+# **intra-modality** ones $s(v_i, v_k)$ (their δ is weighted by λ), and each negative's **share of the
+# negatives' push**: the gradient on logit $ik$ is the soft-max probability $p_{ik}$ the negative takes, and
+# we divide it by the negatives' total $\sum_{k'} p_{ik'} = 1 - p_{i,\text{pos}}$, so each row sums to 1
+# (inter and intra entries of sample k added; the scale is stretched so small shares stay visible). Grey
+# cells are left out of the denominator: the diagonal of the intra block (an anchor is no negative of itself)
+# and the columns of influential samples. Bottom row: each sample's scaled connectivity $\hat C_i$ with the
+# γ line (red = pruned, the count in the panel's title), its share of the side's loss weight, and its loss.
 
 # %%
 result = explore(video_emb, text_emb, video_feat, text_feat)   # the paper's settings (CrossCLRLoss's defaults)
@@ -125,10 +136,12 @@ show(losses_table)
 show(top_loss_verdict(losses_table))
 
 # %% [markdown]
-# **How sharp is the soft-max, and how unequal are the weights?** At τ = 0.03 the soft-max can hand most of an
-# anchor's push to its single hardest negative; the first table measures it. The second looks at the
-# weights: the batch-normalised connectivities $c_i = C_i / \sum_j C_j$ sum to 1, so they *average* $1/B$ —
-# but dividing them by a small κ turns whatever spread they have into large differences in weight.
+# **How much is left to learn, how sharp is the push, and how unequal are the weights?** The first table gives,
+# per side, the positive's share of the whole soft-max (near 1: the anchor is solved and its negatives are
+# barely pushed) and, among the negatives only, the largest single share against an equal split; the
+# sentence under it is computed from the table. The second looks at the weights: the batch-normalised
+# connectivities $c_i = C_i / \sum_j C_j$ sum to 1, so they *average* $1/B$ — but dividing them by a small κ
+# turns whatever spread they have into large differences in weight.
 
 # %%
 sharpness = sharpness_table(result)
@@ -141,13 +154,37 @@ show(weight_verdict(weights, result["settings"]["weight_temperature"]))
 # %% [markdown]
 # ## Temperature
 #
-# The temperature decides how many negatives matter. The left panel shows the loss; the right one the
-# average largest gradient share per video anchor — near 1 means "one hard negative takes everything", near
-# 1/(number of negatives) means "all negatives are pushed equally".
+# The temperature decides how many negatives matter. The left panel shows the loss; the right one, averaged
+# over the video anchors, the largest share among an anchor's negatives — near 1 means "one hard negative
+# takes the whole push", near 1/(number of negatives) means "all negatives are pushed equally" — beside the
+# positive's share of the whole soft-max. The table holds the same numbers; the sentence under it reads them.
 
 # %%
 sweep = temperature_sweep(video_emb, text_emb, video_feat, text_feat, temperatures=np.geomspace(0.01, 1.0, 9))
 display(plot_temperature_sweep(sweep))
+sweep_numbers = sweep_table(sweep)
+show(sweep_numbers)
+show(sweep_verdict(sweep_numbers))
+
+# %% [markdown]
+# ## What one step of γ does
+#
+# Pruning is a hard threshold: a sample is left out of every anchor's negatives when its scaled connectivity
+# $\hat C_k$ exceeds γ. Moving γ across one sample's $\hat C_k$ therefore puts a whole negative back into
+# every denominator at once, and the loss can jump. Here γ is raised from the paper's value to the first step
+# that un-prunes a sample on this batch; the table says which sample changed, how much of the push it takes
+# once it is a negative again, and how its side's loss moved. (In the explorer below the line over the figure
+# says the same for every step you take.)
+
+# %%
+gamma_next = next_pruning_change(result)
+if gamma_next is None:
+    print("no sample is pruned at the paper's γ on this batch, so raising γ changes nothing")
+else:
+    stepped = explore(video_emb, text_emb, video_feat, text_feat, prune_threshold=gamma_next)
+    step_numbers = gamma_step_table(result, stepped, captions)
+    show(step_numbers)
+    show(gamma_step_verdict(step_numbers))
 
 # %% [markdown]
 # ## λ·δ (paper) versus λ·logit (authors' code)
@@ -174,20 +211,20 @@ print(f"loss with the paper's form {paper['loss']:.3f}; with the code's form {co
 # of the real terms: when the positive and the hardest negatives have logits far above 0 (small τ, trained
 # embeddings) a few phantom ones are lost in the sum; when τ is large every real term is about $e^{s} \approx 1$
 # and each phantom one weighs as much as a real negative. The dashed line in the temperature plot above
-# shows the effect across τ; the numbers below give it for this batch.
-
-# %%
-for tau, good, bad in zip(sweep["temperature"], sweep["loss"], sweep["loss_zero_mask_bug"]):
-    print(f"τ = {tau:6.3f}: loss {good:7.3f}, with the ×0 bug {bad:7.3f}  ({round(bad - good, 3) + 0.0:+.3f})")
+# shows the effect across τ, and the temperature table above gives both losses for this batch.
 
 # %% [markdown]
 # ## Your turn
 #
 # With `interactive = True` (in JupyterLab) the cell below shows the controls in a column beside the figure
 # they change: the anchor side (video or text), sliders for τ, λ, γ, κ and the queue size, toggles for each
-# component and the λ form. Things to try:
+# component and the λ form. The figure is drawn once and then only its data change, so it follows a slider
+# while you drag it; τ and κ step on logarithmic grids that pass through the paper's 0.03 and 0.0035. The line
+# over the figure gives the settings, the loss and the pruned count, and names every sample whose pruning the
+# last step changed. Things to try:
 # - Switch to **text anchors**: do the largest losses and the pruned samples change?
-# - Lower γ to 0.5: more columns go grey, and the gradient share moves to the remaining negatives.
+# - Lower γ to 0.5: more columns go grey, and the push moves to the remaining negatives; step γ up from 0.90
+#   one notch at a time and read which sample re-enters the denominators when the loss jumps.
 # - Raise κ: the weight shares flatten toward uniform; lower it and fewer anchors hold the weight.
 # - Turn the intra-modality negatives off: CrossCLR becomes InfoNCE plus pruning and weighting.
 # - Slide the queue up: the last column of the gradient panel (Q) shows how much of each anchor's push now
@@ -220,8 +257,9 @@ def my_anchor_loss(v, t, i, tau, lam, pruned):
 result_check = check_anchor_loss(my_anchor_loss)
 
 # %% [markdown]
-# **2. Predict, then measure.** At τ = 1, is the mean largest gradient share closer to 1 or to an equal
-# share (1 / number of negatives)? Decide, then run the cell.
+# **2. Predict, then measure.** At τ = 1, is the largest share among an anchor's negatives closer to 1 or to an
+# equal share (1 / number of negatives)? And does the positive's share of the soft-max grow or shrink compared
+# with τ = 0.03? Decide, then run the cell.
 
 # %%
 at_one = explore(video_emb, text_emb, video_feat, text_feat, temperature=1.0)

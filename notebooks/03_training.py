@@ -76,6 +76,8 @@ use_threads(threads)
 # gender variant of a concept stays on one side), so the test asks whether the joint space generalises to new
 # emoji, not whether it memorised them. Trained models are cached (`cache = True`; in `runs/cache`, or the
 # folder `$CROSSCLR_CACHE` names), so notebooks 04 and 05 reuse them, and a rerun only trains what changed.
+# A cached model is checked before it is used (the sha256 of its bytes, the code version that wrote it, the
+# run it belongs to): a damaged, stale or foreign one is reported in one warning line and trained again.
 
 # %%
 kwargs = {"split_kind": split_kind} if dataset == "emoji_motion" else {}
@@ -125,10 +127,12 @@ show(curve_verdict(curves))
 # ranking would score.
 #
 # The **Δ rows** are the paired differences to the baseline: for each seed, the loss's score minus the
-# baseline's score with the same seed, then mean ± std of those differences. Seed-to-seed swings that hit
-# both losses alike cancel in the difference, so the Δ rows are far more sensitive than comparing two
-# overlapping mean ± std cells. A `*` marks a difference whose mean exceeds twice its standard error —
-# a rough "beyond seed noise" line, not a formal test (with 3 seeds nothing is certain).
+# baseline's score with the same seed, then the mean of those differences, its standard error (sem) and the
+# p-value of a paired t-test. Seed-to-seed swings that hit both losses alike cancel in the difference, so the
+# Δ rows are far more sensitive than comparing two overlapping mean ± std cells. A `*` marks p < 0.05: the
+# mean exceeds the critical t for n − 1 degrees of freedom times its sem (4.30 with 3 seeds, 2.78 with 5 —
+# not 2, which only holds for many seeds). The line under the table counts the differences tested: at 5 %,
+# one in twenty gets a star by chance alone, so one star among many is weak evidence.
 
 # %%
 show(format_table(results), name="comparison")
@@ -216,8 +220,9 @@ else:
 #
 # **1. The paired difference.** Write `my_paired_difference(a, b)` for two lists of scores with the same seeds
 # (`a[s]` and `b[s]` from seed s): return `(mean, sem, beyond_noise)` — the mean of the per-seed differences
-# `a[s] − b[s]`, their standard error (sample standard deviation / √n), and whether |mean| > 2·sem with at
-# least 3 seeds. The checker compares it with the rule the tables use. Solution:
+# `a[s] − b[s]`, their standard error (sample standard deviation / √n), and whether a paired two-sided t-test
+# at 5 % calls the difference real: |mean| > t_crit · sem, with `t_crit = scipy.stats.t.ppf(0.975, n − 1)`
+# and at least 3 seeds. The checker compares it with the rule the tables use. Solution:
 # [`solutions/exercises.py`](solutions/exercises.py).
 
 # %%
@@ -242,4 +247,6 @@ for name, scores in per_seed.items():
 # %% [markdown]
 # **3. A question to think about.** The curve table may say a loss is still falling when training stops, and
 # model selection picks the last epoch. Rerun with `epochs = 24` (the cache keeps the 12-epoch runs): which
-# verdicts change? What does that say about comparing losses at a fixed, short budget?
+# verdicts change? What does that say about comparing losses at a fixed, short budget? Cost: every run of the
+# notebook trains again at 24 epochs — the 24 runs of the defaults (4 losses, the ablation's 3 new variants and
+# one κ, × 3 seeds), each about twice as long as at 12 epochs (notebooks/README.md gives the 12-epoch total).

@@ -39,7 +39,7 @@ thumbnail_points = 90      # of those, clips drawn as pictures on the first figu
 n_neighbors = 15           # UMAP: size of the neighbourhood it preserves (small: local detail)
 min_dist = 0.1             # UMAP: how tightly it may pack points
 cache = True               # load the models notebook 03 trained (same data, loss, seed, settings) when cached
-interactive = False        # True: a widget to recolour the maps and toggle the pair lines
+interactive = True         # a widget to recolour the maps and toggle the pair lines (live kernel); False: static
 
 # %%
 # %matplotlib inline
@@ -74,7 +74,8 @@ use_threads(threads)
 # Both models have the same encoders, seed, data and schedule; only the loss differs: InfoNCE (CLIP-style,
 # inter-modality negatives only) and CrossCLR with the paper's settings (intra-modality negatives, pruning of
 # influential samples, connectivity weights). Each is selected on the validation split. When notebook 03 ran
-# with the same settings, its seed-0 models are loaded from the cache instead of trained again.
+# with the same settings, its seed-0 models are loaded from the cache instead of trained again (a damaged,
+# stale or foreign cache entry is never used: a warning line says which, and the model is trained again).
 
 # %%
 kwargs = {"split_kind": split_kind} if dataset == "emoji_motion" else {}
@@ -110,9 +111,11 @@ print(f"mapped {len(shown)} pairs from {len(set(shown.groups[group]))} {group}s;
 # %% [markdown]
 # **Figure 1 — the joint space, both modalities.** Left InfoNCE, right CrossCLR. A subset of whole concepts
 # is drawn so the pictures stay readable: one clip per concept as its emoji picture, the concept's other
-# clips (skin-tone and gender variants, which sit on top of it) as small blue dots, clips without a licensed
-# picture as grey dots (every clip, for the synthetic data); each caption is a black ×, and a grey line joins
-# every clip to its own caption. The map keeps the positions computed with all mapped clips. Lines
+# clips (skin-tone and gender variants, which sit on top of it) and any clip whose picture would cover another
+# as small blue dots, clips without a licensed picture as grey dots (every clip, for the synthetic data); each
+# caption is a black ×, and a dark line joins a dozen highlighted clips to their own captions (a line for
+# every pair would hide the map). The legend sits under each map. The map keeps the positions computed with
+# all mapped clips. Lines
 # *within* one island are meaningful (a clip next to its caption); long lines between islands are not
 # distances you can read (see above) — the next section measures the gap in the space itself.
 
@@ -180,12 +183,13 @@ show(tightness_verdict(tightness))
 #
 # ## Explore (interactive)
 #
-# With `interactive = True` a widget redraws the maps (the UMAP layouts are kept) coloured by any group of
-# the dataset, or as thumbnails, with or without the pair lines.
+# With `interactive = True` a widget shows the maps (the UMAP layouts are kept) coloured by any group of
+# the dataset, or as thumbnails, with or without the highlighted pair lines; each view is drawn once, so
+# switching back and forth is immediate.
 
 # %%
 if interactive:
-    ui = map_widget(maps, shown, color_by=colour_group)
+    ui = map_widget(maps, shown, color_by=colour_group, one_picture_per=group if has_thumbnails else None)
     display(ui)
 else:
     print("set interactive = True in the parameters cell for the widget")

@@ -42,7 +42,7 @@ hard_relevant = ["grinning cat", "smiling cat", "cat with tears of joy"]   # ...
 top_k = 5                  # clips shown per model
 search_split = "all"       # the clips searched: "all" (train clips included) or "test" (unseen concepts only)
 cache = True               # load the models notebook 03 trained (same data, loss, seed, settings) when cached
-interactive = False        # True: a query box to search with your own words
+interactive = True         # a query box to search with your own words (needs a live kernel); False: static
 
 # %%
 # %matplotlib inline
@@ -73,7 +73,8 @@ use_threads(threads)
 #
 # Same encoders, data, seed and schedule; only the loss differs. Each model is selected on val and evaluated
 # on test (with Emoji Motion's concept split: emoji the models never saw). Models notebook 03 trained with the
-# same settings are loaded from the cache.
+# same settings are loaded from the cache (a damaged, stale or foreign entry is never used: a warning line
+# says which, and the model is trained again).
 
 # %%
 kwargs = {"split_kind": split_kind} if dataset == "emoji_motion" else {}
@@ -154,9 +155,9 @@ if searchable:
 # **A harder query.** The same for a query whose relevant clips exist in the gallery. The last row of the
 # first table is the sentence encoder on its own, ranking the gallery's *captions* by their similarity to the
 # query: if it finds a relevant caption but the models do not find the clip, the information is lost on the
-# video side — the video features (a coarse 16×16 shape code, a colour histogram and motion energy) cannot
-# tell a grinning cat from other round yellow faces. Whether the relevant concepts were trained on (the note
-# under the table) matters too: with the concept split, test concepts are unseen.
+# video side — the video features (an ImageNet-pretrained EfficientNet-Lite0's appearance features and a 4×4
+# motion grid) may not tell a grinning cat from other round yellow faces. Whether the relevant concepts were
+# trained on (the note under the table) matters too: with the concept split, test concepts are unseen.
 
 # %%
 if searchable:

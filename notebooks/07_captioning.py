@@ -55,6 +55,7 @@ from crossclr_lab.lab.captioning import (
     plot_learning_curves,
     reading,
 )
+from crossclr_lab.lab.exercises import check_repetition
 from crossclr_lab.training.trainer import TrainConfig
 from crossclr_lab.utils import use_threads
 
@@ -94,8 +95,9 @@ display(Markdown(format_table(retrieval)))
 # ## What the decoder sees
 #
 # The captioner gets **one frozen vector per clip** — nothing else about the clip: a dual encoder's
-# L2-normalised video embedding (256 numbers), or the raw pooled video features (144 numbers: ink, colour and
-# motion statistics). Each input dimension is standardised with training statistics, so no encoder is favoured
+# L2-normalised video embedding (256 numbers), or the raw pooled video features (1296 numbers: the
+# EfficientNet-Lite0 appearance features and the 4×4 motion grid, averaged over the frames). Each input
+# dimension is standardised with training statistics, so no encoder is favoured
 # by its scale. Whatever the caption needs and the vector lacks (an emoji's exact identity, often), the decoder
 # cannot invent — it can only produce words it saw in training captions of clips with similar vectors.
 #
@@ -160,3 +162,28 @@ for line in reading(results):
 #   CIDEr-D weights n-grams by rarity, so repeating common words earns little on it.
 # - Whether a retrieval gain carries over to captioning is a separate, testable question; the paired differences
 #   over seeds above answer it for these features, and `crossclr-lab caption` reproduces the table.
+#
+# ## Exercises
+#
+# Each takes seconds: no training.
+#
+# **1. Implement RE@4.** Write `my_repetition(captions)` for a list of generated captions (one per clip, lower
+# case, words separated by spaces): for each caption, take its 4-grams (every run of 4 consecutive words), count
+# how often each distinct 4-gram occurs ($c_g$), and compute the share of occurrences that repeat an earlier one,
+# $\sum_g (c_g - 1) / \sum_g c_g$ (0 for a caption shorter than 4 words); return the mean over captions, x100.
+# The checker compares it with the metric in the table above. Solution:
+# [`solutions/exercises.py`](solutions/exercises.py).
+
+# %%
+def my_repetition(captions):
+    """captions: list of caption strings -> RE@4 x100 (lower is better)."""
+    raise NotImplementedError   # your code here
+
+
+result_repetition = check_repetition(my_repetition)
+
+# %% [markdown]
+# **2. A question to think about.** The constant caption has RE@4 = 0 and a captioner that repeats itself scores
+# higher. Why does a low RE@4 not make a caption good, and which other column of the table tells you that the
+# constant caption says nothing about the clip?
+

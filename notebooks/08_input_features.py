@@ -13,7 +13,7 @@
 #
 # *CrossCLR lab · paper: [Zolfaghari et al., CrossCLR, ICCV 2021 (arXiv 2109.14910)](https://arxiv.org/abs/2109.14910)
 # · every symbol and term: [NOTATION](NOTATION.md) · [all notebooks](README.md) ·
-# previous: [← 07 Captioning](07_captioning.ipynb) · the last notebook of the series*
+# previous: [← 07 Captioning](07_captioning.ipynb) · next: [09 Your own videos →](09_your_own_videos.ipynb)*
 #
 # CrossCLR looks at the data twice: through the embeddings it trains, and through the **input features**
 # it never trains, where it measures each sample's *connectivity* $C_i$ (its mean cosine similarity to the
@@ -44,6 +44,7 @@ pair_seeds = [0, 1, 2]     # seeds per pair and loss (the README's pair table us
 from IPython.display import Markdown, display
 
 from crossclr_lab.data.emoji_motion import DEFAULT_VIDEO_FEATURES, VIDEO_FEATURES
+from crossclr_lab.lab.exercises import check_weight_share
 from crossclr_lab.lab.input_features import (
     compare_losses,
     compare_pairs,
@@ -94,7 +95,7 @@ for name, (train, val, test) in sets.items():
 
 # %%
 stats = weight_share_table(sets, batch_size=batch_size, epochs=weight_epochs)
-fig = plot_connectivity_distributions(sets, stats, batch_size=batch_size)
+plot_connectivity_distributions(sets, stats, batch_size=batch_size)
 
 # %%
 for name, s in stats.items():
@@ -154,3 +155,28 @@ else:
 #   loss that spreads its weight into one that hands a batch to a single sample.
 # - Whether a loss "wins" can depend on such a detail of the input: compare on the features you will use,
 #   with several seeds and paired differences.
+#
+# ## Exercises
+#
+# Each takes seconds: no training.
+#
+# **1. Implement the largest weight share.** Write `my_weight_share(feat, kappa)` for one batch of pooled input
+# features `feat` [B, D] (rows of different lengths): the connectivity $C_i$ (mean cosine of row i to the other
+# rows), $c_i = C_i / \sum_j C_j$, the weights $w_i = \exp(c_i / \kappa)$, and return $\max_i w_i / \sum_j w_j$
+# — or $1/B$ when $\sum_j C_j \le 0$, where the loss falls back to uniform weights. The checker compares it
+# with the loss's own weights. Solution: [`solutions/exercises.py`](solutions/exercises.py).
+
+# %%
+def my_weight_share(feat, kappa):
+    """feat: [B, D] pooled input features, kappa: κ -> the largest weight share of the batch."""
+    raise NotImplementedError   # your code here
+
+
+result_weight_share = check_weight_share(my_weight_share)
+
+# %% [markdown]
+# **2. Pruning on the same features.** Run `python -m crossclr_lab.experiments.data_card emoji_motion` (seconds)
+# and read the pruned share it prints beside each expert's weight share. Pruning removes sample k when
+# $C_k / \max_j C_j > \gamma$: which geometry of the input features makes it remove most of a batch, and what is
+# left of the loss for an anchor when all its negatives are pruned?
+

@@ -10,22 +10,15 @@ failure.
 
 import json
 import os
-import re
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
-import nbformat
 import pytest
 
 from crossclr_lab import notebooks as nbs
+from tools import lab_browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
+CHROMIUM = lab_browser.CHROMIUM
 TARGET = nbs.NOTEBOOK_DIR / "02_loss_explorer.ipynb"
 SCREENSHOT = nbs.REPO_ROOT / "runs" / "browser" / "02_loss_explorer.png"
 SLIDER_NAME = "τ"
@@ -34,7 +27,8 @@ VIEWPORT = {"width": 1280, "height": 720}
 PROBE = """import ipywidgets as _w
 _sliders = [w for w in _w.widgets.widget._instances.values()
             if getattr(w, "description", None) == "{name}" and hasattr(w, "value")]
-print("{mark}", f"{{_sliders[-1].value:.3f}}" if _sliders else "no slider")"""
+_s = _sliders[-1] if _sliders else None    # a SelectionSlider reads out its label, a FloatSlider its value
+print("{mark}", "no slider" if _s is None else getattr(_s, "label", None) or f"{{_s.value:.3f}}")"""
 
 pytestmark = pytest.mark.browser
 
@@ -48,96 +42,19 @@ def _require_browser():
     pytest.importorskip("playwright.sync_api", reason="playwright is not installed (it is in requirements.txt)")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _private_env(tmp: Path) -> dict:
-    """This process's environment with every Jupyter/IPython/matplotlib/XDG folder inside ``tmp``."""
-    env = dict(os.environ)
-    for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_RUNTIME_DIR", "JUPYTER_CONFIG_DIR",
-                 "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR", "MPLCONFIGDIR"):
-        env[name] = str(tmp / name.lower())
-        Path(env[name]).mkdir(parents=True, exist_ok=True)
-    os.chmod(env["XDG_RUNTIME_DIR"], 0o700)
-    # no "news" toast over the notebook
-    labconfig = Path(env["JUPYTER_CONFIG_DIR"]) / "labconfig"
-    labconfig.mkdir()
-    (labconfig / "page_config.json").write_text(json.dumps(
-        {"disabledExtensions": {"@jupyterlab/apputils-extension:announcements": True}}))
-    env["JUPYTER_PLATFORM_DIRS"] = "1"
-    env["OMP_NUM_THREADS"] = "1"      # the kernel's tiny model: one thread is fastest on two busy cores
-    return env
-
-
 def _prepare_notebook(root: Path, mark: str) -> Path:
     """A copy of notebook 02 with its CI parameters and interactive=True injected, plus the probe cell
     printing ``mark`` (a new mark per attempt, so no stale output can pass for a fresh one)."""
-    import papermill
-
-    out = root / TARGET.name
     parameters = {**nbs.CI_PARAMETERS.get("02", {}), "interactive": True}
-    papermill.execute_notebook(str(TARGET), str(out), parameters=parameters, prepare_only=True,
-                               kernel_name=nbs.KERNEL_NAME, progress_bar=False)
-    node = nbformat.read(out, as_version=4)
-    node.cells.append(nbformat.v4.new_code_cell(PROBE.format(mark=mark, name=SLIDER_NAME)))
-    nbformat.write(node, out)
-    return out
-
-
-def _start_lab(root: Path, env: dict, log_path: Path) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
-    log = open(log_path, "w")
-    proc = subprocess.Popen([sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", "--ip", "127.0.0.1",
-                             "--port", str(port), "--ServerApp.port_retries=0", "--IdentityProvider.token=",
-                             "--ServerApp.password=", f"--ServerApp.root_dir={root}",
-                             "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"],
-                            cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"JupyterLab exited with {proc.returncode}:\n{log_path.read_text()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"{url}/api/status", timeout=2):
-                return proc, url
-        except OSError:
-            time.sleep(0.3)
-    proc.terminate()
-    raise RuntimeError(f"JupyterLab did not answer within 30 s:\n{log_path.read_text()[-3000:]}")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    proc.terminate()            # the server shuts its kernels down on SIGTERM
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-
-
-def _wait_idle(page, timeout_ms: int) -> None:
-    """Until the kernel status reads Idle (then a short pause: Lab may restart a kernel on first open)."""
-    page.locator("#jp-main-statusbar").get_by_text("Idle").first.wait_for(timeout=timeout_ms)
-    page.wait_for_timeout(1000)
-    page.locator("#jp-main-statusbar").get_by_text("Idle").first.wait_for(timeout=timeout_ms)
+    return lab_browser.prepare_notebook(TARGET, root, parameters, nbs.KERNEL_NAME,
+                                        (PROBE.format(mark=mark, name=SLIDER_NAME),))
 
 
 def _plot_src(widget) -> str:
-    """The image the widget's output area shows now (its data URL)."""
-    img = widget.locator(".jp-OutputArea-output img").last
+    """The image the explorer shows now (its source URL)."""
+    img = widget.locator(".crossclr-explorer-view img").last
     img.wait_for(timeout=30_000)
     return img.get_attribute("src")
-
-
-def _collapse_left_sidebar(page) -> None:
-    """Close the file browser panel (click its active tab), so the notebook gets the window's width."""
-    current = page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current")
-    if current.count():
-        current.first.click()
-        page.wait_for_timeout(300)
 
 
 def _box(locator) -> dict:
@@ -152,14 +69,8 @@ def _inside(box: dict, viewport: dict) -> bool:
 
 
 def _drive(page, url: str, notebook: str, mark: str) -> dict:
-    page.goto(f"{url}/lab/tree/{notebook}", wait_until="domcontentloaded")
-    page.locator(".jp-Notebook").first.wait_for(timeout=30_000)
-    _wait_idle(page, 30_000)
-    _collapse_left_sidebar(page)
-    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
-    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+    lab_browser.open_and_run_all(page, url, notebook, mark)   # the last cell ran: every cell before it is done
     probe_output = page.locator(".jp-OutputArea-output", has_text=mark)
-    probe_output.wait_for(timeout=40_000)        # the last cell ran: every cell before it is done
     widget = page.locator(".crossclr-explorer").first
     controls = widget.locator(".crossclr-explorer-controls").first
     slider = controls.locator(".widget-slider", has_text=SLIDER_NAME).first
@@ -169,7 +80,7 @@ def _drive(page, url: str, notebook: str, mark: str) -> dict:
     # the layout a learner sees: scroll the explorer's top to the top of the notebook, measure what is on screen
     widget.evaluate("el => el.scrollIntoView({block: 'start'})")
     page.wait_for_timeout(500)
-    layout = {"controls": _box(controls), "figure": _box(widget.locator(".jp-OutputArea-output img").last),
+    layout = {"controls": _box(controls), "figure": _box(widget.locator(".crossclr-explorer-view img").last),
               "viewport": page.viewport_size}
     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOT.with_name("02_explorer_1280x720.png")), full_page=False)
@@ -185,7 +96,7 @@ def _drive(page, url: str, notebook: str, mark: str) -> dict:
     while after_plot == before_plot and time.monotonic() < deadline:
         page.wait_for_timeout(250)
         after_plot = _plot_src(widget)
-    _wait_idle(page, 30_000)
+    lab_browser.wait_idle(page, 30_000)
 
     # ask the kernel: re-run the probe cell (the notebook's last cell)
     page.locator(".jp-Cell").last.locator(".jp-InputArea-editor").click()
@@ -207,41 +118,29 @@ def test_slider_moves_plot_and_kernel_in_jupyterlab(tmp_path):
     if not TARGET.exists():
         pytest.fail(f"{TARGET} is missing: the browser test drives notebook 02 (run the notebooks sync)")
     from playwright.sync_api import Error as PlaywrightError
-    from playwright.sync_api import sync_playwright
 
     nbs.ensure_kernel()
     root = tmp_path / "lab"
     root.mkdir()
-    env = _private_env(tmp_path)
-    start = time.monotonic()
-    proc, url = _start_lab(root, env, tmp_path / "lab.log")
-    print(f"JupyterLab up in {time.monotonic() - start:.1f} s")
-    try:
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+    outcome = None
+    with lab_browser.session(root, lab_browser.private_env(tmp_path), tmp_path / "lab.log") as (browser, url):
+        for attempt in (1, 2):           # Lab may restart the kernel on the very first open: retry once
+            mark = f"BROWSER-PROBE-{attempt}"
+            notebook = _prepare_notebook(root, mark)     # a fresh copy: no outputs a save may have left
+            page = browser.new_page(viewport=VIEWPORT)
             try:
-                outcome = None
-                for attempt in (1, 2):           # Lab may restart the kernel on the very first open: retry once
-                    mark = f"BROWSER-PROBE-{attempt}"
-                    notebook = _prepare_notebook(root, mark)     # a fresh copy: no outputs a save may have left
-                    page = browser.new_page(viewport=VIEWPORT)
-                    try:
-                        start = time.monotonic()
-                        outcome = _drive(page, url, notebook.name, mark)
-                        print(f"attempt {attempt}: {time.monotonic() - start:.1f} s in the browser; {outcome}")
-                        break
-                    except PlaywrightError as err:
-                        if attempt == 2:
-                            SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-                            page.screenshot(path=str(SCREENSHOT.with_name("02_loss_explorer_failed.png")))
-                            raise AssertionError(f"browser test failed twice; last error: {err}\nserver log:\n"
-                                                 f"{(tmp_path / 'lab.log').read_text()[-3000:]}") from err
-                    finally:
-                        page.close()
+                start = time.monotonic()
+                outcome = _drive(page, url, notebook.name, mark)
+                print(f"attempt {attempt}: {time.monotonic() - start:.1f} s in the browser; {outcome}")
+                break
+            except PlaywrightError as err:
+                if attempt == 2:
+                    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+                    page.screenshot(path=str(SCREENSHOT.with_name("02_loss_explorer_failed.png")))
+                    raise AssertionError(f"browser test failed twice; last error: {err}\nserver log:\n"
+                                         f"{(tmp_path / 'lab.log').read_text()[-3000:]}") from err
             finally:
-                browser.close()
-    finally:
-        _stop(proc)
+                page.close()
     layout = outcome["layout"]
     for part in ("controls", "figure"):
         assert _inside(layout[part], VIEWPORT), f"the explorer's {part} do not fit a 1280×720 window: {layout}"

@@ -123,7 +123,7 @@ def test_select_and_parameter_validation(folder, monkeypatch):
     monkeypatch.setitem(nbs.CI_PARAMETERS, "99", {"sise": 1})
     with pytest.raises(ValueError, match="sise"):
         nbs.parameters_for(found[0], "ci")
-    with pytest.raises(ValueError, match="ci' or 'full"):
+    with pytest.raises(ValueError, match=r"params must be one of \['ci', 'full'\]"):
         nbs.parameters_for(found[0], "fast")
 
 
@@ -144,8 +144,52 @@ def test_run_reports_failures_and_wall_times(folder, tmp_path, monkeypatch):
     assert all(e["wall_time_s"] >= 0 for e in summary["notebooks"])
 
 
+def _save_in_jupyterlab(root, name):
+    """Open ``name`` with jupytext's contents manager (what JupyterLab with jupytext uses), add an answer, save."""
+    from jupytext import TextFileContentsManager
+
+    cm = TextFileContentsManager(root_dir=str(root))
+    model = cm.get(name)
+    model["content"].cells[-1].source += "\n# my answer"
+    cm.save(model, name)
+
+
+def test_saving_a_notebook_in_jupyterlab_leaves_its_twin_alone(folder):
+    nbs.sync(nbs.discover(folder))
+    twin = (folder / "99_scratch.py").read_text(encoding="utf-8")
+    _save_in_jupyterlab(folder, "99_scratch.ipynb")
+    assert (folder / "99_scratch.py").read_text(encoding="utf-8") == twin          # the kit's source untouched
+    assert "# my answer" in (folder / "99_scratch.ipynb").read_text(encoding="utf-8")
+    # what the test guards against: with jupytext's pairing metadata the same save rewrites the twin
+    node = nbformat.read(folder / "99_scratch.ipynb", as_version=4)
+    node.metadata["jupytext"] = {"formats": "ipynb,py:percent"}
+    nbformat.write(node, folder / "99_scratch.ipynb")
+    _save_in_jupyterlab(folder, "99_scratch.ipynb")
+    assert (folder / "99_scratch.py").read_text(encoding="utf-8") != twin
+
+
+def test_copy_makes_a_workspace_the_runner_ignores(folder, tmp_path, capsys, monkeypatch):
+    (folder / "NOTATION.md").write_text("symbols\n", encoding="utf-8")
+    work = tmp_path / "my_notebooks"
+    assert nbs.main(["--dir", str(folder), "copy", str(work)]) == 0
+    assert "copied into" in capsys.readouterr().out
+    assert sorted(p.name for p in work.iterdir()) == ["99_scratch.ipynb", "NOTATION.md"]
+    assert (work / "99_scratch.ipynb").read_text() == nbs.notebook_text(nbs.notebook_from_twin(nbs.discover(folder)[0]))
+    _save_in_jupyterlab(work, "99_scratch.ipynb")                               # the learner's answers
+    assert nbs.main(["--dir", str(folder), "copy", str(work)]) == 2              # never overwritten
+    assert "already exist" in capsys.readouterr().err and "# my answer" in (work / "99_scratch.ipynb").read_text()
+    assert nbs.main(["--dir", str(folder), "copy", str(folder)]) == 2
+    assert "the kit's notebook folder" in capsys.readouterr().err
+    # a copy saved beside the kit's notebooks (JupyterLab's Duplicate) does not stop the runner
+    nbs.sync(nbs.discover(folder))
+    shutil.copy(work / "99_scratch.ipynb", folder / "99_scratch-Copy1.ipynb")
+    monkeypatch.setitem(nbs.CI_PARAMETERS, "99", {"size": 2})
+    entries = nbs.run(nbs.discover(folder), tmp_path / "out", "ci", log=lambda line: None)
+    assert [(e["notebook"], e["status"]) for e in entries] == [("99_scratch", "ok")]
+
+
 # notebooks whose results are stated only through computed verdicts (crossclr_lab.lab.findings)
-WITH_VERDICTS = {"01", "02", "03", "04", "05", "06"}
+WITH_VERDICTS = {"01", "02", "03", "04", "05", "06", "09"}
 PAPER = "https://arxiv.org/abs/2109.14910"
 
 

@@ -94,3 +94,17 @@ def test_binder_installs_the_lock_with_the_cpu_torch_index():
     assert re.search(r"^\s+- python=3\.11\s*$", env, re.M)
     assert "-r ../requirements.lock" in env and "download.pytorch.org/whl/cpu" in env
     assert "ipykernel install --sys-prefix --name crossclr-lab" in (ROOT / "binder" / "postBuild").read_text()
+
+
+def test_video_extra_equals_the_makefile_install_and_the_code_pins():
+    import tomllib
+
+    from crossclr_lab.experts import appearance
+    from crossclr_lab.experts.video import AV_VERSION
+
+    extra = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["video"]
+    makefile = (ROOT / "Makefile").read_text()
+    line = next(x for x in makefile.splitlines() if x.startswith("VIDEO = "))
+    assert line.removeprefix("VIDEO = ").split() == extra
+    assert "--no-deps $(VIDEO)" in makefile
+    assert extra == [f"av=={AV_VERSION}", *(f"{name}=={version}" for name, version in appearance.PINNED.items())]

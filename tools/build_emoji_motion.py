@@ -46,7 +46,9 @@ from PIL import Image
 from tqdm.auto import tqdm
 
 from crossclr_lab.data.emoji_motion import REBUILD
-from crossclr_lab.experts import appearance
+from crossclr_lab.experts import appearance, motion
+from crossclr_lab.experts.frames import T, blocks, composite
+from crossclr_lab.experts.video import image_frames, sample_frames
 from crossclr_lab.files import write_manifest
 
 # name -> (version, sha512 integrity from the registry). Pinned: a changed tarball is an error.
@@ -62,13 +64,10 @@ PACKAGES = {
 ANIM_PACKAGES = [f"@lobehub/fluent-emoji-anim-{i}" for i in (1, 2, 3, 4)]
 THUMB_PACKAGE = "fluentui-emoji"
 
-T = 8                # frames per clip
-WORK = 64            # working resolution of a frame
 INK = 16             # ink image side
 PCA_DIM = 64
 HIST_BINS = 4        # per channel
-MOTION_GRID = 4
-FRAME_DIM = PCA_DIM + HIST_BINS ** 3 + MOTION_GRID ** 2
+FRAME_DIM = PCA_DIM + HIST_BINS ** 3 + motion.DIM
 THUMB = 32           # thumbnail side
 SEED = 0
 TEST_FRACTION, VAL_FRACTION = 0.2, 0.1
@@ -150,78 +149,33 @@ def concept_key(hexcode: str) -> str:
     return "-".join(out)
 
 
-def sample_indices(n: int, t: int = T) -> np.ndarray:
-    """``t`` frame indices spread uniformly over ``n`` frames (centres of ``t`` equal bins)."""
-    return np.floor((np.arange(t) + 0.5) * n / t).astype(np.int64)
-
-
-def _premultiplied(im: Image.Image) -> Image.Image:
-    """Current frame -> premultiplied RGBa, padded to a square (transparent pixels carry arbitrary RGB)."""
-    frame = im.convert("RGBA")
-    if frame.width != frame.height:                    # one clip is 256x264: pad, do not squash
-        side = max(frame.size)
-        canvas = Image.new("RGBA", (side, side), (0, 0, 0, 0))
-        canvas.paste(frame, ((side - frame.width) // 2, (side - frame.height) // 2))
-        frame = canvas
-    return frame.convert("RGBa")                       # premultiply before resizing
-
-
-def _frame_arrays(frame: Image.Image) -> np.ndarray:
-    """Premultiplied square frame -> RGBa at WORK x WORK, float32 in [0, 1]."""
-    return np.asarray(frame.resize((WORK, WORK), Image.Resampling.BOX), dtype=np.float32) / 255.0
-
-
-def _over_white(frame: Image.Image, size: int) -> np.ndarray:
-    """Premultiplied square frame -> RGB composited over white at ``size x size``, uint8 ``[size, size, 3]``."""
-    x = np.asarray(frame.resize((size, size), Image.Resampling.BILINEAR), dtype=np.float32)
-    return np.clip(np.rint(x[..., :3] + (255.0 - x[..., 3:])), 0, 255).astype(np.uint8)
-
-
-def _blocks(x: np.ndarray, grid: int) -> np.ndarray:
-    """Mean over a ``grid x grid`` partition of the first two axes of ``x [H, W, ...]``."""
-    h = x.shape[0] // grid
-    return x.reshape(grid, h, grid, h, *x.shape[2:]).mean(axis=(1, 3))
-
-
 def decode_clip(data: bytes, pixel_size: int = appearance.IMAGE_SIZE) -> dict:
     """Decode one WebP clip -> raw per-frame features (ink images before PCA), frame statistics, and the
     distinct sampled frames over white for the CNN: ``pixels`` uint8 ``[U, S, S, 3]`` (U <= T, S =
     ``pixel_size``) with ``slots [T]``, the row of ``pixels`` that each sampled frame is."""
     with Image.open(io.BytesIO(data)) as im:
-        n = getattr(im, "n_frames", 1)
-        picks = sample_indices(n)
-        needed = set(picks.tolist()) | {int(s - 1) % n for s in picks}
-        frames, pixels, duration = {}, {}, 0
-        for i in range(n):                             # forward only: seeking back restarts decoding
-            im.seek(i)
-            im.load()                                  # info['duration'] is set by load()
-            duration += int(im.info.get("duration", 0) or 0)
-            if i in needed:
-                square = _premultiplied(im)
-                frames[i] = _frame_arrays(square)
-                if i in picks:
-                    pixels[i] = _over_white(square, pixel_size)
+        durations = []
+
+        def frames():
+            for frame in image_frames(im):
+                durations.append(int(frame.info.get("duration", 0) or 0))   # set by load()
+                yield frame
+
+        clip = sample_frames(frames(), getattr(im, "n_frames", 1), pixel_size)
         width, height = im.size
-    keys = [pixels[s].tobytes() for s in picks.tolist()]
-    distinct = list(dict.fromkeys(keys))               # identical sampled frames (static clips: all) kept once
-    slots = np.array([distinct.index(k) for k in keys], np.int64)
-    unique = np.stack([np.frombuffer(k, np.uint8).reshape(pixel_size, pixel_size, 3) for k in distinct])
-    composite = {i: f[..., :3] + (1.0 - f[..., 3:]) for i, f in frames.items()}   # over white
-    ink = np.stack([_blocks(1.0 - composite[s].mean(-1), INK).reshape(-1) for s in picks])
+    over = composite(clip.work)                        # [T, WORK, WORK, 3] over white
+    ink = np.stack([blocks(1.0 - c.mean(-1), INK).reshape(-1) for c in over])
     hist = np.zeros((T, HIST_BINS ** 3), np.float32)
-    motion = np.zeros((T, MOTION_GRID ** 2), np.float32)
-    for k, s in enumerate(picks):
-        f = frames[s]
+    for k, f in enumerate(clip.work):
         alpha = f[..., 3]
         colour = f[..., :3] / np.maximum(alpha, 1e-6)[..., None]
         bins = np.minimum((colour * HIST_BINS).astype(np.int64), HIST_BINS - 1)
         flat = (bins[..., 0] * HIST_BINS + bins[..., 1]) * HIST_BINS + bins[..., 2]
         h = np.bincount(flat.reshape(-1), weights=alpha.reshape(-1), minlength=HIST_BINS ** 3)
         hist[k] = h / h.sum() if h.sum() > 0 else h
-        diff = np.abs(composite[s] - composite[int(s - 1) % n]).mean(-1)
-        motion[k] = _blocks(diff, MOTION_GRID).reshape(-1)
-    return {"ink": ink.astype(np.float32), "hist": hist, "motion": motion, "pixels": unique, "slots": slots,
-            "n_frames": n, "duration_ms": duration, "width": width, "height": height}
+    return {"ink": ink.astype(np.float32), "hist": hist, "motion": clip.motion, "pixels": clip.pixels,
+            "slots": clip.slots, "n_frames": clip.n_frames, "duration_ms": sum(durations), "width": width,
+            "height": height}
 
 
 _LITE0 = None      # the appearance CNN of this process (set by _init_extractor)
@@ -517,7 +471,7 @@ def summary(rows: list[dict], thumbnails: bool, limit, anim: list[str]) -> dict:
         "format": 2, "seed": SEED, "frames": T, "frame_dim": FRAME_DIM, "text_dim": 384,
         "feature_layout": {"ink_pca": [0, PCA_DIM], "colour_hist": [PCA_DIM, PCA_DIM + HIST_BINS ** 3],
                            "motion": [PCA_DIM + HIST_BINS ** 3, FRAME_DIM]},
-        "video_features": {"appearance": appearance.FEATURE_DIM, "motion": MOTION_GRID ** 2, "handcrafted": FRAME_DIM},
+        "video_features": {"appearance": appearance.FEATURE_DIM, "motion": motion.DIM, "handcrafted": FRAME_DIM},
         "appearance_model": {"name": appearance.MODEL_NAME, "packages": appearance.PINNED,
                              "weights_sha256": appearance.WEIGHTS_SHA256, "image_size": appearance.IMAGE_SIZE,
                              "normalisation": "(x - 127) / 128", "output": "global average of the head (ReLU6)"},

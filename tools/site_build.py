@@ -29,7 +29,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from crossclr_lab import notebooks as nbs
-from crossclr_lab.files import atomic_write_json, atomic_write_text
+from crossclr_lab.files import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 REPO_ROOT = nbs.REPO_ROOT
 DOCS_DIR = REPO_ROOT / "docs"
@@ -133,6 +133,16 @@ def _runner_env(root: Path) -> dict:
     return env
 
 
+# A static page cannot run widgets: notebooks with live controls (``interactive = True`` by default) are executed
+# with them off, so their pages show the static figures.
+STATIC = {"interactive": False}
+
+
+def site_parameters(nb: nbs.Notebook, params: str) -> dict:
+    """The parameters ``nb`` is executed with for the site: ``params``' set with :data:`STATIC` where defined."""
+    return nbs.parameters_for(nb, params, STATIC)
+
+
 def execute(notebooks: list[nbs.Notebook], params: str, cache_dir: Path = CACHE_DIR, root: Path = REPO_ROOT,
             log=print) -> list[Executed]:
     """Every notebook executed with ``params`` ("full" or "ci"), from the cache where its key is unchanged.
@@ -142,7 +152,7 @@ def execute(notebooks: list[nbs.Notebook], params: str, cache_dir: Path = CACHE_
     """
     folder = Path(cache_dir) / params
     folder.mkdir(parents=True, exist_ok=True)
-    keys = {nb.name: cache_key(nb, params, nbs.parameters_for(nb, params), root) for nb in notebooks}
+    keys = {nb.name: cache_key(nb, params, site_parameters(nb, params), root) for nb in notebooks}
     stale = []
     for nb in notebooks:
         meta_path = folder / f"{nb.name}.json"
@@ -167,11 +177,10 @@ def store(nb: nbs.Notebook, params: str, executed: Path, wall_time_s: float, com
     current :func:`cache_key`), with the record the page's note is made from. Returns the cached notebook."""
     folder = Path(cache_dir) / params
     folder.mkdir(parents=True, exist_ok=True)
-    parameters = nbs.parameters_for(nb, params)
+    parameters = site_parameters(nb, params)
     finished = datetime.fromtimestamp(Path(executed).stat().st_mtime, timezone.utc)
     target = folder / nb.ipynb.name
-    shutil.copyfile(executed, folder / f".{nb.ipynb.name}.tmp")
-    os.replace(folder / f".{nb.ipynb.name}.tmp", target)
+    atomic_write_bytes(target, Path(executed).read_bytes())
     atomic_write_json(folder / f"{nb.name}.json", {
         "key": key or cache_key(nb, params, parameters, root), "notebook": nb.name, "params": params,
         "parameters": parameters, "wall_time_s": round(float(wall_time_s), 1),
@@ -188,6 +197,8 @@ def _run_stale(stale: list[nbs.Notebook], params: str, folder: Path, keys: dict,
         out = Path(scratch)
         command = [sys.executable, "-m", "crossclr_lab.notebooks", "--dir", str(notebook_dir), "run",
                    "--out", str(out), "--params", params, "--only", *[nb.number for nb in stale]]
+        if any("interactive" in site_parameters(nb, params) for nb in stale):
+            command += ["--set", *(f"{k}={v!r}" for k, v in STATIC.items())]
         code = subprocess.run(command, cwd=root, env=_runner_env(root)).returncode
         summary_path = out / "summary.json"
         if not summary_path.is_file():
@@ -218,9 +229,9 @@ def run_note(meta: dict, has_widgets: bool) -> str:
     lines = [f"Executed on {meta['executed_at']} with {parameters}, by `{meta['command']}`, in "
              f"{meta['wall_time_s']:.0f} s on: {meta['machine']}."]
     if has_widgets:
-        lines.append("This page is static: its figures show the default settings. For the live widgets run "
-                     "`make lab` (it opens JupyterLab on `notebooks/`), open this notebook, set "
-                     "`interactive = True` in its first code cell and run all cells.")
+        lines.append("This page is static (executed with `interactive = False`): its figures show the default "
+                     "settings. For the live widgets run `make lab` (it opens JupyterLab on `notebooks/`), open this "
+                     "notebook and run all cells (`interactive = True` is its default).")
     return "```{admonition} How this page was made\n:class: note\n\n" + "\n\n".join(lines) + "\n```\n"
 
 

@@ -9,7 +9,7 @@ also on the raw pooled video features (no joint space at all). Test captions are
 clip's references (:func:`crossclr_lab.captioning.model.clip_references`) with :mod:`crossclr_lab.captioning.metrics`.
 The summary is :func:`crossclr_lab.experiments.comparison.summarize`'s: mean ± std over seeds and paired per-seed
 differences
-to InfoNCE, "beyond seed noise" when ``|mean| > 2 · sem`` over at least 3 seeds.
+to InfoNCE, "beyond seed noise" by :func:`crossclr_lab.experiments.stats.paired_difference` (a paired t-test at 5 %).
 
 Example::
 
@@ -29,8 +29,10 @@ from typing import Callable
 from crossclr_lab.captioning.metrics import COCO_METRICS, LOWER_IS_BETTER, REPETITION_METRIC, CaptionScorer
 from crossclr_lab.captioning.model import CaptionerConfig, clip_references, most_frequent_caption, train_captioner
 from crossclr_lab.data.paired import PairedFeatures
-from crossclr_lab.experiments.comparison import MIN_SEEDS, Variant, run_comparison, summarize
+from crossclr_lab.data.provenance import input_mismatch
+from crossclr_lab.experiments.comparison import Variant, run_comparison, summarize
 from crossclr_lab.experiments.report import format_table
+from crossclr_lab.experiments.stats import format_difference, format_p, judgement, significance_note
 from crossclr_lab.files import atomic_write_json, atomic_write_text
 from crossclr_lab.models import DualEncoder, build_model
 from crossclr_lab.training.checkpoint import load_checkpoint
@@ -66,23 +68,25 @@ def load_encoders(run_dir: str | os.PathLike, train: PairedFeatures,
     """The CrossCLR and InfoNCE models of a finished ``crossclr-lab compare --out RUN_DIR`` run (its best-on-val
     weights, from each run's ``checkpoint.pt``), for ``seeds`` (default: all of the run's).
 
-    ``train`` must be the split the run trained on (checked by name and size). Returns ``(models, retrieval)``
-    like :func:`train_encoders`.
+    ``train`` must be the split the run trained on: its full description (dataset, loader settings such as the
+    feature names in their order, feature widths, size and fingerprint) must equal the one the run recorded.
+    Returns ``(models, retrieval)`` like :func:`train_encoders`; ``ValueError`` / ``FileNotFoundError`` in one
+    line naming what does not fit otherwise.
     """
     run_dir = Path(run_dir)
     path = run_dir / "results.json"
     if not path.is_file():
         raise FileNotFoundError(f"no results.json in {run_dir}: pass the --out folder of a finished "
                                 "`crossclr-lab compare` run (with crossclr and infonce among its --losses)")
-    retrieval = json.loads(path.read_text(encoding="utf-8"))
+    retrieval = _read_json(path)
     missing = [loss for loss in ENCODER_LOSSES if retrieval.get("variants", {}).get(loss, {}).get("loss") != loss]
     if missing:
         raise ValueError(f"{run_dir} has no variant(s) {', '.join(missing)} with the default settings' names; "
                          f"it compared {', '.join(retrieval.get('variants', {})) or 'nothing'}")
-    if (retrieval["dataset"], retrieval["n_train"]) != (train.name, len(train)):
-        raise ValueError(f"{run_dir} was trained on {retrieval['dataset']} with {retrieval['n_train']} training pairs, "
-                         f"but the data given is {train.name} with {len(train)}: use the same --dataset/--split-kind")
-    available = retrieval["seeds"]
+    _check_inputs(retrieval, path, train)
+    available = retrieval.get("seeds")
+    if not isinstance(available, list):
+        raise ValueError(f"{path} does not list its seeds: pass the --out folder of a finished compare run")
     seeds = available if seeds is None else seeds
     if not set(seeds) <= set(available):
         raise ValueError(f"{run_dir} has seeds {available}; asked for {seeds}")
@@ -93,15 +97,57 @@ def load_encoders(run_dir: str | os.PathLike, train: PairedFeatures,
             folder = run_dir / "runs" / loss / f"seed{seed}"  # compare's runs/<variant name slug>/seed<k>
             if not (folder / "checkpoint.pt").is_file() or not (folder / "record.json").is_file():
                 raise FileNotFoundError(f"{folder} lacks checkpoint.pt or record.json (did the compare run finish?)")
-            cfg = json.loads((folder / "record.json").read_text(encoding="utf-8"))["config"]
-            if cfg["loss"] != loss:
-                raise ValueError(f"{folder / 'record.json'} is a {cfg['loss']!r} run, expected {loss!r}")
-            model = build_model(train, cfg["encoder"], cfg["embed_dim"], cfg["hidden_dim"], cfg["dropout"],
-                                learn_temperature=cfg["learn_temperature"])
-            state = load_checkpoint(folder / "checkpoint.pt")   # checksum-verified
-            model.load_state_dict(state["best"]["model"] if state.get("best") else state["model"])
-            models[loss][seed] = model.eval()
+            models[loss][seed] = _load_encoder(folder, loss, train)
     return models, retrieval
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{path} is damaged (not JSON: {err}); run the compare again") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"{path} is not a run's record (a JSON object); run the compare again")
+    return data
+
+
+def _check_inputs(record: dict, path: Path, train: PairedFeatures) -> None:
+    """``ValueError`` unless ``record["data"]["train"]`` describes exactly ``train``."""
+    recorded = record.get("data", {}).get("train") if isinstance(record.get("data"), dict) else None
+    if not isinstance(recorded, dict):
+        raise ValueError(f"{path} does not record the inputs its encoders were trained on ('data' → 'train'); "
+                         "run the compare again with this version of the kit")
+    mismatch = input_mismatch(recorded, train)
+    if mismatch is not None:
+        raise ValueError(f"{path.parent} was trained on other inputs than the data given ({mismatch}): use the "
+                         "same --dataset, --split-kind and --video-features as that run")
+
+
+def _load_encoder(folder: Path, loss: str, train: PairedFeatures) -> DualEncoder:
+    """The best-on-val dual encoder of one finished run folder, after checking its record names ``loss``, its
+    inputs are ``train`` and its weights fit the model its config builds."""
+    record = _read_json(folder / "record.json")
+    cfg = record.get("config")
+    needed = ("loss", "encoder", "embed_dim", "hidden_dim", "dropout", "learn_temperature")
+    if not isinstance(cfg, dict) or any(k not in cfg for k in needed):
+        raise ValueError(f"{folder / 'record.json'} lacks the encoder settings ({', '.join(needed)}) in its "
+                         "'config'; run the compare again")
+    if cfg["loss"] != loss:
+        raise ValueError(f"{folder / 'record.json'} is a {cfg['loss']!r} run, expected {loss!r}")
+    _check_inputs(record, folder / "record.json", train)
+    state = load_checkpoint(folder / "checkpoint.pt")       # checksum-verified; CheckpointError otherwise
+    identity = state.get("identity") if isinstance(state, dict) else None
+    if isinstance(identity, dict):                          # the checkpoint's own record of its inputs
+        _check_inputs(identity, folder / "checkpoint.pt", train)
+    try:
+        model = build_model(train, cfg["encoder"], cfg["embed_dim"], cfg["hidden_dim"], cfg["dropout"],
+                            learn_temperature=cfg["learn_temperature"])
+        model.load_state_dict(state["best"]["model"] if state.get("best") else state["model"])
+    except (KeyError, RuntimeError, TypeError, AttributeError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ValueError(f"{folder / 'checkpoint.pt'} does not fit the model its record describes "
+                         f"({type(err).__name__}: {first}); run the compare again") from None
+    return model.eval()
 
 
 def clip_vectors(models: dict, splits: tuple, seed: int) -> dict[str, tuple]:
@@ -163,14 +209,16 @@ def format_caption_table(results: dict) -> str:
                                                      for m in metrics) + " |")
     lines.append(f"| {'constant caption':<24} | " + " | ".join(f"{results['trivial']['test'][m]:.2f}"
                                                                for m in metrics) + " |")
+    n_tests = 0
     for name, entry in summary.items():
         if entry["diff"]:
-            cells = [f"{d['mean']:+.2f} ± {d['std']:.2f}{' *' if d['beyond_noise'] else ''}"
-                     for d in (entry["diff"][m] for m in metrics)]
+            cells = [format_difference(entry["diff"][m], decimals=2) for m in metrics]
+            n_tests += len(cells)
             lines.append(f"| {'Δ ' + name + ' − ' + results['baseline']:<24} | " + " | ".join(cells) + " |")
     lines += ["", f"{results['dataset']}: {results['n_test']} test clips, {results['references_per_clip']:.1f} "
               f"references per clip; {len(results['seeds'])} seed(s) {results['seeds']}; mean ± std over seeds; "
-              f"Δ rows: paired per-seed differences (mean ± std), * = |mean| > 2·sem (needs >= {MIN_SEEDS} seeds). "
+              f"Δ rows: paired per-seed differences, mean (sem) and p-value; "
+              f"{significance_note(len(results['seeds']), n_tests)}. "
               f"Scores x100; higher is better except {', '.join(LOWER_IS_BETTER)} (repeated 4-grams). "
               f"Constant caption: {results['trivial']['caption']!r} for every clip."]
     lines += [f"{m}: skipped, {reason}." for m, reason in results["skipped"].items()]
@@ -185,17 +233,11 @@ def caption_verdict_lines(results: dict) -> list[str]:
         if not entry["diff"]:
             continue
         diffs = {m: entry["diff"][m] for m in metrics}
-        parts = "; ".join(f"{m} {d['mean']:+.2f} (sem {d['sem']:.2f})" for m, d in diffs.items())
+        parts = "; ".join(f"{m} {d['mean']:+.2f} (sem {d['sem']:.2f}, {format_p(d['p'])})" for m, d in diffs.items())
         n = diffs[metrics[0]]["n"]
-        beyond = {m: ("better" if d["mean"] > 0 else "worse") for m, d in diffs.items() if d["beyond_noise"]}
-        if n < MIN_SEEDS:
-            judgement = f"too few seeds to tell a difference from seed noise (need >= {MIN_SEEDS})"
-        elif not beyond:
-            judgement = "no difference beyond seed noise"
-        else:
-            judgement = ", ".join(f"{side} on {m}" for m, side in beyond.items()) + " beyond seed noise" + (
-                "; the rest within it" if len(beyond) < len(diffs) else "")
-        lines.append(f"Captioning from {name} vs {results['baseline']} over {n} paired seeds: {parts} → {judgement}.")
+        better = {m: (d["mean"] < 0) == (m in LOWER_IS_BETTER) for m, d in diffs.items()}
+        lines.append(f"Captioning from {name} vs {results['baseline']} over {n} paired seeds: {parts} → "
+                     f"{judgement(diffs, better, n)}.")
     trivial = results["trivial"]["test"]
     above = [name for name, e in results["summary"].items() if e["mean"]["CIDEr-D"] > trivial["CIDEr-D"]]
     line = (f"Against the constant caption (CIDEr-D {trivial['CIDEr-D']:.2f}): "
@@ -207,7 +249,6 @@ def caption_verdict_lines(results: dict) -> list[str]:
         line += (": n-gram overlap rewards the frequent words it repeats, whereas CIDEr-D weights each n-gram by its "
                  "rarity." if "CIDEr-D" not in wins else ".")
     return lines + [line]
-    return lines
 
 
 def write_caption_results(results: dict, out_dir: str | os.PathLike) -> tuple[Path, Path]:

@@ -35,6 +35,8 @@ import shutil
 from collections import Counter
 from typing import Sequence
 
+from crossclr_lab.checks import check_int
+
 COCO_METRICS = ("BLEU@1", "BLEU@2", "BLEU@3", "BLEU@4", "METEOR", "ROUGE-L", "CIDEr-D")
 JAVA_METRICS = ("METEOR",)
 REPETITION_METRIC = "RE@4"
@@ -63,8 +65,7 @@ def java_missing_reason() -> str | None:
 
 def repetition(paragraphs: Sequence[str | Sequence[str]], n: int = 4) -> float:
     """RE@n x100 (see the module docstring): each item is one caption or a list of sentences (one paragraph)."""
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
+    check_int("n", n, 1)
     if len(paragraphs) == 0:
         raise ValueError("need at least one paragraph to score")
     per_paragraph = []

@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from crossclr_lab.captioning.metrics import cider_d, tokenize
+from crossclr_lab.checks import check_int, check_number, check_positive
 from crossclr_lab.utils import resolve_device, seed_everything
 
 PAD, BOS, EOS, UNK = "<pad>", "<bos>", "<eos>", "<unk>"
@@ -67,8 +68,7 @@ class Vocabulary:
     @classmethod
     def build(cls, captions: Sequence[str], min_count: int = 1) -> "Vocabulary":
         """Every word seen at least ``min_count`` times in ``captions``, most frequent first (ties alphabetical)."""
-        if min_count < 1:
-            raise ValueError(f"min_count must be >= 1, got {min_count}")
+        check_int("min_count", min_count, 1)
         counts = Counter(w for c in captions for w in tokenize(c))
         if not counts:
             raise ValueError("no words in the captions: cannot build a vocabulary")
@@ -113,16 +113,14 @@ class CaptionerConfig:
 
     def __post_init__(self) -> None:
         for name in ("word_dim", "hidden_dim", "num_layers", "epochs", "batch_size"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
-                raise ValueError(f"{name} must be a positive int, got {getattr(self, name)!r}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
-        if not 0.0 <= self.label_smoothing < 1.0:
-            raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing!r}")
-        if self.lr <= 0 or self.weight_decay < 0 or self.grad_clip <= 0:
-            raise ValueError("need lr > 0, weight_decay >= 0 and grad_clip > 0")
-        if self.max_len is not None and self.max_len < 1:
-            raise ValueError(f"max_len must be >= 1 or None, got {self.max_len!r}")
+            check_int(name, getattr(self, name), 1)
+        for name in ("dropout", "label_smoothing"):
+            check_number(name, getattr(self, name), minimum=0, below=1)
+        check_positive("lr", self.lr)
+        check_number("weight_decay", self.weight_decay, minimum=0)
+        check_positive("grad_clip", self.grad_clip)
+        if self.max_len is not None:
+            check_int("max_len", self.max_len, 1, hint="or None: the longest training caption + 2")
 
 
 class CaptionDecoder(nn.Module):
@@ -324,18 +322,14 @@ def clip_references(features, root=None) -> list[list[str]]:
     tokenization) are dropped. The keyword list is not a reference of its own: it is already part of the
     caption (``label — keywords``). Other datasets have one caption per clip, hence one reference.
     """
-    refs = [[c] for c in features.captions]
-    if features.name == "emoji_motion":
-        from crossclr_lab.data.emoji_motion import emoji_motion_metadata
+    from crossclr_lab.data.registry import DATASETS
 
-        rows = {r["id"]: r for r in emoji_motion_metadata(root)}
-        missing = [i for i in features.ids if i not in rows]
-        if missing:
-            raise ValueError(f"{len(missing)} clip ids (e.g. {missing[0]!r}) are not in the Emoji Motion metadata")
-        for caption, clip_refs, clip_id in zip(features.captions, refs, features.ids):
-            seen = {tuple(tokenize(caption))}
-            for key in ("caption_label", "caption_shortcodes"):
-                alt = rows[clip_id].get(key) or ""
+    refs = [[c] for c in features.captions]
+    spec = DATASETS.get(features.name)
+    if spec is not None and spec.references is not None:
+        for clip_refs, alternatives in zip(refs, spec.references(features, root)):
+            seen = {tuple(tokenize(clip_refs[0]))}
+            for alt in alternatives:
                 if tokenize(alt) and tuple(tokenize(alt)) not in seen:
                     seen.add(tuple(tokenize(alt)))
                     clip_refs.append(alt)

@@ -19,6 +19,8 @@ _LAZY = {
     "load_splits": ".registry",
     "dataset_splits": ".registry",
     "DATASETS": ".registry",
+    "dataset_spec": ".registry",
+    "DatasetSpec": ".spec",
     "load_folder": ".folder",
     "export_folder": ".folder",
 }

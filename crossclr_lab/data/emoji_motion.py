@@ -20,9 +20,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..checks import check_choice
+from ..checks import check_bool, check_choice
 from ..files import MANIFEST, read_manifest, repo_root, sha256_file
 from .paired import PairedFeatures
+from .spec import DatasetSpec
 
 SPLITS = ("train", "val", "test", "all")
 SPLIT_KINDS = ("concept", "random")
@@ -130,7 +131,13 @@ def video_feature_names(video_features) -> tuple[str, ...]:
 def _arrays(features: Path, stamp: tuple) -> dict[str, np.ndarray]:
     # The arrays of features.npz, cached per file state (the three splits of one run read the file once).
     with np.load(features) as z:
-        return {k: z[k] for k in z.files}
+        arrays = {k: z[k] for k in z.files}
+    for name, arr in arrays.items():
+        bad = int(arr.size - np.isfinite(arr).sum()) if arr.dtype.kind == "f" else 0
+        if bad:
+            raise ValueError(f"{features}: array {name!r} has {bad} non-finite value(s) (NaN or Inf); restore "
+                             f"data/emoji_motion from git or rebuild with: {REBUILD}")
+    return arrays
 
 
 def _expert(arrays: dict, info: dict, name: str, keep: list[int]) -> np.ndarray:
@@ -165,8 +172,7 @@ def load_emoji_motion(split: str = "train", split_kind: str = "concept", include
     """
     check_choice("split", split, SPLITS)
     check_choice("split_kind", split_kind, SPLIT_KINDS)
-    if not isinstance(include_static, bool):
-        raise ValueError(f"include_static must be True or False, got {include_static!r}")
+    check_bool("include_static", include_static)
     names = video_feature_names(video_features)
     path = verify_emoji_motion(root) if verify else _root(root)
     meta = _metadata(path)
@@ -213,3 +219,43 @@ def _thumbnails(png: Path, tiles: list[int], names: list[str], size: int):
         return sheet.crop((c * size, r * size, (c + 1) * size, (r + 1) * size))
 
     return thumbnail
+
+
+def card_lines(data_root=None) -> list[str]:
+    """The data card (``README.md`` of the data folder) as lines, or a line saying where it was looked for."""
+    card = (Path(data_root) if data_root is not None else default_root()) / "README.md"
+    if not card.is_file():
+        return [f"(no data card found at {card})"]
+    return ["data card:", *card.read_text(encoding="utf-8").rstrip().splitlines()]
+
+
+def expert_views(data_root=None, **settings) -> dict[str, torch.Tensor]:
+    """Pooled train features ``[N, D]``: each video expert alone, the default set, and the text (for the data
+    card's weight-share table, whatever set ``settings`` picks)."""
+    settings = {k: v for k, v in settings.items() if k != "video_features"}
+    pooled = {}
+    for experts in dict.fromkeys([*((n,) for n in VIDEO_FEATURES), DEFAULT_VIDEO_FEATURES]):
+        train = load_emoji_motion("train", root=data_root, video_features=list(experts), **settings)
+        default = " (default)" if experts == DEFAULT_VIDEO_FEATURES else ""
+        pooled[f"video {'+'.join(experts)}{default}"] = train.video_pooled
+    pooled["text"] = train.text_pooled
+    return pooled
+
+
+def alternative_captions(features: PairedFeatures, data_root=None) -> list[list[str]]:
+    """Per clip of ``features``: its other CLDR-based captions from the metadata, the CLDR name alone
+    (``caption_label``) and the shortcodes (``caption_shortcodes``); empty ones left out."""
+    rows = {r["id"]: r for r in emoji_motion_metadata(data_root)}
+    missing = [i for i in features.ids if i not in rows]
+    if missing:
+        raise ValueError(f"{len(missing)} clip ids (e.g. {missing[0]!r}) are not in the Emoji Motion metadata")
+    return [[rows[i][k] for k in ("caption_label", "caption_shortcodes") if rows[i].get(k)] for i in features.ids]
+
+
+DATASET = DatasetSpec(
+    name="emoji_motion",
+    description="animated Fluent Emoji clips paired with their CLDR names (features in data/emoji_motion)",
+    load=lambda split, data_root, **settings: load_emoji_motion(split, root=data_root, **settings),
+    splits=lambda data_root: SPLITS, loader=load_emoji_motion, default_root=default_root,
+    cli_settings=("split_kind", "video_features"),
+    card=card_lines, views=expert_views, references=alternative_captions)

@@ -39,8 +39,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..files import MANIFEST, verify_manifest, write_manifest
+from ..files import MANIFEST, plain_name, verify_manifest, write_manifest
 from .paired import PairedFeatures, masked_mean
+from .spec import DatasetSpec
 
 FORMAT_VERSION = 1
 CARD = "dataset.json"
@@ -93,11 +94,15 @@ def read_card(root: str | os.PathLike) -> dict:
     if missing or unknown:
         raise _fail(path, f"missing keys {missing}, unknown keys {unknown}; a card has {', '.join(_REQUIRED)} "
                           f"and optionally {', '.join(_OPTIONAL)}")
-    if card["format_version"] != FORMAT_VERSION:
+    if not _is_int(card["format_version"]) or card["format_version"] != FORMAT_VERSION:
         raise _fail(path, f"format_version {card['format_version']!r}; this crossclr_lab reads {FORMAT_VERSION}")
     for key in ("name", "licence"):
         if not isinstance(card[key], str) or not card[key].strip():
             raise _fail(path, f"{key!r} must be a non-empty string, got {card[key]!r}")
+    try:
+        plain_name(card["name"], "the dataset name")     # it names the model cache's folder of this dataset
+    except ValueError as err:
+        raise _fail(path, str(err)) from None
     card.setdefault("description", "")
     card.setdefault("groups", [])
     card.setdefault("info", {})
@@ -246,9 +251,13 @@ def _open(path: Path) -> np.ndarray:
     if not path.is_file():
         raise FileNotFoundError(f"{path} is missing: the card's views need it (format: {DOCS})")
     try:
-        return np.load(path, mmap_mode="r", allow_pickle=False)
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)
     except (ValueError, OSError, EOFError) as err:
         raise _fail(path, f"not a readable .npy array ({err}); write it with numpy.save") from None
+    if not isinstance(arr, np.ndarray):
+        arr.close()
+        raise _fail(path, "an .npz archive saved under a .npy name; write one array per file with numpy.save")
+    return arr
 
 
 def _check_view(split_dir: Path, name: str, spec: dict, n: int, ids: list[str]) -> None:
@@ -284,8 +293,9 @@ def _check_view(split_dir: Path, name: str, spec: dict, n: int, ids: list[str]) 
         if not finite.all():
             where = tuple(int(k) for k in np.argwhere(~finite)[0])
             i = start + where[0]
-            raise _fail(path, f"item {i} (id {ids[i]!r}) has {block[where]} at index {[i, *where[1:]]}; "
-                              "features must be finite (no NaN or Inf)")
+            count = sum(int(np.count_nonzero(~np.isfinite(np.asarray(arr[k:k + rows])))) for k in range(0, n, rows))
+            raise _fail(path, f"item {i} (id {ids[i]!r}) has {block[where]} at index {[i, *where[1:]]} ({count} "
+                              "non-finite value(s) in the array); features must be finite (no NaN or Inf)")
         if lengths is not None:
             past = np.arange(block.shape[1])[None, :] >= lengths[start:start + rows, None]
             nonzero = (block != 0).any(-1) & past
@@ -377,6 +387,26 @@ def _check_exportable(features_by_split: Mapping[str, PairedFeatures]) -> None:
                                  "the format stores frames and tokens only, so these pooled features would be lost")
 
 
+def _extra_views(features_by_split: Mapping[str, PairedFeatures],
+                 extra: Mapping[str, Mapping[str, View]]) -> Mapping[str, Mapping[str, View]]:
+    """``extra`` checked: the same view names in every split, not ``video``/``text``, one row per item."""
+    if not extra:
+        return {}
+    names = None
+    for split, f in features_by_split.items():
+        views = extra.get(split, {})
+        if names is None:
+            names = list(views)
+        if list(views) != names or {"video", "text"} & set(views):
+            raise ValueError(f"extra_views of split {split!r} are {list(views)}; every split needs the same "
+                             f"extra views ({names}), none named 'video' or 'text'")
+        for view_name, view in views.items():
+            if len(view.features) != len(f):
+                raise ValueError(f"extra view {view_name!r} of split {split!r} has {len(view.features)} rows for "
+                                 f"{len(f)} items")
+    return extra
+
+
 def _write_split(split_dir: Path, f: PairedFeatures) -> None:
     split_dir.mkdir()
     items = {"ids": list(f.ids), "captions": list(f.captions)}
@@ -391,7 +421,9 @@ def _write_split(split_dir: Path, f: PairedFeatures) -> None:
 
 
 def export_folder(features_by_split: Mapping[str, PairedFeatures], root: str | os.PathLike, *, licence: str,
-                  name: str | None = None, description: str = "", overwrite: bool = False) -> Path:
+                  name: str | None = None, description: str = "", overwrite: bool = False,
+                  extra_views: Mapping[str, Mapping[str, View]] | None = None,
+                  view_descriptions: Mapping[str, str] | None = None, info: Mapping | None = None) -> Path:
     """Write ``{split: PairedFeatures}`` as a folder dataset at ``root``, atomically; returns ``root``.
 
     Views ``video`` (sequence: frames and lengths) and ``text`` (pooled, or a sequence for token features);
@@ -400,6 +432,10 @@ def export_folder(features_by_split: Mapping[str, PairedFeatures], root: str | o
     old folder or the complete new one. ``overwrite=True`` replaces an existing folder dataset (never another
     kind of folder). Loading it back gives the same tensors (float32 bit for bit; float16/float64 are read
     as float32). Thumbnails are not part of the format.
+
+    ``extra_views``: ``{split: {view name: View}}``, further views written beside ``video`` and ``text`` (the
+    same names in every split; a :class:`View` with ``lengths`` is a sequence view); ``view_descriptions``
+    overrides the card's view descriptions; ``info`` is merged into the card's ``info``.
     """
     root = Path(root)
     if root.exists():
@@ -408,6 +444,7 @@ def export_folder(features_by_split: Mapping[str, PairedFeatures], root: str | o
         if not (root.is_dir() and ((root / CARD).is_file() or not any(root.iterdir()))):
             raise ValueError(f"refusing to replace {root}: it is not a folder dataset (no {CARD}) and not empty")
     _check_exportable(features_by_split)
+    extra = _extra_views(features_by_split, extra_views or {})
     first = next(iter(features_by_split.values()))
     text_layout = "sequence" if first.text.dim() == 3 else "pooled"
     card = {
@@ -417,8 +454,13 @@ def export_folder(features_by_split: Mapping[str, PairedFeatures], root: str | o
                            "description": "token features" if text_layout == "sequence" else "sentence features"}},
         "video_view": "video", "text_view": "text", "groups": list(first.groups),
         "splits": {split: len(f) for split, f in features_by_split.items()},
-        "info": {"exported_by": "crossclr_lab.data.folder.export_folder", "source_name": first.name},
+        "info": {"exported_by": "crossclr_lab.data.folder.export_folder", "source_name": first.name, **(info or {})},
     }
+    for view_name, view in extra.get(next(iter(features_by_split)), {}).items():
+        card["views"][view_name] = {"layout": "pooled" if view.lengths is None else "sequence",
+                                    "dim": view.features.shape[-1], "description": ""}
+    for view_name, text in (view_descriptions or {}).items():
+        card["views"][view_name]["description"] = text
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = root.parent / f".{root.name}.{uuid.uuid4().hex[:8]}.tmp"
     tmp.mkdir()  # not tempfile.mkdtemp: its mode 0700 would outlive the rename
@@ -426,6 +468,10 @@ def export_folder(features_by_split: Mapping[str, PairedFeatures], root: str | o
         (tmp / CARD).write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         for split, f in features_by_split.items():
             _write_split(tmp / split, f)
+            for view_name, view in extra.get(split, {}).items():
+                np.save(tmp / split / f"{view_name}.npy", _numpy(view.features))
+                if view.lengths is not None:
+                    np.save(tmp / split / f"{view_name}_lengths.npy", view.lengths.cpu().to(torch.int64).numpy())
         write_manifest(tmp, _files(read_card(tmp)))
         try:
             check_folder(tmp)
@@ -451,3 +497,26 @@ def _swap(new: Path, root: Path) -> None:
         os.rename(old, root)
         raise
     shutil.rmtree(old)
+
+
+def card_lines(data_root) -> list[str]:
+    """The card (``dataset.json``) of the folder dataset at ``data_root``, as lines for the data card."""
+    card = read_card(data_root)
+    views = ", ".join(f"{v} ({spec['layout']}, {spec['dim']}-d)" for v, spec in card["views"].items())
+    return ["data card (dataset.json):", f"  name: {card['name']}", f"  licence: {card['licence']}",
+            f"  description: {card['description'] or '(none)'}",
+            f"  views: {views}; default pair: video_view {card['video_view']!r}, text_view {card['text_view']!r}",
+            f"  groups: {', '.join(card['groups']) or '(none)'}"]
+
+
+def pooled_views(data_root, **settings) -> dict[str, Tensor]:
+    """Every view of the train split, pooled to ``[N, D]`` (not only the pair ``settings`` picks)."""
+    return {view: v.pooled() for view, v in load_views(data_root, "train").items()}
+
+
+DATASET = DatasetSpec(
+    name="folder",
+    description="your own features in the folder format of docs/dataset-format.md (needs data_root)",
+    load=lambda split, data_root, **settings: load_folder(data_root, split, **settings),
+    splits=folder_splits, loader=load_folder, root="required",
+    root_hint=f"<folder with a {CARD} card> (format: {DOCS})", card=card_lines, views=pooled_views)

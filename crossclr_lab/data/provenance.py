@@ -14,9 +14,7 @@ Example::
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import importlib
 import inspect
 import os
 from pathlib import Path
@@ -25,52 +23,21 @@ import numpy as np
 
 from ..files import MANIFEST, sha256_file
 from .paired import PairedFeatures
+from .spec import DatasetSpec
 
-# dataset name -> its loader (module:function), whose signature gives the defaults of settings not passed
-LOADERS = {"emoji_motion": "crossclr_lab.data.emoji_motion:load_emoji_motion",
-           "youcook2": "crossclr_lab.data.youcook2:load_youcook2",
-           "synthetic": "crossclr_lab.data.synthetic:make_synthetic"}
-NOT_RECORDED = {"split", "root", "data_root", "verify", "cache_dir"}   # recorded otherwise, or no effect on data
+NOT_RECORDED = {"verify", "cache_dir"}   # settings with no effect on the data
 
 
-def _default_root(name: str) -> Path | None:
-    if name == "emoji_motion":
-        from .emoji_motion import default_root
-
-        return default_root()
-    return None
-
-
-def _loader_defaults(name: str) -> dict:
-    if name not in LOADERS:
-        return {}
-    module, function = LOADERS[name].split(":")
-    params = inspect.signature(getattr(importlib.import_module(module), function)).parameters
-    return {k: p.default for k, p in params.items()
-            if p.default is not inspect.Parameter.empty and k not in NOT_RECORDED}
-
-
-def source(name: str, split: str, data_root: str | os.PathLike | None, settings: dict) -> dict:
-    """The source of split ``split`` of dataset ``name`` loaded with ``settings``: dataset, split, resolved data
+def source(spec: DatasetSpec, split: str, data_root: str | os.PathLike | None, settings: dict) -> dict:
+    """The source of split ``split`` of dataset ``spec`` loaded with ``settings``: dataset, split, resolved data
     root, the loader's settings (defaults filled in) and, when the root has one, the sha256 of its manifest."""
-    root = Path(data_root) if data_root is not None else _default_root(name)
-    out = {"dataset": name, "split": split, "data_root": None if root is None else str(root.resolve())}
-    out.update({k: v for k, v in {**_loader_defaults(name), **settings}.items() if k not in NOT_RECORDED})
+    root = Path(data_root) if data_root is not None else (spec.default_root() if spec.default_root else None)
+    out = {"dataset": spec.name, "split": split, "data_root": None if root is None else str(root.resolve())}
+    defaults = {k: v for k, v in spec.defaults.items() if v is not inspect.Parameter.empty}
+    out.update({k: v for k, v in {**defaults, **settings}.items() if k not in NOT_RECORDED})
     if root is not None and (root / MANIFEST).is_file():
         out["manifest_sha256"] = sha256_file(root / MANIFEST)
     return {k: (v if v is None or isinstance(v, (bool, int, float, str)) else repr(v)) for k, v in out.items()}
-
-
-def with_source(load):
-    """Decorator for ``load_dataset(name, split, data_root, **settings)``: sets the result's ``source``."""
-
-    @functools.wraps(load)
-    def wrapper(name: str, split: str = "train", data_root: str | os.PathLike | None = None, **settings):
-        features = load(name, split, data_root, **settings)
-        features.source = source(name, split, data_root, settings)
-        return features
-
-    return wrapper
 
 
 def fingerprint(features: PairedFeatures | None) -> str:
@@ -86,6 +53,20 @@ def fingerprint(features: PairedFeatures | None) -> str:
             digest.update(str((tuple(t.shape), t.dtype)).encode())
             digest.update(t.numpy().reshape(-1).view(np.uint8))  # the bytes, without copying them
     return digest.hexdigest()[:16]
+
+
+NOT_COMPARED = ("data_root",)   # the data's folder may move; its content may not
+
+
+def input_mismatch(recorded: dict, features: PairedFeatures) -> str | None:
+    """How ``features`` differ from the inputs a run recorded (its :func:`describe` of them): the first field
+    that differs (dataset, loader settings such as the feature names in their order, feature widths, size,
+    fingerprint), as ``"<field> <recorded> there, <given> here"``; ``None`` when they are the same."""
+    given = describe(features)
+    for key in sorted(set(recorded) | set(given), key=lambda k: (k == "fingerprint", k)):
+        if key not in NOT_COMPARED and recorded.get(key) != given.get(key):
+            return f"{key} {recorded.get(key)!r} there, {given.get(key)!r} here"
+    return None
 
 
 def describe(features: PairedFeatures) -> dict:

@@ -1,6 +1,7 @@
-"""One entry point for every dataset: ``load_dataset(name, split, data_root, **kwargs)``.
+"""One entry point for every dataset: ``load_dataset(name, split, data_root, **settings)``.
 
-Usage::
+Each dataset module defines its :class:`~crossclr_lab.data.spec.DatasetSpec` as ``DATASET``; :data:`MODULES`
+lists them. Usage::
 
     data = load_dataset("synthetic", split="val", n_concepts=10)
     data = load_dataset("youcook2", split="val", data_root="/data/youcook2")
@@ -10,91 +11,73 @@ Usage::
 
 from __future__ import annotations
 
+import importlib
 import os
 
-from . import emoji_motion, synthetic, youcook2
 from .paired import PairedFeatures
-from .provenance import with_source
+from .provenance import source
+from .spec import EVAL_SPLITS, DatasetSpec
 
-DATASETS: dict[str, str] = {
-    "emoji_motion": "animated Fluent Emoji clips paired with their CLDR names (features in data/emoji_motion)",
-    "youcook2": "YouCook2 clips with COOT's HowTo100M S3D features, as in the paper (needs data_root)",
-    "synthetic": "generated pairs with known false negatives (pairs that share a latent concept)",
-    "folder": "your own features in the folder format of docs/dataset-format.md (needs data_root)",
-}
+MODULES = ("emoji_motion", "youcook2", "synthetic", "folder")
+DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in
+                                    (importlib.import_module(f"{__package__}.{m}").DATASET for m in MODULES)}
 
-SPLITS: dict[str, tuple[str, ...]] = {   # each loader module's own list
-    "emoji_motion": emoji_motion.SPLITS,
-    # YouCook2's test sentences are not public; the paper and COOT report results on val.
-    "youcook2": youcook2.SPLITS,
-    # Same concepts and modality maps in every split, independently drawn pairs (see make_synthetic).
-    "synthetic": synthetic.SPLITS,
-    # "folder": its dataset.json card names the splits (see dataset_splits)
-}
+
+def dataset_spec(name: str) -> DatasetSpec:
+    """The :class:`DatasetSpec` of dataset ``name``; ``ValueError`` listing the choices otherwise."""
+    if name not in DATASETS:
+        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(sorted(DATASETS))}")
+    return DATASETS[name]
 
 
 def dataset_splits(name: str, data_root: str | os.PathLike | None = None) -> tuple[str, ...]:
-    """The splits of dataset ``name``: fixed per dataset, read from the card for ``"folder"``."""
-    if name == "folder":
-        from .folder import folder_splits
-
-        return folder_splits(_folder_root(data_root))
-    if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(sorted(DATASETS))}")
-    return SPLITS[name]
+    """The splits of dataset ``name`` (read from the card for ``"folder"``)."""
+    spec = dataset_spec(name)
+    _check_root(spec, data_root)
+    return spec.splits(data_root)
 
 
-def _folder_root(data_root):
-    if data_root is None:
-        raise ValueError("folder needs data_root=<folder with a dataset.json card> (format: docs/dataset-format.md)")
-    return data_root
+def _check_root(spec: DatasetSpec, data_root) -> None:
+    if spec.root == "required" and data_root is None:
+        raise ValueError(f"{spec.name} needs data_root={spec.root_hint}")
+    if spec.root == "none" and data_root is not None:
+        raise ValueError(f"{spec.name} data is generated, not read: drop data_root={data_root!r}")
 
 
-@with_source  # sets the result's .source (dataset, split, root, settings) for records and resume checks
+def check_settings(spec: DatasetSpec, settings: dict) -> None:
+    """``ValueError`` naming the settings ``spec``'s loader does not take, and the ones it does."""
+    unknown = [k for k in settings if k not in spec.settings]
+    if unknown:
+        raise ValueError(f"dataset {spec.name!r} takes no setting {', '.join(map(repr, unknown))}; it accepts: "
+                         f"{', '.join(spec.settings)}")
+
+
 def load_dataset(name: str, split: str = "train", data_root: str | os.PathLike | None = None,
-                 **kwargs) -> PairedFeatures:
-    """Load split ``split`` of dataset ``name``; ``kwargs`` go to its loader.
+                 **settings) -> PairedFeatures:
+    """Split ``split`` of dataset ``name``; ``settings`` go to its loader (others are refused).
 
-    - ``"emoji_motion"`` -> ``load_emoji_motion(split, root=data_root, **kwargs)`` (e.g. ``split_kind``,
-      ``include_static``); ``data_root=None`` uses its default folder (``data/emoji_motion`` of the
-      repository, or ``$CROSSCLR_DATA_DIR/emoji_motion``).
-    - ``"youcook2"`` -> ``load_youcook2(data_root, split, **kwargs)``; ``data_root`` is required and
-      ``split`` is ``"train"`` or ``"val"`` (there is no public test split; the paper evaluates on val).
-    - ``"synthetic"`` -> ``make_synthetic(split=split, **kwargs)``: train/val/test share the concepts
-      and differ in the drawn pairs; it takes no ``data_root``.
-    - ``"folder"`` -> ``load_folder(data_root, split, **kwargs)`` (e.g. ``video_view``, ``text_view``): your
-      own features in the format of ``docs/dataset-format.md``; its card names the splits.
+    - ``"emoji_motion"``: ``load_emoji_motion`` (e.g. ``split_kind``, ``video_features``); ``data_root=None`` uses
+      the repository's ``data/emoji_motion`` (or ``$CROSSCLR_DATA_DIR/emoji_motion``).
+    - ``"youcook2"``: ``load_youcook2``; ``data_root`` is required; splits ``train`` and ``val`` (there is no
+      public test split; the paper evaluates on val).
+    - ``"synthetic"``: ``make_synthetic``: train/val/test share the concepts and differ in the drawn pairs; no
+      ``data_root``.
+    - ``"folder"``: ``load_folder`` (e.g. ``video_view``, ``text_view``): your own features in the format of
+      ``docs/dataset-format.md``; its card names the splits.
+
+    The result's ``source`` records the dataset, split, data root and settings (defaults filled in).
     """
-    if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(sorted(DATASETS))}")
-    if name == "folder":
-        from .folder import load_folder
-
-        return load_folder(_folder_root(data_root), split=split, **kwargs)
-    if split not in SPLITS[name]:
-        hint = " (YouCook2 has no public test split; the paper evaluates on 'val')" if name == "youcook2" else ""
-        raise ValueError(f"dataset {name!r} has splits {', '.join(SPLITS[name])}; got split={split!r}{hint}")
-    if name == "emoji_motion":
-        from .emoji_motion import load_emoji_motion
-
-        if data_root is not None:
-            kwargs["root"] = data_root
-        return load_emoji_motion(split=split, **kwargs)
-    if name == "youcook2":
-        if data_root is None:
-            raise ValueError("youcook2 needs data_root=<folder with youcookii_annotations_trainval.json and "
-                             "video_feat_100m.h5> (COOT's release; see crossclr_lab.data.youcook2)")
-        from .youcook2 import load_youcook2
-
-        return load_youcook2(data_root, split=split, **kwargs)
-    if data_root is not None:
-        raise ValueError(f"synthetic data is generated, not read: drop data_root={data_root!r}")
-    from .synthetic import make_synthetic
-
-    return make_synthetic(split=split, **kwargs)
+    spec = dataset_spec(name)
+    check_settings(spec, settings)
+    splits = dataset_splits(name, data_root)
+    if split not in splits:
+        raise ValueError(f"dataset {name!r} has splits {', '.join(splits)}; got split={split!r}{spec.split_hint}")
+    features = spec.load(split, data_root, **settings)
+    features.source = source(spec, split, data_root, settings)
+    return features
 
 
-def load_splits(name: str, splits: tuple[str, ...] = ("train", "val", "test"),
-                data_root: str | os.PathLike | None = None, **kwargs) -> tuple[PairedFeatures, ...]:
+def load_splits(name: str, splits: tuple[str, ...] = EVAL_SPLITS,
+                data_root: str | os.PathLike | None = None, **settings) -> tuple[PairedFeatures, ...]:
     """Several splits of one dataset at once, e.g. ``train, val, test = load_splits("emoji_motion")``."""
-    return tuple(load_dataset(name, split, data_root, **kwargs) for split in splits)
+    return tuple(load_dataset(name, split, data_root, **settings) for split in splits)

@@ -28,10 +28,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..checks import check_int, check_number
+from ..checks import check_choice, check_int, check_number
 from .paired import PairedFeatures
+from .spec import EVAL_SPLITS, DatasetSpec
 
-SPLITS = ("train", "val", "test")
+SPLITS = EVAL_SPLITS
 
 
 def _nonlinear_map(rng: np.random.Generator, latent_dim: int, hidden: int, out_dim: int):
@@ -71,8 +72,7 @@ def make_synthetic(n_concepts: int = 20, pairs_per_concept: int = 10, noise: flo
         check_int(name, value, minimum)
     for name, value in [("noise", noise), ("instance_spread", instance_spread), ("motion", motion)]:
         check_number(name, value, minimum=0.0)
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    check_choice("split", split, SPLITS)
 
     world = np.random.default_rng([seed, 0])
     concepts = world.standard_normal((n_concepts, latent_dim))
@@ -99,3 +99,10 @@ def make_synthetic(n_concepts: int = 20, pairs_per_concept: int = 10, noise: flo
         groups={"concept": concept_of.tolist()},
         name="synthetic",
     )
+
+
+DATASET = DatasetSpec(
+    name="synthetic",
+    description="generated pairs with known false negatives (pairs that share a latent concept)",
+    load=lambda split, data_root, **settings: make_synthetic(split=split, **settings),
+    splits=lambda data_root: SPLITS, loader=make_synthetic, root="none")

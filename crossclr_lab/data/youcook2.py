@@ -41,10 +41,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from crossclr_lab.checks import check_choice, check_folder_path, check_int
 from crossclr_lab.experts.text_encoder import TEXT_DIM, embed_texts
 from crossclr_lab.files import atomic_torch_save
 
 from .paired import PairedFeatures
+from .spec import DatasetSpec
 
 ANNOTATION_FILE = "youcookii_annotations_trainval.json"
 SUBSETS = {"training": "train", "validation": "val"}   # the annotation file's subsets -> our split names
@@ -198,12 +200,11 @@ def load_youcook2(root: str | os.PathLike, split: str = "train", video_features:
         ``groups = {"recipe": recipe ids, "video": video ids}``, ids ``"<video id>_<clip index>"``.
         Videos missing from a feature file are skipped; a warning gives their count.
     """
-    if split not in SPLITS:
-        raise ValueError(f"split must be 'train' or 'val', got {split!r} (the paper evaluates on 'val')")
-    if not isinstance(max_frames, int) or max_frames < 1:
-        raise ValueError(f"max_frames must be a positive int, got {max_frames!r}")
-    if not isinstance(max_tokens, int) or max_tokens < 1:
-        raise ValueError(f"max_tokens must be a positive int, got {max_tokens!r}")
+    check_choice("split", split, SPLITS, hint="there is no public test split: the paper evaluates on 'val'")
+    check_int("max_frames", max_frames, 1)
+    check_int("max_tokens", max_tokens, 1)
+    if cache_dir is not None:
+        check_folder_path("cache_dir", cache_dir)
     if text_tokens and text_features is None:
         raise ValueError("text_tokens=True needs COOT's token features: pass text_features='text_default.h5'")
     root = Path(root)
@@ -312,3 +313,13 @@ def _minilm_features(sentences: list[str], cache_dir: Path) -> torch.Tensor:
         warnings.warn(f"could not cache MiniLM features in {cache_dir} ({err}); pass cache_dir= to a writable "
                       f"folder to avoid recomputing them", stacklevel=3)
     return features
+
+
+DATASET = DatasetSpec(
+    name="youcook2",
+    description="YouCook2 clips with COOT's HowTo100M S3D features, as in the paper (needs data_root)",
+    load=lambda split, data_root, **settings: load_youcook2(data_root, split, **settings),
+    splits=lambda data_root: SPLITS, loader=load_youcook2, root="required", cli_settings=("text_features",),
+    root_hint="<folder with youcookii_annotations_trainval.json and video_feat_100m.h5> (COOT's release; see "
+              "crossclr_lab.data.youcook2)",
+    split_hint=" (YouCook2 has no public test split; the paper evaluates on 'val')")

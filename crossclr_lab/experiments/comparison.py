@@ -2,8 +2,8 @@
 
 Every variant is trained once per seed on the same train split, selected on val, and evaluated on the
 evaluation split. The summary gives mean ± std over seeds, the chance level, and the *paired* difference
-to a baseline variant (per-seed differences, so the seed's shared luck cancels); a difference counts as
-beyond seed noise only when ``|mean| > 2 · sem`` over at least 3 seeds. Tables, verdicts and figures of
+to a baseline variant (per-seed differences, so the seed's shared luck cancels), tested with
+:func:`crossclr_lab.experiments.stats.paired_difference` (a paired t-test at 5 %). Tables, verdicts and figures of
 the results are rendered by :mod:`crossclr_lab.experiments.report`.
 
 Example::
@@ -15,7 +15,6 @@ Example::
 
 from __future__ import annotations
 
-import math
 import os
 import re
 import statistics
@@ -26,8 +25,9 @@ from typing import Callable, Sequence
 from crossclr_lab.data.paired import PairedFeatures
 from crossclr_lab.data.provenance import describe
 from crossclr_lab.experiments.jobs import run_jobs
+from crossclr_lab.experiments.stats import paired_difference
 from crossclr_lab.files import atomic_write_json
-from crossclr_lab.losses import build_loss, loss_defaults
+from crossclr_lab.losses import CrossCLRLoss, build_loss, loss_defaults
 from crossclr_lab.metrics import chance_levels, recall_curve, retrieval_metrics
 from crossclr_lab.models import DualEncoder
 from crossclr_lab.training.model_cache import fit_cached
@@ -38,9 +38,6 @@ from crossclr_lab.utils import resolve_device, run_provenance
 TABLE_METRICS = ("t2v_r1", "t2v_r5", "t2v_r10", "t2v_medr", "v2t_r1", "v2t_r5", "v2t_r10", "v2t_medr",
                  "t2v_sem_r1", "v2t_sem_r1")
 VERDICT_METRICS = ("t2v_r1", "v2t_r1")
-MIN_SEEDS = 3  # below this, a paired sem is itself too noisy to call anything "beyond seed noise"
-CROSSCLR_COMPONENTS = ("intra_weight", "prune_threshold", "weight_temperature", "queue_size")
-COMPONENTS_OFF = {"intra_weight": 0.0, "prune_threshold": None, "weight_temperature": None, "queue_size": 0}
 
 
 @dataclass
@@ -60,12 +57,12 @@ def ablation_variants(crossclr_kwargs: dict | None = None, queue_sizes: tuple[in
     ``crossclr_kwargs``.
     """
     defaults = loss_defaults("crossclr")
-    full = {**{k: defaults[k] for k in CROSSCLR_COMPONENTS}, **(crossclr_kwargs or {})}
+    full = {**{k: defaults[k] for k in CrossCLRLoss.COMPONENTS}, **(crossclr_kwargs or {})}
     variants = [Variant("crossclr (full)", "crossclr", full)]
     for key, label in (("intra_weight", "no intra"), ("prune_threshold", "no pruning"),
                        ("weight_temperature", "no weighting")):
-        variants.append(Variant(label, "crossclr", {**full, key: COMPONENTS_OFF[key]}))
-    variants.append(Variant("none (= InfoNCE)", "crossclr", {**full, **COMPONENTS_OFF}))
+        variants.append(Variant(label, "crossclr", {**full, key: CrossCLRLoss.COMPONENTS_OFF[key]}))
+    variants.append(Variant("none (= InfoNCE)", "crossclr", {**full, **CrossCLRLoss.COMPONENTS_OFF}))
     variants += [Variant(f"queue {q}", "crossclr", {**full, "queue_size": q}) for q in queue_sizes
                  if q != full["queue_size"]]
     return variants
@@ -196,8 +193,12 @@ def _train_and_test(task: tuple[int, Variant], context: dict) -> tuple[dict, Dua
 
 
 def run_folder(name: str) -> str:
-    """A variant's run-folder name: lower case, runs of other characters as ``_`` (``"no intra"`` → ``no_intra``)."""
-    return re.sub(r"[^0-9a-z]+", "_", name.lower()).strip("_")
+    """A variant's run-folder name: lower case, runs of other characters as ``_`` (``"no intra"`` → ``no_intra``);
+    ``ValueError`` when nothing is left (``".."``)."""
+    slug = re.sub(r"[^0-9a-z]+", "_", name.lower()).strip("_")
+    if not slug:
+        raise ValueError(f"variant name {name!r} cannot be used in a file path: give it letters or digits")
+    return slug
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
@@ -215,10 +216,7 @@ def summarize(results: dict, metrics: tuple[str, ...] = TABLE_METRICS) -> dict:
         for m in (m for m in metrics if m in variant["runs"][0]["test"]):
             entry["mean"][m], entry["std"][m] = _mean_std([r["test"][m] for r in variant["runs"]])
             if name != results["baseline"]:
-                diffs = [r["test"][m] - base_runs[r["seed"]][m] for r in variant["runs"]]
-                mean, std = _mean_std(diffs)
-                sem = std / math.sqrt(len(diffs))
-                entry["diff"][m] = {"mean": mean, "std": std, "sem": sem, "n": len(diffs),
-                                    "beyond_noise": len(diffs) >= MIN_SEEDS and abs(mean) > 2 * sem}
+                entry["diff"][m] = paired_difference([r["test"][m] for r in variant["runs"]],
+                                                     [base_runs[r["seed"]][m] for r in variant["runs"]])
         summary[name] = entry
     return summary

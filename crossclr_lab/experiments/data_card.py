@@ -16,13 +16,12 @@ import argparse
 import ast
 import sys
 from collections import Counter
-from pathlib import Path
 
 import torch
 from torch import Tensor
 
 from crossclr_lab.data.paired import PairedFeatures
-from crossclr_lab.data.registry import DATASETS, dataset_splits, load_dataset
+from crossclr_lab.data.registry import DATASETS, dataset_spec, dataset_splits, load_dataset
 
 
 def summarize(data: PairedFeatures) -> list[str]:
@@ -49,92 +48,56 @@ def summarize(data: PairedFeatures) -> list[str]:
 
 
 def weight_share_lines(pooled: dict[str, Tensor], weight_temperature: float | None = None,
-                       batch_size: int = 64) -> list[str]:
-    """CrossCLR's largest connectivity-weight share in random train batches, per modality (or view) of ``pooled``
-    (name -> ``[N, D]`` pooled input features) at κ = ``weight_temperature`` (default: the paper's): the median
-    and p10-p90 over batches, and how often ``Σ C <= 0`` made the loss fall back to uniform weights (see
-    :func:`.weight_share.weight_share_stats`)."""
-    from crossclr_lab.losses.weight_share import PAPER_KAPPA, weight_share_stats
+                       batch_size: int = 64, prune_threshold: float | None = None) -> list[str]:
+    """CrossCLR's largest connectivity-weight share and pruned share in random train batches, per modality (or
+    view) of ``pooled`` (name -> ``[N, D]`` pooled input features) at κ = ``weight_temperature`` and γ =
+    ``prune_threshold`` (defaults: the paper's): the median and p10-p90 of the weight share over batches, how
+    often ``Σ C <= 0`` made the loss fall back to uniform weights, the median share of a batch pruning removes,
+    and a warning when γ prunes more than half of a typical batch (see :func:`.weight_share.weight_share_stats`)."""
+    from crossclr_lab.losses.weight_share import PAPER_GAMMA, PAPER_KAPPA, weight_share_stats
 
     kappa = PAPER_KAPPA if weight_temperature is None else weight_temperature
+    gamma = PAPER_GAMMA if prune_threshold is None else prune_threshold
     b = min(batch_size, *(len(f) for f in pooled.values()))
     which = "the paper's κ" if kappa == PAPER_KAPPA else "κ"
     lines = [f"connectivity weight share (train; largest w_i / Σ w of CrossCLR's weights at {which} = "
              f"{kappa:g}, median (p10-p90) over random batches of {b}; uniform = 1/{b} = {1 / b:.3f}, "
-             "1 = one sample carries the batch):"]
+             "1 = one sample carries the batch) and pruned share (samples with C_i / max C > "
+             f"γ = {gamma:g}, left out of the negatives; median over batches):"]
     width = max(map(len, pooled))
     for name, feat in pooled.items():
-        st = weight_share_stats(feat, batch_size=b, weight_temperature=kappa)
+        st = weight_share_stats(feat, batch_size=b, weight_temperature=kappa, prune_threshold=gamma)
         share = st["median"]
         fallback = (f"; Σ C <= 0 (uniform fallback) in {100 * st['fallback_fraction']:.0f} % of {st['batches']} "
                     f"batches, median of the others {st['median_weighted']:.3f}"
                     if 0 < st["fallback_fraction"] < 1 else "")
         advice = "  <- above 0.1: try a larger --weight-temperature, or none" if share > 0.1 else ""
         lines.append(f"  {name:<{width}}  {share:.3f} ({st['p10']:.3f}-{st['p90']:.3f}; {share * b:.1f}x uniform)"
-                     f"{fallback}{advice}")
+                     f"{fallback}; pruned {100 * st['pruned_median']:.1f} % of a batch{advice}")
+        if st["pruned_median"] > 0.5:
+            lines.append(f"  {'':<{width}}  <- γ prunes most of a batch ({100 * st['pruned_most']:.0f} % of batches "
+                         "lose more than half): the connectivities are nearly equal, so CrossCLR keeps few "
+                         "negatives (loss 0 when all are pruned); try a larger --prune-threshold, or none")
     return lines
-
-
-def data_card(name: str, data_root: str | None) -> list[str]:
-    """The dataset's card (emoji_motion's README, a folder's dataset.json), or a line saying where it was looked for."""
-    if name == "folder":
-        from crossclr_lab.data.folder import read_card
-
-        card = read_card(data_root)
-        views = ", ".join(f"{v} ({spec['layout']}, {spec['dim']}-d)" for v, spec in card["views"].items())
-        return ["data card (dataset.json):", f"  name: {card['name']}", f"  licence: {card['licence']}",
-                f"  description: {card['description'] or '(none)'}",
-                f"  views: {views}; default pair: video_view {card['video_view']!r}, text_view {card['text_view']!r}",
-                f"  groups: {', '.join(card['groups']) or '(none)'}"]
-    if name != "emoji_motion":
-        return []
-    from crossclr_lab.data.emoji_motion import default_root
-
-    card = (Path(data_root) if data_root is not None else default_root()) / "README.md"
-    if not card.is_file():
-        return [f"(no data card found at {card})"]
-    return ["data card:", *card.read_text(encoding="utf-8").rstrip().splitlines()]
-
-
-def _emoji_expert_features(data_root: str | None, **kwargs) -> dict[str, Tensor]:
-    """Emoji Motion's pooled train features: each video expert alone, the default set, and the text."""
-    from crossclr_lab.data.emoji_motion import DEFAULT_VIDEO_FEATURES, VIDEO_FEATURES
-
-    kwargs = {k: v for k, v in kwargs.items() if k != "video_features"}
-    pooled = {}
-    for experts in dict.fromkeys([*((n,) for n in VIDEO_FEATURES), DEFAULT_VIDEO_FEATURES]):
-        train = load_dataset("emoji_motion", split="train", data_root=data_root, video_features=list(experts),
-                             **kwargs)
-        default = " (default)" if experts == DEFAULT_VIDEO_FEATURES else ""
-        pooled[f"video {'+'.join(experts)}{default}"] = train.video_pooled
-    pooled["text"] = train.text_pooled
-    return pooled
 
 
 def describe(name: str, data_root: str | None = None, splits: list[str] | None = None,
              weight_temperature: float | None = None, **kwargs) -> str:
     """The full report for dataset ``name`` (each split unless ``splits`` is given; "all" only on request); the
     weight share (at κ = ``weight_temperature``, default the paper's) when the train split is described."""
-    if name not in DATASETS:
-        raise ValueError(f"unknown dataset {name!r}; choose one of {', '.join(sorted(DATASETS))}")
-    lines = [f"dataset {name}: {DATASETS[name]}"]
+    spec = dataset_spec(name)
+    lines = [f"dataset {name}: {spec.description}"]
     train = None
     for split in splits or [s for s in dataset_splits(name, data_root) if s != "all"]:
         lines.append(f"split {split}:")
         data = load_dataset(name, split=split, data_root=data_root, **kwargs)
         lines += summarize(data)
         train = data if split == "train" else train
-    if train is not None:
-        if name == "emoji_motion":  # every video expert, not only the set loaded
-            pooled = _emoji_expert_features(data_root, **kwargs)
-        elif name == "folder":  # every view of the folder, not only the pair loaded
-            from crossclr_lab.data.folder import load_views
-
-            pooled = {view: v.pooled() for view, v in load_views(data_root, "train").items()}
-        else:
-            pooled = {"video": train.video_pooled, "text": train.text_pooled}
+    if train is not None:   # every view the dataset has (its hook), not only the pair loaded
+        pooled = (spec.views(data_root, **kwargs) if spec.views is not None
+                  else {"video": train.video_pooled, "text": train.text_pooled})
         lines += weight_share_lines(pooled, weight_temperature)
-    lines += data_card(name, data_root)
+    lines += spec.card(data_root) if spec.card is not None else []
     return "\n".join(lines)
 
 

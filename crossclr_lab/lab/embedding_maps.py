@@ -6,7 +6,8 @@ concept's variants cluster in it.
 - :func:`tightness_table`: that measure for several spaces (models × modalities) as rows.
 - :func:`plot_joint_maps`: maps side by side, video points as thumbnails (or coloured by a group), text points
   as markers, a line from each video to its paired text.
-- :func:`map_widget`: the same maps redrawn from a dropdown (thumbnails or a group) and a pair-lines toggle.
+- :func:`map_widget` (:class:`MapWidget`): the same maps from a dropdown (thumbnails or a group) and a pair-lines
+  toggle, each view drawn once.
 - :func:`tightness_findings` / :func:`tightness_verdict`, :func:`modality_gap_table` / :func:`modality_gap_verdict`:
   the tables notebook 04 shows and the sentences computed from them.
 
@@ -157,16 +158,18 @@ OTHER_COLOUR = (0.82, 0.82, 0.82, 1.0)
 def plot_joint_maps(maps: dict[str, tuple[np.ndarray, np.ndarray]], features, color_by: str | None = None,
                     thumbnails: bool = True, pair_lines: bool = True, thumb_zoom: float = 0.8,
                     max_colours: int = 8, panel_size: float = 6.0, subset: Sequence[int] | None = None,
-                    one_picture_per: str | None = None) -> Figure:
+                    one_picture_per: str | None = None, line_items: int = 12, picture_gap: float = 0.07) -> Figure:
     """Joint maps side by side: ``maps = {model name: (video_xy [N, 2], text_xy [N, 2])}`` over ``features`` (N items).
 
     ``thumbnails=True`` draws each video point as its clip's thumbnail (items without one: a grey dot) and each
     text point as a black ``×``; ``color_by`` (a ``features.groups`` key) instead colours both by group — the
     ``max_colours`` most frequent groups get a colour each, the others one light grey — video as ``●`` and
-    text as ``▲``. ``pair_lines`` joins each video to its paired text. ``subset``: draw only these items (the
-    map keeps the positions computed with all of them). ``one_picture_per`` (a group key): only the first clip of
-    each group is drawn as a picture, its other clips (variants that sit on top of it) as small dots, so pictures
-    do not pile up. The legend lists only what is drawn.
+    text as ``▲``. ``pair_lines`` joins the video and text of ``line_items`` highlighted pairs (spread over the
+    drawn items; a line for every pair makes a hairball). ``subset``: draw only these items (the map keeps the
+    positions computed with all of them). ``one_picture_per`` (a group key): only the first clip of each group is
+    drawn as a picture, its other clips (variants that sit on top of it) as small dots; a picture closer than
+    ``picture_gap`` (a fraction of the map's width) to one already drawn becomes a dot too, so pictures do not
+    pile up. The legend, under each map, lists only what is drawn.
     """
     from matplotlib.collections import LineCollection
     from matplotlib.lines import Line2D
@@ -203,11 +206,12 @@ def plot_joint_maps(maps: dict[str, tuple[np.ndarray, np.ndarray]], features, co
     axes = fig.subplots(1, len(maps), squeeze=False)[0]
     values = [features.groups[color_by][i] for i in drawn] if color_by else []
     colours, coloured, n_other = _group_colours(values, max_colours) if color_by else ({}, [], 0)
+    lined = np.unique(np.linspace(0, len(drawn) - 1, min(line_items, len(drawn))).astype(int)) if pair_lines else []
     for ax, (name, (vxy, txy)) in zip(axes, maps.items()):
         vxy, txy = np.asarray(vxy)[drawn], np.asarray(txy)[drawn]
         if pair_lines:
-            ax.add_collection(LineCollection(np.stack([vxy, txy], 1), colors="grey", linewidths=0.5, alpha=0.35,
-                                             zorder=1))
+            ax.add_collection(LineCollection(np.stack([vxy[lined], txy[lined]], 1), colors="black", linewidths=0.9,
+                                             alpha=0.75, zorder=4))
         handles = []
         if color_by:
             c = [colours.get(g, OTHER_COLOUR) for g in values]
@@ -228,14 +232,20 @@ def plot_joint_maps(maps: dict[str, tuple[np.ndarray, np.ndarray]], features, co
         else:
             missing = [k for k, i in enumerate(drawn.tolist()) if i not in images and i not in variants]
             others = [k for k, i in enumerate(drawn.tolist()) if i in variants]
+            gap = picture_gap * float(np.ptp(np.concatenate([vxy, txy])[:, 0]) or 1.0)
+            placed: list[np.ndarray] = []
             for k, i in enumerate(drawn.tolist()):
                 if i in images:
+                    if placed and np.min(np.linalg.norm(np.asarray(placed) - vxy[k], axis=1)) < gap:
+                        others.append(k)                       # it would cover a picture: a dot instead
+                        continue
+                    placed.append(vxy[k])
                     ax.add_artist(AnnotationBbox(OffsetImage(images[i], zoom=thumb_zoom), vxy[k], frameon=False,
                                                  pad=0.0, zorder=2))
             if others:
                 ax.scatter(vxy[others, 0], vxy[others, 1], color="tab:blue", s=10, zorder=1.5)   # under pictures
                 handles.append(Line2D([], [], ls="", marker="o", ms=4, color="tab:blue",
-                                      label=f"another clip of a pictured {one_picture_per} ({len(others)})"))
+                                      label=f"clip drawn as a dot: its picture would cover another ({len(others)})"))
             if missing:
                 ax.scatter(vxy[missing, 0], vxy[missing, 1], color="grey", s=14, zorder=2)
                 handles.append(Line2D([], [], ls="", marker="o", color="grey",
@@ -244,7 +254,8 @@ def plot_joint_maps(maps: dict[str, tuple[np.ndarray, np.ndarray]], features, co
             ax.scatter(txy[:, 0], txy[:, 1], color="black", marker="x", s=14, linewidths=0.8, zorder=3)
             handles.append(Line2D([], [], ls="", marker="x", color="black", label="text"))
         if pair_lines:
-            handles.append(Line2D([], [], color="grey", lw=0.8, alpha=0.6, label="video–text pair"))
+            handles.append(Line2D([], [], color="black", lw=0.9, alpha=0.75,
+                                  label=f"video–text pair ({len(lined)} of {len(drawn)} highlighted)"))
         allxy = np.concatenate([vxy, txy])
         pad = 0.05 * (allxy.max(0) - allxy.min(0) + 1e-9)
         ax.set_xlim(allxy[:, 0].min() - pad[0], allxy[:, 0].max() + pad[0])
@@ -253,36 +264,86 @@ def plot_joint_maps(maps: dict[str, tuple[np.ndarray, np.ndarray]], features, co
         ax.set_ylabel("UMAP 2")
         what = f"coloured by {color_by}" if color_by else ("pictures: video clips" if images else "")
         ax.set_title(f"{name}: {len(drawn)} pairs" + (f", {what}" if what else ""))
-        ax.legend(handles=handles, loc="best", fontsize=7, framealpha=0.85)
+        ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.1), fontsize=8, frameon=False,
+                  ncols=2 if max(len(h.get_label()) for h in handles) < 34 else 1)   # under the map, off the data
     return fig
 
 
-def map_widget(maps: dict[str, tuple[np.ndarray, np.ndarray]], features, color_by: str | None = None):
-    """An ``ipywidgets.interactive`` redrawing :func:`plot_joint_maps` (the UMAP layouts are kept).
+class MapWidget:
+    """The maps of :func:`plot_joint_maps` behind a "colour by" dropdown (thumbnails or any group) and a pair-lines
+    checkbox. The UMAP layouts are computed once (``maps``); each view is drawn once and kept as PNG bytes, and a
+    background thread draws the other views after the first, so a change only swaps a picture (``ipywidgets.Image``,
+    width of the page).
 
-    ``ui.children[0]``: a dropdown with "thumbnails" (when the dataset has them) and every group of ``features``;
-    ``ui.children[1]``: the pair-lines checkbox; ``ui.result``: the last figure.
+    ``color_by``/``pair_lines``: the controls; ``image``: the picture; ``figure``: the figure of the view shown
+    (``None`` when it came from the PNG cache of a figure drawn in the background); ``box``: the ``VBox``.
+    ``one_picture_per``: passed to :func:`plot_joint_maps` for the thumbnail view.
     """
-    import ipywidgets as widgets
-    from IPython.display import display
 
-    choices = (["thumbnails"] if features.thumbnail_fn is not None else []) + sorted(features.groups)
-    if not choices:
-        raise ValueError(f"dataset {features.name!r} has neither thumbnails nor groups to draw the maps with")
-    if color_by is not None and color_by not in choices:
-        raise ValueError(f"color_by must be one of {choices}, got {color_by!r}")
+    def __init__(self, maps: dict[str, tuple[np.ndarray, np.ndarray]], features, color_by: str | None = None,
+                 one_picture_per: str | None = None, prerender: bool = True):
+        import threading
 
-    def redraw(color_by: str, pair_lines: bool) -> Figure:
+        import ipywidgets as widgets
+
+        from crossclr_lab.lab.live_figure import Debouncer
+
+        choices = (["thumbnails"] if features.thumbnail_fn is not None else []) + sorted(features.groups)
+        if not choices:
+            raise ValueError(f"dataset {features.name!r} has neither thumbnails nor groups to draw the maps with")
+        if color_by is not None and color_by not in choices:
+            raise ValueError(f"color_by must be one of {choices}, got {color_by!r}")
+        self.maps, self.features, self.one_picture_per = maps, features, one_picture_per
+        self.color_by = widgets.Dropdown(options=choices, value=color_by or choices[0], description="colour by")
+        self.pair_lines = widgets.Checkbox(value=True, description="pair lines")
+        self.image = widgets.Image(format="png", layout=widgets.Layout(width="100%", height="auto"))
+        self.box = widgets.VBox([widgets.HBox([self.color_by, self.pair_lines]), self.image])
+        self.box.add_class("crossclr-maps")
+        self._png: dict[tuple, bytes] = {}
+        self.figure = None
+        debounced = Debouncer(self.render)
+        self.color_by.observe(debounced, names="value")
+        self.pair_lines.observe(debounced, names="value")
+        self.render()
+        self.prerendering = None                # the background thread drawing every view (join() to wait)
+        if prerender:
+            views = [(c, p) for p in (True, False) for c in choices]     # the shown pair-lines setting first
+            self.prerendering = threading.Thread(target=lambda: [self._view(*v) for v in views], daemon=True)
+            self.prerendering.start()
+
+    def draw(self, color_by: str, pair_lines: bool) -> Figure:
+        """The figure of one view."""
         if color_by == "thumbnails":
-            fig = plot_joint_maps(maps, features, pair_lines=pair_lines)
-        else:
-            fig = plot_joint_maps(maps, features, color_by=color_by, pair_lines=pair_lines)
-        display(fig)
-        return fig
+            return plot_joint_maps(self.maps, self.features, pair_lines=pair_lines,
+                                   one_picture_per=self.one_picture_per)
+        return plot_joint_maps(self.maps, self.features, color_by=color_by, pair_lines=pair_lines)
 
-    return widgets.interactive(redraw, color_by=widgets.Dropdown(options=choices, value=color_by or choices[0],
-                                                                  description="colour by"),
-                               pair_lines=widgets.Checkbox(value=True, description="pair lines"))
+    def _view(self, color_by: str, pair_lines: bool) -> tuple[bytes, Figure | None]:
+        """``(png, figure)`` of a view: drawn now (figure returned) or taken from the cache (figure ``None``)."""
+        import io
+
+        key = (color_by, pair_lines)
+        if key in self._png:
+            return self._png[key], None
+        fig = self.draw(color_by, pair_lines)       # no lock: an event never waits for the background thread
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=100)
+        self._png[key] = buffer.getvalue()          # one dict store: atomic under the GIL
+        return self._png[key], fig
+
+    def render(self) -> None:
+        """Show the view the controls select."""
+        png, self.figure = self._view(self.color_by.value, self.pair_lines.value)
+        self.image.value = png
+
+    def _repr_mimebundle_(self, **kwargs):
+        return self.box._repr_mimebundle_(**kwargs)
+
+
+def map_widget(maps: dict[str, tuple[np.ndarray, np.ndarray]], features, color_by: str | None = None,
+               one_picture_per: str | None = None) -> MapWidget:
+    """A :class:`MapWidget` over ``maps`` (``{model: (video_xy, text_xy)}``) of ``features``."""
+    return MapWidget(maps, features, color_by, one_picture_per)
 
 
 # -- tables and computed verdicts ----------------------------------------------------------------------------------

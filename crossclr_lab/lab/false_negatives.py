@@ -347,15 +347,25 @@ def plot_pruning_curves(curves: dict[str, dict], gamma: float | None = None,
                         title: str = "Does pruning find false negatives?") -> Figure:
     """Three panels over γ, one colour per entry of ``curves`` (name → :func:`pruning_curve`): the share of samples
     pruned; precision (solid) against the base rate (dashed: the precision of pruning at random), in %; recall.
-    ``gamma`` marks the threshold the text reads at."""
+    ``gamma`` marks the threshold the text reads at. Entries with the same pruned share (the same features judged
+    against two groupings) are drawn distinguishably: the later one wide, dashed and hollow, its legend naming
+    the earlier."""
     from matplotlib.lines import Line2D
     from matplotlib.ticker import FuncFormatter
 
     fig = Figure(figsize=(13, 3.8), layout="constrained")
     axes = fig.subplots(1, 3)
+    first: dict[str, str] = {}      # entry -> the earlier entry with the same pruned share (same input features)
     for j, (name, c) in enumerate(curves.items()):
         style = {"color": f"C{j}", "marker": "o", "ms": 3}
-        axes[0].plot(c["threshold"], 100 * c["pruned_fraction"], label=name, **style)
+        same = next((other for other in list(curves)[:j] if other not in first and np.array_equal(
+            curves[other]["pruned_fraction"], c["pruned_fraction"])), None)
+        if same is None:
+            axes[0].plot(c["threshold"], 100 * c["pruned_fraction"], label=name, **style)
+        else:   # identical series (pruning does not depend on the grouping): drawn under it, wide, dashed, hollow
+            first[name] = same
+            axes[0].plot(c["threshold"], 100 * c["pruned_fraction"], color=f"C{j}", ls="--", lw=3, alpha=0.6,
+                         marker="s", ms=7, mfc="none", zorder=1, label=f"{name} (= {same}: same features)")
         axes[1].plot(c["threshold"], 100 * c["precision"], **style)
         axes[1].plot(c["threshold"], 100 * c["base_rate"], color=f"C{j}", ls="--", lw=1.2)
         axes[2].plot(c["threshold"], 100 * c["recall"], **style)

@@ -224,7 +224,3 @@ def signed(x: float, decimals: int = 1) -> str:
     value = round(x, decimals) + 0.0
     return f"{value:+.{decimals}f}"
 
-
-def percent(x: float, decimals: int = 1) -> str:
-    """A fraction as a percentage: ``0.0142`` → ``1.4 %``."""
-    return f"{100 * x:.{decimals}f} %"

@@ -23,13 +23,14 @@ import torch
 from crossclr_lab.data import load_dataset
 from crossclr_lab.data.emoji_motion import DEFAULT_VIDEO_FEATURES
 from crossclr_lab.data.paired import PairedFeatures, random_batches
+from crossclr_lab.data.spec import EVAL_SPLITS
 from crossclr_lab.experiments.comparison import Variant, run_comparison
+from crossclr_lab.experiments.stats import MIN_SEEDS, format_difference, significance_note
 from crossclr_lab.lab.false_negatives import batch_connectivity
 from crossclr_lab.losses.weight_share import weight_share_stats
 from crossclr_lab.metrics import metric_label
 from crossclr_lab.training.trainer import TrainConfig
 
-SPLITS = ("train", "val", "test")
 DELTA_METRICS = ("t2v_r1", "t2v_r10", "v2t_r1")
 
 
@@ -46,7 +47,7 @@ def load_feature_sets(split_kind: str = "concept", data_root=None) -> dict[str, 
     ``DEFAULT_VIDEO_FEATURES``) and "centred pretrained" (those minus their train mean)."""
     def splits(features) -> tuple[PairedFeatures, ...]:
         return tuple(load_dataset("emoji_motion", s, data_root, split_kind=split_kind, video_features=list(features))
-                     for s in SPLITS)
+                     for s in EVAL_SPLITS)
 
     pretrained = splits(DEFAULT_VIDEO_FEATURES)
     return {"hand-crafted": splits(("handcrafted",)), "pretrained": pretrained,
@@ -80,9 +81,10 @@ def weight_share_table(sets: dict, batch_size: int = 64, epochs: int = 10) -> di
 def plot_connectivity_distributions(sets: dict, stats: dict, batch_size: int = 64, epochs: int = 3):
     """Two panels: the connectivity ``C_i`` of training samples in random batches, and the largest weight
     share per batch (log scale; uniform weights and the 0.1 mark drawn). Returns the Figure."""
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 
-    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.2), constrained_layout=True)
+    fig = Figure(figsize=(13, 4.2), layout="constrained")
+    left, right = fig.subplots(1, 2)
     for j, (name, (train, _, _)) in enumerate(sets.items()):
         conn = connectivity_samples(train.video_pooled, batch_size, epochs)
         left.hist(conn, bins=80, histtype="step", lw=1.6, color=f"C{j}", density=True, label=name)
@@ -115,7 +117,9 @@ def compare_losses(sets: dict, seeds: list[int], config: TrainConfig, log=print)
 
 
 def deltas(results: dict) -> dict[str, dict]:
-    """name -> {metric: paired CrossCLR − InfoNCE difference (mean, sem, n, beyond_noise)} plus each loss's mean."""
+    """name -> {metric: paired CrossCLR − InfoNCE difference
+    (:func:`crossclr_lab.experiments.stats.paired_difference`)} plus
+    each loss's mean."""
     out = {}
     for name, res in results.items():
         summary = res["summary"]
@@ -127,13 +131,13 @@ def deltas(results: dict) -> dict[str, dict]:
 
 def delta_table(results: dict, stats: dict) -> str:
     """Markdown: per feature set the median largest weight share (and how often the loss fell back to uniform
-    weights), each loss's T→V R@1 (mean ± std) and the paired CrossCLR − InfoNCE differences, mean (sem)."""
+    weights), each loss's T→V R@1 (mean ± std) and the paired CrossCLR − InfoNCE differences, mean (sem) and p."""
     head = ("| video features | largest weight share (median) | CrossCLR T→V R@1 | InfoNCE T→V R@1 | "
-            + " | ".join(f"Δ {metric_label(m)} (sem)" for m in DELTA_METRICS) + " |")
+            + " | ".join(f"Δ {metric_label(m)} (sem), p" for m in DELTA_METRICS) + " |")
     lines = [head, "|" + "---|" * (4 + len(DELTA_METRICS))]
     for name, d in deltas(results).items():
         diff = [d["diff"][m] for m in DELTA_METRICS]
-        cells = [f"{x['mean']:+.1f} ({x['sem']:.1f}){' *' if x['beyond_noise'] else ''}" for x in diff]
+        cells = [format_difference(x) for x in diff]
         means = [f"{d[loss]['t2v_r1']:.1f} ± {d[loss + '_std']['t2v_r1']:.1f}" for loss in ("crossclr", "infonce")]
         st = stats[name]
         share = f"{st['median']:.3f}" + (f" (Σ C <= 0 in {100 * st['fallback_fraction']:.0f} % of batches; the "
@@ -141,8 +145,9 @@ def delta_table(results: dict, stats: dict) -> str:
         lines.append(f"| {name} | {share} | " + " | ".join(means + cells) + " |")
     n = len(next(iter(results.values()))["seeds"])
     lines.append("")
-    lines.append(f"{n} seed(s); Δ = paired per-seed CrossCLR − InfoNCE, mean (sem); * = |mean| > 2·sem with >= 3 "
-                 "seeds. Weight share: uniform = 1/64 ≈ 0.016, one sample carrying the batch = 1.")
+    lines.append(f"{n} seed(s); Δ = paired per-seed CrossCLR − InfoNCE, mean (sem) and p-value; "
+                 f"{significance_note(n, len(results) * len(DELTA_METRICS))}. "
+                 "Weight share: uniform = 1/64 ≈ 0.016, one sample carrying the batch = 1.")
     return "\n".join(lines)
 
 
@@ -156,16 +161,18 @@ def reading(results: dict, stats: dict, threshold: float = 0.1) -> list[str]:
                   f"in {100 * s['fallback_fraction']:.0f} % of batches Σ C <= 0 and the loss falls back to uniform "
                   f"weights; in the others the median largest weight share is {where:.3f}")
         spread = "weight spread over the batch" if where < threshold else "weight concentrated on few samples"
-        if r1["n"] < 3:
+        if r1["n"] < MIN_SEEDS:
             verdict = f"too few seeds ({r1['n']}) to separate the difference from seed noise"
         elif r1["beyond_noise"]:
-            verdict = f"CrossCLR is {'better' if r1['mean'] > 0 else 'worse'} than InfoNCE beyond seed noise"
+            verdict = (f"CrossCLR is {'better' if r1['mean'] > 0 else 'worse'} than InfoNCE beyond seed noise "
+                       f"(p = {r1['p']:.3f})")
         else:
             verdict = "the two losses are within seed noise of each other"
         if s["fallback_fraction"] == 1:
             shares, spread = "Σ C <= 0 in every batch and the loss falls back to uniform weights", "no weighting"
         lines.append(f"- **{name}**: {shares} ({spread}); "
-                     f"T→V R@1 Δ = {r1['mean']:+.1f} (sem {r1['sem']:.1f} over {r1['n']} seeds): {verdict}.")
+                     f"T→V R@1 Δ = {r1['mean']:+.1f} (sem {r1['sem']:.1f} over {r1['n']} seeds, paired t-test): "
+                     f"{verdict}.")
     return lines
 
 
@@ -184,7 +191,7 @@ def compare_pairs(pairs: list[tuple[str, str]], seeds: list[int], config: TrainC
     variants = [Variant("crossclr", "crossclr"), Variant("infonce", "infonce")]
     results = {}
     for a, b in pairs:
-        splits = tuple(load_view_pair((a, b), split, split_kind=split_kind) for split in SPLITS)
+        splits = tuple(load_view_pair((a, b), split, split_kind=split_kind) for split in EVAL_SPLITS)
         group = splits[2].default_group()
         log(f"{a} ↔ {b}: inputs {tuple(splits[0].video.shape[1:])} and {tuple(splits[0].text.shape[1:])}")
         results[f"{a} ↔ {b}"] = run_comparison(variants, seeds, splits, replace(config, group=group), group=group,
@@ -194,9 +201,7 @@ def compare_pairs(pairs: list[tuple[str, str]], seeds: list[int], config: TrainC
 
 def pair_table(results: dict) -> str:
     """Markdown: per view pair A ↔ B each loss's R@1 / R@10 (mean ± std) both ways, and the paired CrossCLR − InfoNCE
-    differences, mean (sem), * beyond seed noise."""
-    def cell(d):
-        return f"{d['mean']:+.1f} ({d['sem']:.1f}){' *' if d['beyond_noise'] else ''}"
+    differences, mean (sem), p-value, * beyond seed noise."""
 
     head = ("| pair (A ↔ B) | CrossCLR A←B R@1 / R@10 | InfoNCE A←B R@1 / R@10 | CrossCLR B←A R@1 / R@10 | "
             "InfoNCE B←A R@1 / R@10 | Δ A←B R@1 | Δ A←B R@10 | Δ B←A R@1 | Δ B←A R@10 |")
@@ -205,12 +210,14 @@ def pair_table(results: dict) -> str:
         s = res["summary"]
         means = [f"{s[loss]['mean'][f'{d}_r1']:.1f} ± {s[loss]['std'][f'{d}_r1']:.1f} / "
                  f"{s[loss]['mean'][f'{d}_r10']:.1f}" for d in ("t2v", "v2t") for loss in ("crossclr", "infonce")]
-        lines.append(f"| {name} | " + " | ".join(means + [cell(s["crossclr"]["diff"][m]) for m in PAIR_METRICS])
-                     + " |")
+        cells = means + [format_difference(s["crossclr"]["diff"][m]) for m in PAIR_METRICS]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     res = next(iter(results.values()))
     lines += ["", f"{len(res['seeds'])} seed(s), test split of {res['n_test']} pairs (chance R@1 "
               f"{res['chance']['t2v_r1']:.1f} %, R@10 {res['chance']['t2v_r10']:.1f} %); Δ = paired per-seed "
-              "CrossCLR − InfoNCE, mean (sem); * = |mean| > 2·sem with >= 3 seeds. A←B: A retrieved from B."]
+              "CrossCLR − InfoNCE, mean (sem) and p-value; "
+              f"{significance_note(len(res['seeds']), len(results) * len(PAIR_METRICS))}. "
+              "A←B: A retrieved from B."]
     return "\n".join(lines)
 
 
@@ -227,7 +234,7 @@ def pair_reading(results: dict) -> list[str]:
                  + (" (little more than chance: the models barely align these two views, from too little "
                     "training or too little shared content)"
                     if best_r10 < 3 * chance else ""))
-        if n < 3:
+        if n < MIN_SEEDS:
             verdict = f"too few seeds ({n}) to tell a difference from seed noise"
         else:
             better = [metric_label(m) for m, d in diff.items() if d["beyond_noise"] and d["mean"] > 0]

@@ -18,8 +18,9 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from crossclr_lab.experiments.comparison import MIN_SEEDS, Variant, ablation_variants
-from crossclr_lab.experiments.report import _mean_band, _smooth
+from crossclr_lab.experiments.comparison import Variant, ablation_variants
+from crossclr_lab.experiments.report import mean_band, moving_average, variant_color
+from crossclr_lab.experiments.stats import MIN_SEEDS
 from crossclr_lab.lab.findings import Claim, Table, Verdict, signed
 from crossclr_lab.metrics import lower_is_better, metric_label
 
@@ -156,7 +157,7 @@ def relative_curves(results: dict, smooth: int = SMOOTH) -> dict[str, np.ndarray
     for name, variant in results["variants"].items():
         runs = [r["step_losses"] for r in variant["runs"]]
         length = min(len(r) for r in runs)
-        arr = _smooth(np.asarray([r[:length] for r in runs], dtype=float), smooth)
+        arr = moving_average(np.asarray([r[:length] for r in runs], dtype=float), smooth)
         curves[name] = arr / arr[:, :1]
     return curves
 
@@ -219,7 +220,7 @@ def plot_relative_loss_curves(results: dict, tail: float = 0.25, figsize=(7.0, 4
     for i, (name, curves) in enumerate(relative_curves(results).items()):
         steps = np.arange(1, curves.shape[1] + 1)
         length = max(length, len(steps))
-        _mean_band(ax, steps, curves, f"{name} ({len(curves)} seed{'s' * (len(curves) > 1)})", f"C{i}")
+        mean_band(ax, steps, curves, f"{name} ({len(curves)} seed{'s' * (len(curves) > 1)})", variant_color(name, i))
     ax.axvspan((1 - tail) * length, length, color="grey", alpha=0.12, lw=0, label=f"last {int(100 * tail)} % of steps")
     ax.set(xlabel="optimiser step", ylabel=f"loss / its starting value (moving average of {SMOOTH} steps)",
            title=f"{results['dataset']}: training loss relative to its start", ylim=(0, None))

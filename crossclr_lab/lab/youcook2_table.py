@@ -30,6 +30,7 @@ import numpy as np
 from crossclr_lab.data.youcook2 import ANNOTATION_FILE
 from crossclr_lab.experiments.comparison import Variant
 from crossclr_lab.lab.findings import Claim, Table, Verdict, signed
+from crossclr_lab.losses import CrossCLRLoss, loss_defaults
 from crossclr_lab.training.trainer import TrainConfig
 
 # Table 1 of the paper, YouCook2 (same COOT architecture, only the loss changes): R@1, R@5, R@10 in %.
@@ -44,7 +45,8 @@ PAPER_TABLE1 = {
 LOSS_NAMES = {"MaxMargin": "max_margin", "MIL-NCE": "mil_nce", "CLIP": "infonce", "DCL": "dcl", "NT-Xent": "nt_xent",
               "CrossCLR": "crossclr"}
 # CrossCLR on YouCook2 as the paper's Table 7 gives it (the authors' code uses a 3,000 queue instead).
-PAPER_CROSSCLR = {"temperature": 0.03, "intra_weight": 0.8, "prune_threshold": 0.9, "weight_temperature": 3.5e-3,
+PAPER_CROSSCLR = {"temperature": 0.03,
+                  **{k: v for k, v in loss_defaults("crossclr").items() if k in CrossCLRLoss.COMPONENTS},
                   "queue_size": 5000}
 VIDEO_FILE, TEXT_FILE, LENS_FILE = "video_feat_100m.h5", "text_default.h5", "text_lens_default.json"
 

@@ -48,6 +48,8 @@ def check_features(name: str, feat: Tensor | None, batch_size: int, check_finite
     if not isinstance(feat, Tensor) or feat.dim() != 2 or feat.shape[0] != batch_size:
         shape = tuple(feat.shape) if isinstance(feat, Tensor) else type(feat).__name__
         raise ValueError(f"{name} must have shape [B={batch_size}, D_in], got {shape}")
+    if not feat.is_floating_point():
+        raise ValueError(f"{name} must be a floating-point tensor, got {feat.dtype}: convert it with .float()")
     if check_finite and not torch.isfinite(feat).all():
         raise ValueError(f"{name} contains NaN or Inf values; check the input feature files")
     return feat

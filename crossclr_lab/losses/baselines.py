@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..checks import check_positive
+from ..checks import check_choice, check_number, check_positive
 from .base import PairLoss, cross_logits, row_indices, symmetric_parts, upcast, whole
 
 
@@ -69,9 +69,7 @@ class MaxMarginLoss(PairLoss):
         super().__init__(temperature=1.0, check_finite=check_finite, gather_distributed=gather_distributed,
                          local_loss=local_loss)
         self.margin = check_positive("margin", margin)
-        if reduction not in ("sum", "hardest"):
-            raise ValueError(f"reduction must be 'sum' or 'hardest', got {reduction!r}")
-        self.reduction = reduction
+        self.reduction = check_choice("reduction", reduction, ("sum", "hardest"))
 
     def compute(self, v, t, video_feat, text_feat, tau, rows):
         sim_v, sim_t = cross_logits(v, t, rows, None)            # [b, B]: s(v_i, t_k) and s(v_k, t_i)
@@ -115,9 +113,7 @@ class DebiasedContrastiveLoss(PairLoss):
                  gather_distributed: bool = False, local_loss: bool = False):
         super().__init__(temperature=temperature, check_finite=check_finite, gather_distributed=gather_distributed,
                          local_loss=local_loss)
-        if not 0 <= tau_plus < 1:
-            raise ValueError(f"tau_plus must be in [0, 1), got {tau_plus}")
-        self.tau_plus = float(tau_plus)
+        self.tau_plus = check_number("tau_plus", tau_plus, minimum=0, below=1)
 
     def _side(self, logits: Tensor, index: Tensor, tau) -> Tensor:
         """Per-anchor losses ``[b]`` of anchors whose logits are ``logits [b, B]``, positives at ``index [b]``."""

@@ -9,11 +9,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..checks import check_positive
+from ..checks import check_number, check_positive
 from .base import LossParts, PairLoss, check_features, row_indices, upcast, whole
 from .queue import FeatureQueue
 
 INTRA_WEIGHT_MODES = ("similarity", "logits")
+PAPER_KAPPA = 3.5e-3   # κ, the weight temperature of the paper's experiments: the default
 _LEFT_OUT = torch.finfo(torch.float32).min   # a logit whose exp is exactly 0: the entry is left out
 
 
@@ -94,8 +95,13 @@ class CrossCLRLoss(PairLoss):
         parts = loss_fn.parts(video_emb, text_emb, video_feat, text_feat)   # LossParts: weights, masks, ...
     """
 
+    # The switchable components (constructor arguments) and the value that switches each off; the ablation
+    # (crossclr_lab.experiments.comparison.ablation_variants) and the CLI's flags read them here.
+    COMPONENTS = ("intra_weight", "prune_threshold", "weight_temperature", "queue_size")
+    COMPONENTS_OFF = {"intra_weight": 0.0, "prune_threshold": None, "weight_temperature": None, "queue_size": 0}
+
     def __init__(self, temperature: float = 0.03, intra_weight: float = 0.8, prune_threshold: float | None = 0.9,
-                 weight_temperature: float | None = 3.5e-3, queue_size: int = 0,
+                 weight_temperature: float | None = PAPER_KAPPA, queue_size: int = 0,
                  intra_weight_on: str = "similarity", check_finite: bool = True,
                  gather_distributed: bool = False, chunk_size: int | None = None, local_loss: bool = False):
         super().__init__(temperature=temperature, check_finite=check_finite, gather_distributed=gather_distributed,
@@ -103,9 +109,8 @@ class CrossCLRLoss(PairLoss):
         if not (isinstance(intra_weight, (int, float)) and math.isfinite(intra_weight) and intra_weight >= 0):
             raise ValueError(f"intra_weight (λ) must be a finite number >= 0 (0 switches intra negatives off), "
                              f"got {intra_weight!r}")
-        if prune_threshold is not None and not (0 < prune_threshold <= 1):
-            raise ValueError(f"prune_threshold (γ) must be in (0, 1] or None to switch pruning off, "
-                             f"got {prune_threshold!r}")
+        if prune_threshold is not None:
+            check_number("prune_threshold (γ)", prune_threshold, above=0, maximum=1, hint="None switches pruning off")
         if weight_temperature is not None:
             weight_temperature = check_positive("weight_temperature (κ; None switches weighting off)",
                                                 weight_temperature)

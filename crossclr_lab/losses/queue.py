@@ -82,8 +82,10 @@ class FeatureQueue(nn.Module):
         return out
 
     @torch.no_grad()
+    @torch.inference_mode(False)     # buffers made under inference_mode could never be updated by training
     def enqueue(self, v: Tensor, t: Tensor, video_feat: Tensor | None = None, text_feat: Tensor | None = None) -> None:
-        """Add the batch (the last ``size`` rows when the batch is larger), overwriting the oldest entries."""
+        """Add the batch (the last ``size`` rows when the batch is larger), overwriting the oldest entries (also
+        under ``torch.inference_mode()``: the queue stays an ordinary buffer that training can update)."""
         if self.size == 0:
             return
         if not self.allocated:
@@ -116,7 +118,11 @@ class FeatureQueue(nn.Module):
         self.filled.zero_()
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        # The queue's shape is set by the first batch; take it from the checkpoint.
+        # The queue's shape is set by the first batch; take it from the checkpoint (its number of slots must match).
+        rows = {len(state_dict[prefix + n]) for n in _SLOTS if state_dict.get(prefix + n, torch.empty(0)).numel()}
+        if rows and rows != {self.size}:
+            raise ValueError(f"the queue state has {rows.pop()} slots, this loss's queue has {self.size}: build the "
+                             "loss with the queue_size it was saved with, or call reset_queue() instead of loading it")
         for name in _SLOTS:
             if prefix + name in state_dict:
                 setattr(self, name, torch.empty_like(state_dict[prefix + name], device=self.ptr.device))

@@ -6,6 +6,12 @@ key), the seed, and fingerprints of the train and validation features. Settings 
 (progress bars, device, worker count, checkpoint frequency) are left out. A cached entry holds the best-on-val
 ``state_dict`` and the run record; it is written atomically and read with ``weights_only=True``.
 
+Every entry is written with the sha256 of its bytes (:func:`~crossclr_lab.training.checkpoint.save_checkpoint`)
+and carries the cache format and code version that wrote it; all are checked on load. A damaged entry (a flipped
+byte, weights edited by hand), a stale one (written by another format or code version: bump :data:`CODE_VERSION`
+when a change alters trained weights) or a foreign one (written for another run) is never used: a one-line
+warning says which, and the model is trained again.
+
 Where: ``$CROSSCLR_CACHE`` when set, else ``runs/cache`` in the source checkout (``~/.cache/crossclr_lab``
 for an installed package). Delete the folder to retrain everything.
 
@@ -20,24 +26,27 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import pickle
 import warnings
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import torch
 
+from crossclr_lab.checks import check_folder_path
 from crossclr_lab.data.paired import PairedFeatures
 from crossclr_lab.data.provenance import fingerprint
-from crossclr_lab.files import atomic_torch_save, repo_root
+from crossclr_lab.files import plain_name, repo_root
 from crossclr_lab.losses import loss_defaults
 from crossclr_lab.models import DualEncoder, build_model
+from crossclr_lab.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from crossclr_lab.training.pretrained import shipped_entry
 from crossclr_lab.training.trainer import TrainConfig, Trainer
 from crossclr_lab.utils import resolve_device
 
 CACHE_ENV = "CROSSCLR_CACHE"
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2     # the layout of an entry (2: a checksummed checkpoint holding format, code version, key)
+CODE_VERSION = 1     # bump when a change to the trainer, models or losses changes the weights a run trains
 NOT_IN_KEY = ("progress", "device", "num_workers", "checkpoint_every")   # do not change the trained weights
 
 
@@ -56,7 +65,7 @@ def cache_key(config: TrainConfig, train: PairedFeatures, val: PairedFeatures | 
     settings = {k: v for k, v in asdict(config).items() if k not in NOT_IN_KEY}
     settings["loss_kwargs"] = {**loss_defaults(config.loss), **config.loss_kwargs}
     settings["loss_kwargs"].pop("check_finite", None)
-    fields = {"format": CACHE_FORMAT, "config": settings, "train": fingerprint(train),
+    fields = {"config": settings, "train": fingerprint(train),
               "val": fingerprint(val)}
     text = json.dumps(fields, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:24], fields
@@ -66,17 +75,51 @@ def cache_path(config: TrainConfig, train: PairedFeatures, val: PairedFeatures |
                cache_dir: str | os.PathLike) -> Path:
     """Where the model of this run is (or would be) cached: ``<cache_dir>/<dataset>/<loss>-seed<s>-<key>.pt``."""
     key, _ = cache_key(config, train, val)
-    return Path(cache_dir) / train.name / f"{config.loss}-seed{config.seed}-{key}.pt"
+    name = f"{plain_name(config.loss, 'loss name')}-seed{config.seed}-{key}.pt"
+    return Path(cache_dir) / plain_name(train.name, "dataset name") / name
 
 
-def _from_entry(entry: dict, key: str, config: TrainConfig, train: PairedFeatures, where: str):
-    """``(model, record)`` from a cache entry whose key matches, else ``None``."""
+def make_entry(key: str, fields: dict, state: dict, record: dict) -> dict:
+    """A cache entry (what :func:`fit_cached` writes, through :func:`~crossclr_lab.training.checkpoint.save_checkpoint`
+    with the sha256 of its bytes): ``state`` (CPU tensors) with its record, key, format and code version."""
+    return {"format": CACHE_FORMAT, "code": CODE_VERSION, "key": key, "fields": json.dumps(fields, default=str),
+            "model": state, "record": json.dumps(record, default=str)}
+
+
+def entry_problem(entry: Any, key: str) -> str | None:
+    """Why a cache entry (its bytes already checked against their sha256) must not be used for the run with
+    ``key``: not an entry, stale (another format or code version) or foreign (another run's); else ``None``."""
+    if (not isinstance(entry, dict) or not isinstance(entry.get("model"), dict)
+            or not all(torch.is_tensor(v) for v in entry["model"].values())):
+        return "damaged (not a model cache entry)"
+    if entry.get("format") != CACHE_FORMAT:
+        return f"stale (cache format {entry.get('format')!r}; this version of the kit reads {CACHE_FORMAT})"
+    if entry.get("code") != CODE_VERSION:
+        return f"stale (written by code version {entry.get('code')!r}; this is {CODE_VERSION})"
     if entry.get("key") != key:
-        return None
+        return "foreign (written for other settings or data than this run's)"
+    return None
+
+
+def _from_entry(entry: dict, config: TrainConfig, train: PairedFeatures, where: str):
+    """``(model, record)`` from a checked cache entry."""
     model = build_model(train, config.encoder, config.embed_dim, config.hidden_dim, config.dropout,
                         learn_temperature=config.learn_temperature)
     model.load_state_dict(entry["model"])          # float16 entries are widened to the parameters' dtype
     return model.to(resolve_device(config.device)), {**json.loads(entry["record"]), "cached": where}
+
+
+def _use(entry: Any, key: str, config: TrainConfig, train: PairedFeatures, where: str, what: str):
+    """``(model, record)`` from ``entry`` when it is sound and this run's, else ``None`` after a one-line
+    warning saying why (the caller trains instead)."""
+    problem = entry_problem(entry, key)
+    if problem is None:
+        try:
+            return _from_entry(entry, config, train, where)
+        except (RuntimeError, KeyError, ValueError, json.JSONDecodeError) as err:
+            problem = f"unusable ({type(err).__name__}: {str(err).splitlines()[0]})"
+    warnings.warn(f"{what} is {problem}; not used, training the model again", stacklevel=3)
+    return None
 
 
 def fit_cached(config: TrainConfig, train: PairedFeatures, val: PairedFeatures | None,
@@ -92,23 +135,25 @@ def fit_cached(config: TrainConfig, train: PairedFeatures, val: PairedFeatures |
     if cache_dir is None:
         trainer = Trainer(config, train, val)
         return trainer.model, {**trainer.fit(), "cached": False}
+    check_folder_path("cache_dir", cache_dir)
     path = cache_path(config, train, val, cache_dir)
     key, fields = cache_key(config, train, val)
     if path.is_file():
         try:
-            found = _from_entry(torch.load(path, map_location="cpu", weights_only=True), key, config, train, "cache")
-            if found is not None:
+            entry = load_checkpoint(path)              # its bytes checked against their sha256
+        except CheckpointError as err:
+            warnings.warn(f"model cache: {str(err).split('; ')[0]}; not used, training the model again", stacklevel=2)
+        else:
+            if (found := _use(entry, key, config, train, "cache", f"cached model {path}")) is not None:
                 return found
-        except (OSError, RuntimeError, KeyError, ValueError, pickle.UnpicklingError) as err:
-            warnings.warn(f"cached model {path} is unreadable ({type(err).__name__}: {err}); training it again",
-                          stacklevel=2)
-    shipped = shipped_entry(path.relative_to(cache_dir).as_posix()) if use_shipped else None
-    if shipped is not None and (found := _from_entry(shipped, key, config, train, "shipped")) is not None:
+    relative = path.relative_to(cache_dir).as_posix()
+    shipped = shipped_entry(relative) if use_shipped else None
+    if shipped is not None and (found := _use(shipped, key, config, train, "shipped",
+                                              f"shipped model {relative}")) is not None:
         return found
     trainer = Trainer(config, train, val)
     record = trainer.fit()
     state = {k: (v.half() if half and v.is_floating_point() else v).detach().cpu()
              for k, v in trainer.model.state_dict().items()}
-    atomic_torch_save({"key": key, "fields": json.dumps(fields, default=str), "model": state,
-                       "record": json.dumps(record, default=str)}, path)
+    save_checkpoint(make_entry(key, fields, state, record), path)
     return trainer.model, {**record, "cached": False}

@@ -4,7 +4,8 @@ so notebooks 04 and 05 can start without training.
 They are entries of the model cache (:mod:`crossclr_lab.training.model_cache`, same key, so they are found exactly
 when the
 data, loss, seed and settings match), stored in float16 under ``data/pretrained/<dataset>/`` with a sha256
-manifest that :func:`shipped_entry` checks before anything is loaded (``weights_only=True``). A file that is
+manifest that :func:`shipped_entry` checks before anything is loaded (``weights_only=True``, then the entry's
+own sha256, format, code version and key, like any cache entry). A file that is
 missing from the manifest or does not match it is never used: the caller trains instead and says why.
 
 Rebuild them (about a minute on 2 cores) after the data or the notebooks' defaults change, from a checkout::
@@ -14,16 +15,13 @@ Rebuild them (about a minute on 2 cores) after the data or the notebooks' defaul
 
 from __future__ import annotations
 
-import hashlib
-import io
 import warnings
 from pathlib import Path
 
-import torch
+from crossclr_lab.files import MANIFEST, read_manifest, repo_root, sha256_file
+from crossclr_lab.training.checkpoint import CheckpointError, load_checkpoint
 
-from crossclr_lab.files import MANIFEST, read_manifest, repo_root
-
-SHIPPED_DIR = (repo_root() or Path(__file__).resolve().parents[1]) / "data" / "pretrained"
+SHIPPED_DIR = repo_root() / "data" / "pretrained" if repo_root() else None   # an installed package ships none
 REBUILD = "rebuild with: python -m tools.build_pretrained (from a checkout)"
 LOSSES = ("crossclr", "infonce")
 EPOCHS = 12   # notebooks 03-05's default; their TrainConfig is notebook_config() below
@@ -36,9 +34,11 @@ def notebook_config(epochs: int = EPOCHS, seed: int = 0, group: str | None = "co
     return TrainConfig(epochs=epochs, warmup_epochs=min(2.0, epochs / 4), seed=seed, group=group, progress=False)
 
 
-def shipped_entry(relative: str, root: Path = SHIPPED_DIR) -> dict | None:
+def shipped_entry(relative: str, root: Path | None = SHIPPED_DIR) -> dict | None:
     """The shipped cache entry ``relative`` (``<dataset>/<file>.pt``), its sha256 checked against the manifest;
     ``None`` when there is none. A damaged or unlisted file gives a warning and ``None``."""
+    if root is None:
+        return None
     path = root / relative
     if not path.is_file():
         return None
@@ -47,9 +47,12 @@ def shipped_entry(relative: str, root: Path = SHIPPED_DIR) -> dict | None:
     except (OSError, ValueError) as err:
         warnings.warn(f"shipped checkpoint {path} not used: {err}", stacklevel=2)
         return None
-    data = path.read_bytes()
-    if expected is None or hashlib.sha256(data).hexdigest() != expected:
+    if expected is None or sha256_file(path) != expected:
         warnings.warn(f"shipped checkpoint {path} is {'not in ' + MANIFEST if expected is None else 'damaged'}; "
                       f"not used ({REBUILD})", stacklevel=2)
         return None
-    return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    try:
+        return load_checkpoint(path)
+    except CheckpointError as err:
+        warnings.warn(f"shipped checkpoint not used: {str(err).split('; ')[0]} ({REBUILD})", stacklevel=2)
+        return None

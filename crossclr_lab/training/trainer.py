@@ -23,6 +23,7 @@ import datetime
 import math
 import os
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -66,6 +67,13 @@ DIVERGED_HINT = "start again with a lower lr (or more warm-up epochs)"
 
 class TrainingDiverged(RunError, FloatingPointError):
     """The model's embeddings or loss stopped being meaningful (NaN/Inf, exploding values, collapse)."""
+
+
+class PruningWarning(UserWarning):
+    """CrossCLR's pruning removed most of an epoch's batches, or a batch's loss was exactly 0 (nothing learnt)."""
+
+
+PRUNED_WARN = 0.5  # warn when an epoch's mean pruned share (either side) exceeds this
 
 
 def _setting(default, help: str, cli: bool = False, **kwargs):
@@ -116,9 +124,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         check_positive("lr", self.lr)
-        if isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 2:
-            raise ValueError(f"batch_size must be an int >= 2 (a contrastive loss compares the pairs of a batch), "
-                             f"got {self.batch_size!r}")
+        check_int("batch_size", self.batch_size, 2, hint="a contrastive loss compares the pairs of a batch")
         for name, minimum in (("epochs", 1), ("eval_every", 1), ("embed_dim", 1), ("hidden_dim", 1), ("seed", 0),
                               ("plateau_patience", 0), ("num_workers", 0)):
             check_int(name, getattr(self, name), minimum)
@@ -136,8 +142,7 @@ class TrainConfig:
             raise ValueError(f"unknown amp {self.amp!r}; choose one of {', '.join(AMP_DTYPES)}")
         if self.encoder not in ENCODERS:
             raise ValueError(f"unknown encoder {self.encoder!r}; choose one of {', '.join(ENCODERS)}")
-        if not 0 < check_number("plateau_factor", self.plateau_factor, below=1):
-            raise ValueError(f"plateau_factor must be in (0, 1), got {self.plateau_factor!r}")
+        check_number("plateau_factor", self.plateau_factor, above=0, below=1)
 
 
 def embed(model: DualEncoder, features: PairedFeatures, batch_size: int = 512,
@@ -297,6 +302,7 @@ class Trainer:
         self.step_losses: list[float] = []
         self.best: dict | None = None  # {"epoch", "value", "model"}
         self._data_provenance: dict | None = None
+        self._pruning_warned = False
 
     def add_callback(self, event: str, fn: Callable) -> None:
         if event not in self.callbacks:
@@ -323,7 +329,12 @@ class Trainer:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
         self.scaler.step(self.optimizer)
         self.scaler.update()
-        return parts.scalars()
+        scalars = parts.scalars()
+        if parts.influential_video is not None:  # CrossCLR: the share of the batch pruned, per side; loss == 0
+            scalars["pruned_video"] = parts.influential_video.float().mean().item()
+            scalars["pruned_text"] = parts.influential_text.float().mean().item()
+            scalars["zero_loss"] = float(scalars["loss"] == 0.0)
+        return scalars
 
     def _forward(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor]:
         """The training model (DDP-wrapped under torchrun) on ``batch``, under the configured autocast; its
@@ -428,6 +439,7 @@ class Trainer:
                 self.stopped_early = cfg.early_stop_patience is not None and self.bad_evals >= cfg.early_stop_patience
         self.elapsed = time.perf_counter() - start
         entry["time_s"] = self.elapsed
+        self._warn_pruning(entry)
         self.history.append(entry)
         self.batch_in_epoch, self.epoch_sums = 0, {}
         self.epoch_loader_state = self.loader_gen.get_state()
@@ -437,6 +449,22 @@ class Trainer:
         self._write_record(final=False)
         for fn in self.callbacks["on_epoch_end"]:
             fn(self, self.epoch, entry)
+
+    def _warn_pruning(self, entry: dict) -> None:
+        """Once per run: warn when the epoch's mean pruned share of a side exceeds :data:`PRUNED_WARN` or a
+        step's loss was exactly 0 (CrossCLR with every negative pruned learns nothing from that batch)."""
+        train = entry["train"]
+        pruned = max(train.get("pruned_video", 0.0), train.get("pruned_text", 0.0))
+        zero = train.get("zero_loss", 0.0)
+        if self._pruning_warned or self.rank > 0 or (pruned <= PRUNED_WARN and zero == 0):
+            return
+        self._pruning_warned = True
+        warnings.warn(f"epoch {entry['epoch']}: CrossCLR's pruning removed {100 * pruned:.0f} % of each batch on "
+                      f"average and {100 * zero:.0f} % of the steps had a loss of exactly 0 — the input features' "
+                      f"connectivities are nearly equal, so γ = {getattr(self.loss_fn, 'prune_threshold', '?')} marks "
+                      "most samples influential and few negatives are left; check `python -m "
+                      "crossclr_lab.experiments.data_card`, "
+                      "raise --prune-threshold or switch pruning off (none)", PruningWarning, stacklevel=2)
 
     # -- records and checkpoints ------------------------------------------------------------------------------
     def data_provenance(self) -> dict:
@@ -489,6 +517,10 @@ class Trainer:
         state = load_checkpoint(path)
         if not isinstance(state, dict) or "identity" not in state:
             raise CheckpointError(f"checkpoint {path} does not say which run it belongs to; start the run again")
+        missing = [k for k in ("model", "optimizer", "plateau", "scaler", "loss", "rng", *PROGRESS) if k not in state]
+        if missing:
+            raise CheckpointError(f"checkpoint {path} lacks the state a resume needs ({', '.join(missing)}); it was "
+                                  "not written by this trainer: start the run again (--overwrite, or another --out)")
         diffs = differences(state["identity"], self.identity())
         cfg = self.config
         if cfg.epochs < state["epoch"]:

@@ -6,6 +6,7 @@ Each solution is written for reading: plain torch, one formula per line, no libr
 
 import math
 
+import scipy.stats
 import torch
 import torch.nn.functional as F
 
@@ -37,13 +38,14 @@ def anchor_loss(v, t, i, tau, lam, pruned):
 
 
 def paired_difference(a, b):
-    """03: per-seed differences a[s] − b[s] -> (mean, standard error, beyond 2 standard errors with >= 3 seeds)."""
+    """03: per-seed differences a[s] − b[s] -> (mean, standard error, a paired t-test at 5 % rejects 0, >= 3 seeds)."""
     diffs = [x - y for x, y in zip(a, b)]
     n = len(diffs)
     mean = sum(diffs) / n
     std = math.sqrt(sum((d - mean) ** 2 for d in diffs) / (n - 1))
     sem = std / math.sqrt(n)
-    return mean, sem, n >= 3 and abs(mean) > 2 * sem
+    t_crit = scipy.stats.t.ppf(0.975, n - 1)                       # two-sided 5 %, n − 1 degrees of freedom
+    return mean, sem, n >= 3 and abs(mean) > t_crit * sem
 
 
 def tightness_ratio(emb, labels):
@@ -68,3 +70,25 @@ def recall_at_k(video_emb, text_emb, k):
     own = sims.diagonal()[:, None]                                  # each caption's score for its own clip
     rank = 1 + ((sims >= own).sum(1) - 1)                           # 1 + other clips scoring at least as high
     return 100.0 * float((rank <= k).double().mean())
+
+
+def repetition_at_4(captions):
+    """07: RE@4 x100: per caption the share of 4-gram occurrences repeating an earlier one, averaged over captions."""
+    shares = []
+    for caption in captions:
+        words = caption.split()
+        grams = [tuple(words[i:i + 4]) for i in range(len(words) - 3)]
+        shares.append((len(grams) - len(set(grams))) / len(grams) if grams else 0.0)   # Σ (c_g − 1) / Σ c_g
+    return 100.0 * sum(shares) / len(shares)
+
+
+def largest_weight_share(feat, kappa):
+    """08: max_i w_i / Σ_j w_j with w_i = exp(c_i / κ), c_i = C_i / Σ_j C_j (uniform weights when Σ C <= 0)."""
+    x = F.normalize(feat, dim=1)
+    sims = x @ x.T
+    conn = (sims.sum(1) - sims.diagonal()) / (len(x) - 1)          # C_i: mean cosine to the other rows
+    if conn.sum() <= 0:
+        return 1.0 / len(x)                                        # the loss falls back to uniform weights
+    w = torch.softmax(conn / conn.sum() / kappa, dim=0)            # exp(c_i / κ) / Σ_j exp(c_j / κ), overflow-safe
+    return float(w.max())
+

@@ -47,21 +47,21 @@ def test_table_lists_every_metric_the_constant_caption_and_what_was_skipped():
     for m in CAPTION_METRICS:
         assert (m in header) == (m != "METEOR")
     assert "| constant caption" in table and "Δ crossclr − infonce" in table and "Δ raw features − infonce" in table
-    assert "+2.00 ± 0.00 *" in table
+    assert "+2.00 (0.00) p<0.001 *" in table
     assert "METEOR: skipped, no Java runtime" in table
     assert "METEOR" in format_caption_table(_results(skipped=False)).splitlines()[0]
 
 
 def test_verdicts_follow_the_numbers():
     lines = caption_verdict_lines(_results())
-    assert "crossclr vs infonce over 3 paired seeds" in lines[0] and "better on CIDEr-D" in lines[0]
+    assert "crossclr vs infonce over 3 paired seeds" in lines[0] and "better beyond seed noise" in lines[0]
     assert "worse" not in lines[0]
     assert "raw features" in lines[1] and "no difference beyond seed noise" in lines[1]
     # the constant caption (30) beats every captioner (10-12) everywhere, CIDEr-D included
     assert "no captioner above it on mean CIDEr-D" in lines[2] and "BLEU@1" in lines[2]
     assert "rarity" not in lines[2]
     worse = caption_verdict_lines(_results(crossclr_gain=-2.0))[0]
-    assert "worse on CIDEr-D" in worse and "better" not in worse
+    assert "worse beyond seed noise" in worse and "better" not in worse
     assert "too few seeds" in caption_verdict_lines(_results(seeds=(0, 1)))[0]
 
 
@@ -113,10 +113,10 @@ def test_from_a_run_on_other_data_is_refused(tmp_path, capsys):
     run = tmp_path / "run"
     run.mkdir()
     (run / "results.json").write_text(json.dumps({
-        "dataset": "emoji_motion", "n_train": 5, "seeds": [0],
+        "dataset": "emoji_motion", "n_train": 5, "seeds": [0], "data": {"train": {"dataset": "emoji_motion", "n": 5}},
         "variants": {"crossclr": {"loss": "crossclr"}, "infonce": {"loss": "infonce"}}}))
     code, _, err = run_cli(["caption", "--from", str(run), "--out", str(tmp_path / "o")], capsys)
-    assert code == 2 and "5 training pairs" in err and "--split-kind" in err
+    assert code == 2 and "other inputs" in err and "--split-kind" in err and len(err.strip().splitlines()) == 1
 
 
 def test_caption_refuses_earlier_results_without_overwrite_and_foreign_files(tmp_path, capsys):

@@ -91,8 +91,9 @@ def test_inputs_are_standardised_with_training_statistics():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"epochs": 0}, "epochs must be a positive int"), ({"dropout": 1.0}, "dropout"),
-    ({"label_smoothing": -0.1}, "label_smoothing"), ({"lr": 0}, "lr > 0"), ({"max_len": 0}, "max_len"),
+    ({"epochs": 0}, "epochs must be an int >= 1"), ({"dropout": 1.0}, "dropout"),
+    ({"label_smoothing": -0.1}, "label_smoothing"), ({"lr": 0}, "lr must be a finite number > 0"),
+    ({"max_len": 0}, "max_len"),
 ])
 def test_config_validation(kwargs, message):
     with pytest.raises(ValueError, match=message):

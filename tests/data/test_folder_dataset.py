@@ -366,3 +366,47 @@ def test_describe_prints_every_view_weight_share_and_the_card(tmp_path):
     assert [line.split()[0] for line in share_lines[1:4]] == ["video", "text", "motion"]
     assert "licence: CC0" in report
     assert "views: video (sequence, 5-d), text (pooled, 3-d), motion (pooled, 2-d)" in report
+
+
+def test_export_folder_writes_extra_views_and_info(tmp_path):
+    from crossclr_lab.data.folder import View
+
+    def pair(n, seed):
+        g = torch.Generator().manual_seed(seed)
+        return PairedFeatures(video=torch.rand(n, 3, 4, generator=g), video_lengths=torch.full((n,), 3),
+                              text=torch.rand(n, 5, generator=g), captions=[f"c{i}" for i in range(n)],
+                              ids=[f"s{seed}-{i}" for i in range(n)])
+
+    splits = {"train": pair(4, 0), "val": pair(2, 1)}
+    extra = {s: {"half": View(f.video[..., :2], f.video_lengths), "clip": View(f.video.mean(1), None)}
+             for s, f in splits.items()}
+    root = export_folder(splits, tmp_path / "x", licence="CC0", extra_views=extra,
+                         view_descriptions={"half": "first two dims"}, info={"made_by": "a test"})
+    card = check_folder(root)
+    assert card["views"]["half"] == {"layout": "sequence", "dim": 2, "description": "first two dims"}
+    assert card["views"]["clip"]["layout"] == "pooled" and card["info"]["made_by"] == "a test"
+    views = load_views(root, "val")
+    assert torch.equal(views["half"].features, splits["val"].video[..., :2])
+    assert torch.equal(views["clip"].features, splits["val"].video.mean(1))
+    with pytest.raises(ValueError, match="every split needs the same extra views"):
+        export_folder(splits, tmp_path / "y", licence="CC0", extra_views={"train": extra["train"], "val": {}})
+    with pytest.raises(ValueError, match="has 4 rows for 2 items"):
+        export_folder(splits, tmp_path / "z", licence="CC0",
+                      extra_views={"train": extra["train"], "val": extra["train"]})
+
+
+def test_describe_says_when_pruning_removes_most_of_a_batch(tmp_path):
+    root = small_folder(tmp_path / "f", splits=(("train", 64), ("val", 4)))
+    report = describe("folder", str(root))       # random normal inputs: connectivities spread, little pruned
+    assert "pruned share" in report and "% of a batch" in report and "prunes most of a batch" not in report
+    # ReLU-like inputs with nearly equal directions (the issue's case): every C_i / max C > 0.9
+    video = np.load(root / "train" / "video.npy")
+    lengths = np.load(root / "train" / "video_lengths.npy")
+    near = np.abs(1 + 0.01 * np.random.default_rng(0).standard_normal(video.shape)).astype(np.float32)
+    near[np.arange(4)[None, :] >= lengths[:, None]] = 0
+    np.save(root / "train" / "video.npy", near)
+    lines = describe("folder", str(root)).split("connectivity weight share", 1)[1].splitlines()
+    video_line = next(i for i, line in enumerate(lines) if line.split()[:1] == ["video"])
+    assert "pruned 100.0 % of a batch" in lines[video_line]
+    assert "γ prunes most of a batch" in lines[video_line + 1]
+    assert not any("prunes most" in line for line in lines if line.split()[:1] in (["text"], ["motion"]))

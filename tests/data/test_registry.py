@@ -127,9 +127,23 @@ def test_describe_emoji_motion_data_card(tmp_path):
 
 
 def test_data_card_is_printed_when_present_and_its_absence_said(tmp_path):
-    from crossclr_lab.experiments.data_card import data_card
-
-    assert data_card("emoji_motion", str(tmp_path)) == [f"(no data card found at {tmp_path / 'README.md'})"]
+    card = DATASETS["emoji_motion"].card
+    assert card(str(tmp_path)) == [f"(no data card found at {tmp_path / 'README.md'})"]
     (tmp_path / "README.md").write_text("# Emoji Motion\nlicence notes\n")
-    assert data_card("emoji_motion", str(tmp_path)) == ["data card:", "# Emoji Motion", "licence notes"]
-    assert data_card("synthetic", None) == []
+    assert card(str(tmp_path)) == ["data card:", "# Emoji Motion", "licence notes"]
+    assert DATASETS["synthetic"].card is None
+
+
+@pytest.mark.parametrize("name, setting", [("synthetic", "video_features"), ("emoji_motion", "text_features"),
+                                           ("youcook2", "split_kind"), ("emoji_motion", "n_concepts")])
+def test_a_setting_the_dataset_does_not_take_is_refused_with_the_ones_it_does(name, setting):
+    spec = DATASETS[name]
+    with pytest.raises(ValueError, match=f"dataset {name!r} takes no setting {setting!r}; it accepts: "
+                                         f"{', '.join(spec.settings)}"):
+        load_dataset(name, "train", "/nowhere" if spec.root == "required" else None, **{setting: 1})
+
+
+def test_every_dataset_is_one_spec_with_its_loader_splits_and_settings():
+    for name, spec in DATASETS.items():
+        assert spec.name == name and spec.description and spec.settings
+        assert "split" not in spec.settings and "data_root" not in spec.settings

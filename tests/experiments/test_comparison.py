@@ -9,7 +9,7 @@ import torch
 from crossclr_lab.data import make_synthetic
 from crossclr_lab.data.paired import PairedFeatures
 from crossclr_lab.experiments.comparison import Variant, ablation_variants, run_comparison, summarize
-from crossclr_lab.experiments.report import format_table, verdict_lines, write_results
+from crossclr_lab.experiments.report import format_table, verdict_lines, write_report
 from crossclr_lab.metrics import chance_levels
 from crossclr_lab.training.trainer import TrainConfig
 
@@ -56,6 +56,8 @@ def test_pairing_cancels_shared_seed_luck():
     ([10.0, 12.0, 11.0], [11.0, 11.0, 11.0], "no difference beyond seed noise"),
     ([8.0, 9.0, 7.0], [11.0, 12.0, 11.0], "worse beyond seed noise"),
     ([20.0, 10.0], [10.0, 10.0], "too few seeds"),
+    # per-seed +1, +2, +4: |mean| = 2.6 sem clears the old 2·sem rule, not the t-test (p = 0.12, t_crit 4.30)
+    ([11.0, 12.0, 14.0], [10.0, 10.0, 10.0], "no difference beyond seed noise"),
 ])
 def test_verdicts_follow_the_numbers(a, b, expected):
     lines = verdict_lines(_results(a, b))
@@ -68,7 +70,8 @@ def test_table_has_rows_chance_and_differences():
     assert lines[0].startswith("| variant") and "T→V R@1" in lines[0] and "V→T MedR" in lines[0]
     assert any(line.startswith("| a ") and "15.0 ± 3.6" in line for line in lines)
     assert any(line.startswith("| chance ") and "50.5" in line for line in lines)
-    assert any(line.startswith("| Δ a − b") and "+3.0 ± 1.0 *" in line for line in lines)
+    assert any(line.startswith("| Δ a − b") and "+3.0 (0.6) p=0.035 *" in line for line in lines)
+    assert "paired two-sided t-test" in table and "4.30" in table and "differences tested" in table
 
 
 def test_chance_levels_match_brute_force():
@@ -122,7 +125,7 @@ def test_run_comparison_end_to_end(tmp_path):
     on_disk = json.loads((tmp_path / "results.json").read_text())
     assert on_disk["summary"]["x"]["diff"]["t2v_r1"]["n"] == 3
     assert not (tmp_path / "results.md").exists()                  # rendering is report's job
-    write_results(res, tmp_path)
+    write_report(res, tmp_path)
     assert "Verdict x vs y" in (tmp_path / "results.md").read_text()
     assert (tmp_path / "runs" / "x" / "seed2" / "record.json").exists()
     with pytest.raises(ValueError, match="unique"):

@@ -21,7 +21,7 @@ def test_missing_or_unpinned_packages_say_how_to_install(monkeypatch):
         raise metadata.PackageNotFoundError(name)
 
     monkeypatch.setattr(appearance.metadata, "version", missing)
-    with pytest.raises(ImportError, match=r"builder's extra: pip install -e '\.\[build\]'"):
+    with pytest.raises(ImportError, match=r"make install` installs it, or pip install -e '\.\[video\]'"):
         appearance.check_installed()
     monkeypatch.setattr(appearance.metadata, "version", lambda name: "9.9")
     with pytest.raises(ImportError, match="pinned to 0.1.0"):

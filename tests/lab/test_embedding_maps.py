@@ -123,7 +123,9 @@ def test_plot_joint_maps_thumbnails_and_colours():
     fig = plot_joint_maps(_maps(len(feats)), feats)
     assert isinstance(fig, Figure) and len(fig.axes) == 2
     legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
-    assert "video clip without a picture (1)" in legend and "text" in legend and "video–text pair" in legend
+    assert "video clip without a picture (1)" in legend and "text" in legend
+    assert "video–text pair (12 of 20 highlighted)" in legend                 # lines for a subset only
+    assert len(fig.axes[0].collections[0].get_segments()) == 12
     assert not any("thumbnail" in entry for entry in legend)                 # only what is drawn is listed
     fig = plot_joint_maps(_maps(len(feats), ("only",)), feats, color_by="concept", pair_lines=False, max_colours=2)
     assert len(fig.axes) == 1
@@ -133,6 +135,19 @@ def test_plot_joint_maps_thumbnails_and_colours():
     assert legend[4] == f"{len(counts) - 2} other concept groups ({len(feats) - np.sort(counts)[::-1][:2].sum()})"
     fig = plot_joint_maps(_maps(len(feats)), feats, subset=[1, 2, 3])
     assert fig.axes[0].get_title().startswith("A: 3 pairs")
+
+
+def test_pictures_do_not_pile_up():
+    from matplotlib.offsetbox import AnnotationBbox
+
+    feats = _features()
+    n = len(feats)
+    crowded = {"A": (np.zeros((n, 2)) + 1e-3 * np.arange(n)[:, None], np.ones((n, 2)))}   # all clips in one spot
+    fig = plot_joint_maps(crowded, feats)
+    pictures = [a for a in fig.axes[0].artists if isinstance(a, AnnotationBbox)]
+    assert len(pictures) == 1
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert f"clip drawn as a dot: its picture would cover another ({n - 2})" in legend   # clip 0 has no picture
 
 
 def test_tightness_and_gap_verdicts_agree_with_their_tables():
@@ -167,17 +182,23 @@ def test_plot_joint_maps_validates():
         plot_joint_maps({}, feats)
 
 
-def test_map_widget_redraws_on_change():
+def test_map_widget_draws_each_view_once():
+    from crossclr_lab.lab.embedding_maps import MapWidget
+
     feats = _features()
-    ui = map_widget(_maps(len(feats)), feats, color_by="concept")
-    first = ui.result
-    assert isinstance(first, Figure) and ui.children[0].options[0] == "thumbnails"
-    ui.children[0].value = "thumbnails"
-    assert isinstance(ui.result, Figure) and ui.result is not first
-    ui.result = None
-    ui.children[1].value = False                      # pair lines off
-    assert isinstance(ui.result, Figure)
-    assert "video–text pair" not in [t.get_text() for t in ui.result.axes[0].get_legend().get_texts()]
+    ui = MapWidget(_maps(len(feats)), feats, color_by="concept", prerender=False)
+    first, png = ui.figure, bytes(ui.image.value)
+    assert isinstance(first, Figure) and ui.color_by.options[0] == "thumbnails" and png.startswith(b"\x89PNG")
+    ui.color_by.value = "thumbnails"
+    assert isinstance(ui.figure, Figure) and ui.figure is not first and bytes(ui.image.value) != png
+    ui.pair_lines.value = False                       # pair lines off
+    assert not any(t.get_text().startswith("video–text pair") for t in ui.figure.axes[0].get_legend().get_texts())
+    ui.color_by.value = "concept"
+    ui.pair_lines.value = True                        # a view seen before: from the cache, not drawn again
+    assert ui.figure is None and bytes(ui.image.value) == png
+    ready = map_widget(_maps(len(feats)), feats)      # the background thread draws every view
+    ready.prerendering.join(timeout=300)
+    assert len(ready._png) == 6                       # 3 choices x pair lines on/off
     with pytest.raises(ValueError, match="color_by"):
         map_widget(_maps(len(feats)), feats, color_by="nope")
 

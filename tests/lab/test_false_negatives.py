@@ -155,3 +155,19 @@ def test_tables_and_verdicts_agree_and_a_wrong_verdict_is_caught():
     assert f"most precise on **{max(lifts, key=lifts.get)}**" in verdicts[0].text
     swapped = table.markdown().replace(table.rows[0][5], "9.9", 1)          # a table the verdict no longer fits
     assert check_claims({**tables, table.name: swapped}, verdicts[0])
+
+
+def test_identical_pruned_series_are_drawn_distinguishably():
+    import numpy as np
+
+    from crossclr_lab.lab.false_negatives import plot_pruning_curves
+
+    th = np.linspace(0.5, 1, 6)
+    curve = {"threshold": th, "pruned_fraction": np.linspace(0.6, 0.0, 6), "precision": th, "base_rate": th / 2,
+             "recall": th}
+    fig = plot_pruning_curves({"video / concept": curve, "video / base": dict(curve)})
+    lines = fig.axes[0].get_lines()
+    assert len(lines) == 2 and (lines[0].get_linestyle(), lines[0].get_marker()) != (
+        lines[1].get_linestyle(), lines[1].get_marker())
+    labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert labels == ["video / concept", "video / base (= video / concept: same features)"]

@@ -8,13 +8,14 @@ import pytest
 import torch
 
 from crossclr_lab.data import make_synthetic
+from crossclr_lab.data.spec import EVAL_SPLITS
 from crossclr_lab.lab import input_features as inf
 from crossclr_lab.training.trainer import TrainConfig
 
 
 @pytest.fixture(scope="module")
 def synthetic_splits():
-    return tuple(make_synthetic(n_concepts=8, pairs_per_concept=16, frames=4, split=s) for s in inf.SPLITS)
+    return tuple(make_synthetic(n_concepts=8, pairs_per_concept=16, frames=4, split=s) for s in EVAL_SPLITS)
 
 
 def test_centred_subtracts_the_train_frame_mean_from_every_split(synthetic_splits):
@@ -82,7 +83,7 @@ def test_pair_table_and_reading_follow_the_numbers():
                "motion ↔ text": _pair_results([0.1, -0.1, 0.05], crossclr_r10=3.0, infonce_r10=3.0)}
     table = inf.pair_table(results)
     assert "| appearance ↔ motion | 13.0 ± 0.9 / 30.0 | 11.0 ± 1.0 / 25.0 | 8.0 ± 0.0 / 25.0 |" in table
-    assert "+2.0 (0.1) *" in table and "+5.0 (0.0) *" in table
+    assert "+2.0 (0.1) p=0.003 *" in table and "+5.0 (0.0) p<0.001 *" in table
     first, second = inf.pair_reading(results)
     assert "CrossCLR better beyond seed noise on T→V R@1, T→V R@10" in first and "worse" not in first
     assert "little more than chance" in second and "no difference beyond seed noise" in second

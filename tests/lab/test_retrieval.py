@@ -86,14 +86,19 @@ def test_figure_and_widget(data, models):
     fig = search.show("caption 3", k=3)
     assert isinstance(fig, Figure) and len(fig.axes) == 6           # 2 models x 3 hits
     assert fig.axes[0].get_ylabel() == "A" and "no thumbnail" in [t.get_text() for t in fig.axes[0].texts]
+    calls = []
+    encoder = search.encode_query
+    search.encode_query = lambda texts: calls.append(texts) or encoder(texts)
     ui = search.widget("caption 3", k=2, options=["caption 1", "caption 2"])
-    assert isinstance(ui.result, Figure) and len(ui.result.axes) == 4
-    ui.children[0].value = "caption 5"                               # the learner types a new query
-    assert "caption 5" in ui.result._suptitle.get_text()
-    ui.children[1].value = 4                                         # and asks for more clips
-    assert len(ui.result.axes) == 8
-    ui.children[0].value = ""
-    assert ui.result is None                                         # an empty box asks for a query
+    assert [len(h) for h in ui.result.values()] == [2, 2] and "caption 3" in ui.output.value
+    ui.query.value = "caption 5"                                     # the learner types a new query
+    assert "caption 5" in ui.output.value and ui.result == search.search("caption 5", 2)
+    ui.slider.value = 4                                              # and asks for more clips
+    assert [len(h) for h in ui.result.values()] == [4, 4]
+    assert ui.output.value.count("z = ") == 8 and "no thumbnail" in ui.output.value
+    assert calls == [["caption 3"], ["caption 5"]]                   # K moved: the query was not encoded again
+    ui.query.value = ""
+    assert ui.result is None and "type a query" in ui.output.value   # an empty box asks for a query
 
 
 @pytest.mark.slow

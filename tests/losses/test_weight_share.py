@@ -57,7 +57,7 @@ def test_uniform_for_identical_features_and_concentrated_as_kappa_shrinks():
 def test_bad_arguments():
     with pytest.raises(ValueError, match="batch_size must be in"):
         largest_weight_share(torch.randn(10, 3), batch_size=64)
-    with pytest.raises(ValueError, match="batches must be >= 1"):
+    with pytest.raises(ValueError, match="batches must be an int >= 1"):
         largest_weight_share(torch.randn(10, 3), batch_size=4, batches=0)
 
 

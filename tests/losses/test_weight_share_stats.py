@@ -29,10 +29,28 @@ def test_centred_features_collapse_and_non_negative_features_do_not():
 def test_shares_are_the_losses_own_weights():
     feat = torch.randn(64, 8, generator=torch.Generator().manual_seed(1)) + 0.5
     batches = random_batches(64, 64, seed=0)
-    shares, fallback = batch_weight_shares(feat, batches, weight_temperature=0.05)
+    shares, fallback, pruned = batch_weight_shares(feat, batches, weight_temperature=0.05)
     emb = torch.randn(64, 4)
     w = CrossCLRLoss(weight_temperature=0.05).parts(emb, emb, feat[batches[0]], feat[batches[0]]).weight_video
     assert shares[0] == pytest.approx(float(w.max() / w.sum()), rel=1e-6) and not fallback[0]
+    infl = CrossCLRLoss().parts(emb, emb, feat[batches[0]], feat[batches[0]]).influential_video
+    assert pruned[0] == pytest.approx(float(infl.float().mean()))
     assert np.isclose(weight_share_stats(feat, batch_size=64, epochs=1, weight_temperature=1e6)["median"], 1 / 64)
     with pytest.raises(ValueError, match="epochs"):
         weight_share_stats(feat, epochs=0)
+
+
+def test_pruned_share_brute_force_and_near_equal_connectivity():
+    g = torch.Generator().manual_seed(3)
+    spread = torch.randn(128, 16, generator=g)                            # cosines around 0: Ĉ spread out
+    near_equal = torch.ones(128, 16) + 0.01 * torch.randn(128, 16, generator=g)   # every C_i ≈ the same
+    for feat, most in ((spread, False), (near_equal, True)):
+        st = weight_share_stats(feat, batch_size=64, epochs=2)
+        batches = [b for e in range(2) for b in random_batches(128, 64, seed=e)]
+        by_hand = []
+        for idx in batches:                                              # Ĉ = C / max C > γ, by hand
+            x = torch.nn.functional.normalize(feat[torch.as_tensor(idx)], dim=1)
+            c = ((x @ x.T).sum(1) - 1) / (len(idx) - 1)
+            by_hand.append(float(((c / c.max() > 0.9) & (c.max() > 0)).float().mean()))
+        assert st["pruned_median"] == pytest.approx(float(np.median(by_hand)), abs=1e-6)
+        assert (st["pruned_most"] == 1.0) if most else (st["pruned_most"] == 0.0)

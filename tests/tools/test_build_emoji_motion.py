@@ -37,14 +37,6 @@ def test_key_normalises_file_names():
     assert b._key("1f3f4-e0067_e0062_e0065_e006e_e0067") == b._key("1F3F4-E0067-E0062-E0065-E006E-E0067-E007F")
 
 
-@pytest.mark.parametrize("n", [1, 2, 7, 8, 9, 72])
-def test_sample_indices(n):
-    s = b.sample_indices(n)
-    assert s.shape == (8,) and s.min() >= 0 and s.max() < n and (np.diff(s) >= 0).all()
-    if n >= 8:
-        assert len(set(s.tolist())) == 8
-
-
 def test_fit_pca_matches_covariance_eigenvectors():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(300, 10)) @ rng.normal(size=(10, 10))

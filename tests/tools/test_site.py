@@ -323,3 +323,15 @@ def test_check_fails_on_a_widget_error_box(site_copy):
     page.write_text(html)
     problems = site_check.check_site(site_copy, word=None, only=[name])
     assert f"{name}: 1 'Error displaying widget' boxes" in problems, problems
+
+
+def test_the_site_runs_widget_notebooks_static_while_they_open_live(tmp_path):
+    nb = _series(tmp_path / "notebooks", **{"99_scratch": TWIN})[0]
+    assert site_build.site_parameters(nb, "full") == {"interactive": False}
+    plain = _series(tmp_path / "other", **{"98_plain": TWIN.replace("interactive = False\n", "")})[0]
+    assert site_build.site_parameters(plain, "full") == {}
+    live = [nb for nb in nbs.discover() if nb.number in ("02", "04", "05")]
+    assert len(live) == 3
+    for nb in live:
+        assert nbs.parameter_defaults(nb)["interactive"] is True, nb.name
+        assert site_build.site_parameters(nb, "ci")["interactive"] is False

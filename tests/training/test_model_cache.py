@@ -50,7 +50,7 @@ def test_unreadable_entry_is_retrained_with_a_warning(data, tmp_path):
     path = cache_path(_config(), train, val, tmp_path)
     path.parent.mkdir(parents=True)
     path.write_bytes(b"not a checkpoint")
-    with pytest.warns(UserWarning, match="unreadable"):
+    with pytest.warns(UserWarning, match="cannot be read.*not used, training the model again"):
         _, record = fit_cached(_config(), train, val, tmp_path)
     assert not record["cached"]
     assert fit_cached(_config(), train, val, tmp_path)[1]["cached"]

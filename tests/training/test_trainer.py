@@ -2,12 +2,14 @@
 
 import json
 import math
+import warnings
+from dataclasses import replace
 
 import pytest
 import torch
 
 from crossclr_lab.data import make_synthetic
-from crossclr_lab.training.trainer import TrainConfig, Trainer, embed, evaluate, train
+from crossclr_lab.training.trainer import PruningWarning, TrainConfig, Trainer, embed, evaluate, train
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -187,3 +189,37 @@ def test_mlp_batches_carry_only_pooled_features(data):
     mlp, temporal = (Trainer(_config(encoder=encoder), *data) for encoder in ("mlp", "temporal"))
     assert set(next(iter(mlp.loader))) == {"video_pooled", "text_pooled"}
     assert {"video", "video_length", "video_pooled", "text_pooled"} <= set(next(iter(temporal.loader)))
+
+
+def _near_equal(data, side: str):
+    """``data`` with one side's input features replaced by nearly equal positive vectors (every C_i ≈ max C)."""
+    g = torch.Generator().manual_seed(0)
+    if side == "video":
+        video = (1 + 0.01 * torch.randn(data.video.shape, generator=g)).abs()
+        mask = torch.arange(video.shape[1])[None, :] < data.video_lengths[:, None]
+        return replace(data, video=video * mask[..., None], video_pooled=None)
+    return replace(data, text=(1 + 0.01 * torch.randn(data.text.shape, generator=g)).abs(), text_pooled=None)
+
+
+def test_pruning_warning_once_when_most_of_a_batch_is_pruned(data):
+    train_data, val_data = data
+    cfg = _config(loss="crossclr", epochs=2, loss_kwargs={"temperature": 0.1, "prune_threshold": 0.9})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        record = Trainer(cfg, train_data, val_data).fit()
+    assert not [w for w in caught if issubclass(w.category, PruningWarning)]      # spread inputs: little pruned
+    assert record["history"][0]["train"]["pruned_video"] < 0.5
+    for sides in (("video",), ("video", "text")):
+        near = train_data
+        for side in sides:
+            near = _near_equal(near, side)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            record = Trainer(cfg, near, val_data).fit()
+        pruning = [w for w in caught if issubclass(w.category, PruningWarning)]
+        assert len(pruning) == 1 and "epoch 1" in str(pruning[0].message)              # once, not every epoch
+        train = record["history"][0]["train"]
+        assert train["pruned_video"] > 0.9
+        # both sides pruned entirely: no negatives left, the loss is exactly 0, and the warning says so
+        assert (train["zero_loss"] == 1.0) == (len(sides) == 2)
+        assert ("100 % of the steps had a loss of exactly 0" in str(pruning[0].message)) == (len(sides) == 2)
