@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from . import distributed_loss, extract_speed
+from . import distributed_loss, extract_speed, train_step
 from .loss_speed import FULL_CASES
 
 GOAL_X_CLIP, GOAL_X_BOUND, GOAL_MIN_B = 1.5, 2.0, 256
@@ -213,8 +213,8 @@ def markdown(result: dict) -> str:
              "per-round paired medians).",
              f"- Versions: {versions}.", ""]
     titles = {"losses": "Losses: forward + backward", "memory": "Loss memory", "distributed": "Distributed loss",
-              "retrieval": "Retrieval metrics", "end_to_end": "End to end", "umap": "UMAP map",
-              "extract": "Video extraction"}
+              "retrieval": "Retrieval metrics", "end_to_end": "End to end", "train_step": "Training step",
+              "umap": "UMAP map", "extract": "Video extraction"}
     for name, title in titles.items():
         if "error" in result.get(name, {}):
             lines += [f"## {title}", "", f"Failed: {result[name]['error']}", ""]
@@ -241,6 +241,9 @@ def markdown(result: dict) -> str:
         lines += ["## Retrieval metrics", ""] + retrieval_lines(result["retrieval"]) + [""]
     if "end_to_end" in result:
         lines += ["## End to end", ""] + e2e_lines(result["end_to_end"]) + [""]
+    if "train_step" in result:
+        lines += ["## Training step: the trainer against a minimal loop", ""] + train_step.table(result["train_step"])
+        lines += [""]
     if "umap" in result:
         lines += ["## UMAP map", ""] + umap_lines(result["umap"]) + [""]
     if "extract" in result:

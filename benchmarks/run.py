@@ -28,12 +28,13 @@ from . import (
     loss_speed,
     report,
     retrieval,
+    train_step,
     umap_map,
     widget_latency,
 )
 from .harness import REPO, auto_threads, environment
 
-SECTIONS = ("losses", "memory", "distributed", "retrieval", "end_to_end", "umap", "extract")
+SECTIONS = ("losses", "memory", "distributed", "retrieval", "end_to_end", "train_step", "umap", "extract")
 README = REPO / "benchmarks" / "README.md"
 
 
@@ -97,6 +98,8 @@ def main(argv: list[str] | None = None) -> int:
                         lambda: distributed_loss.run(args.quick)),
         "retrieval": ("retrieval metrics", lambda: retrieval.run(args.quick, threads)),
         "end_to_end": ("end to end", lambda: end_to_end.run(args.quick)),
+        "train_step": ("train step: the trainer against a minimal loop, alternating rounds",
+                       lambda: train_step.run(2, ("crossclr",)) if args.quick else train_step.run()),
         "umap": ("umap", lambda: umap_map.run(args.quick, threads)),
         "extract": ("video extraction per stage (crossclr-lab extract)", lambda: extract_speed.run(args.quick)),
     }

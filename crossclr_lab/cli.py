@@ -52,6 +52,14 @@ def _add_threads_arg(p, default: int | None) -> None:
                         % ("torch's default" if default is None else default))
 
 
+def _add_jobs_arg(p) -> None:
+    from crossclr_lab.experiments.jobs import default_jobs
+
+    p.add_argument("--jobs", type=int, default=default_jobs(),
+                   help="runs trained at once, each in its own process on one torch thread (default: the CPUs "
+                        "available, %(default)s); the results are those of --jobs 1 --threads 1")
+
+
 def _add_data_args(p: argparse.ArgumentParser, default: str | None = "emoji_motion") -> None:
     from crossclr_lab.data.emoji_motion import DEFAULT_VIDEO_FEATURES, SPLIT_KINDS, VIDEO_FEATURES
     from crossclr_lab.data.registry import DATASETS
@@ -350,6 +358,7 @@ def _add_compare_common(p: argparse.ArgumentParser, seeds: int) -> None:
     _add_data_args(p)
     p.add_argument("--seeds", type=int, default=seeds, help="seeds 0..N-1, all reported (default: %(default)s)")
     p.add_argument("--out", required=True, help="folder for results.json, results.md, figures and per-run records")
+    _add_jobs_arg(p)
     _add_overwrite_arg(p, "results")
     _add_train_args(p)
     _add_config_arg(p, record=False)
@@ -373,7 +382,7 @@ def add_ablate(p: argparse.ArgumentParser) -> None:
 
 
 def _run_variants(variants, baseline: str, seeds: int, splits: tuple, eval_split: str, config, out: str,
-                  title: str, on_model=None, command: str = "compare") -> dict:
+                  title: str, jobs: int, on_model=None, command: str = "compare", progress: bool = True) -> dict:
     """Run a comparison, print its table and verdict; returns the results."""
     from crossclr_lab.experiments.comparison import run_comparison
     from crossclr_lab.experiments.report import format_table, verdict_lines, write_figures, write_report
@@ -384,7 +393,8 @@ def _run_variants(variants, baseline: str, seeds: int, splits: tuple, eval_split
           f"{selection}; evaluated on {eval_split}, {len(splits[2])} pairs; {config.epochs} epochs)", flush=True)
     try:
         results = run_comparison(variants, list(range(seeds)), splits, config, group=config.group, out_dir=out,
-                                 baseline=baseline, on_model=on_model, overwrite=True, extra={"command": command})
+                                 baseline=baseline, on_model=on_model, overwrite=True, extra={"command": command},
+                                 jobs=jobs, progress=progress)
     except ValueError as err:
         raise UsageError(str(err)) from None
     print()
@@ -404,7 +414,7 @@ def _run_variants_from_args(args, variants, baseline: str, title: str, command: 
         splits, eval_split = _load_splits(args)
         config = _train_config(args, group=_group(args, splits[2]), progress=False)
         return _run_variants(variants, baseline, args.seeds, splits, eval_split, config, args.out, title,
-                             command=command)
+                             args.jobs, command=command, progress=not args.no_progress)
 
 
 def run_compare(args) -> int:
@@ -444,6 +454,7 @@ def add_demo(p: argparse.ArgumentParser) -> None:
     p.add_argument("--map-points", type=int, default=300,
                    help="test pairs (whole concepts) on the UMAP map of seed 0's models; 0: no map "
                         "(default: %(default)s)")
+    _add_jobs_arg(p)
     _add_threads_arg(p, default=1)
 
 
@@ -491,7 +502,7 @@ def _demo_in(args) -> int:
           f"{config.warmup_epochs:g} warm-up epochs, lr x{config.plateau_factor} on a val plateau; "
           f"{args.seeds} seeds × {config.epochs} epochs; model selected on val (rsum), reported on test.")
     seed0_models = {}
-    _run_variants(variants, "infonce", args.seeds, splits, "test", config, args.out, title="demo",
+    _run_variants(variants, "infonce", args.seeds, splits, "test", config, args.out, "demo", args.jobs,
                   on_model=lambda name, seed, model: seed0_models.setdefault(name, model) if seed == 0 else None,
                   command="demo")
     if args.map_points > 0:
@@ -512,6 +523,7 @@ def add_caption(p: argparse.ArgumentParser) -> None:
     p.add_argument("--captioner-epochs", type=int, default=10, help="epochs of each captioner (default: %(default)s)")
     p.add_argument("--no-java", action="store_true", help="skip METEOR (the one metric that needs Java)")
     _add_overwrite_arg(p, "captioning results")
+    _add_jobs_arg(p)
     _add_train_args(p, epochs=30)
     p.set_defaults(threads=1)
 
@@ -556,7 +568,8 @@ def _caption(args, captioner, start: float) -> int:
         config = _train_config(args, group=_group(args, splits[2]), progress=False)
         print(f"encoders: training crossclr and infonce on {splits[0].name} ({len(splits[0])} train pairs), "
               f"{config.epochs} epochs, seeds {seeds or [0, 1, 2]}", flush=True)
-        models, retrieval = train_encoders(splits, config, seeds or [0, 1, 2], Path(args.out) / "encoders")
+        models, retrieval = train_encoders(splits, config, seeds or [0, 1, 2], Path(args.out) / "encoders",
+                                           jobs=args.jobs, progress=not args.no_progress)
     print(f"\n{format_table(retrieval)}\n\ncaptioners: {captioner.epochs} epochs each, selected on val CIDEr-D, "
           f"scored on {eval_split} ({len(splits[2])} clips)", flush=True)
     with CaptionScorer(use_java=not args.no_java) as scorer:
@@ -793,6 +806,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command != "train" and "LOCAL_RANK" in os.environ and int(os.environ.get("WORLD_SIZE", "1")) > 1:
             raise UsageError(f"only `train` runs distributed; start `{args.command}` without torchrun "
                              "(several processes would each run it and overwrite each other's files)")
+        if getattr(args, "jobs", 1) < 1:
+            raise UsageError(f"--jobs must be >= 1, got {args.jobs}")
         if getattr(args, "threads", None) is not None:
             if args.threads < 1:
                 raise UsageError(f"--threads must be >= 1, got {args.threads}")

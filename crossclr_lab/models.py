@@ -141,6 +141,13 @@ class DualEncoder(nn.Module):
             return batch[f"{modality}_pooled"], None
         return batch[modality], batch[f"{modality}_length"]
 
+    def input_fields(self) -> tuple[str, ...]:
+        """The batch keys :meth:`forward` reads: ``<modality>_pooled`` for a pooled-input encoder, else
+        ``<modality>`` and ``<modality>_length``."""
+        return tuple(key for encoder, modality in ((self.video_encoder, "video"), (self.text_encoder, "text"))
+                     for key in ((f"{modality}_pooled",) if encoder.pooled_input
+                                 else (modality, f"{modality}_length")))
+
     def forward(self, batch: dict) -> tuple[Tensor, Tensor]:
         video = self.video_encoder(*self._inputs(self.video_encoder, batch, "video"))
         text = self.text_encoder(*self._inputs(self.text_encoder, batch, "text"))

@@ -43,6 +43,7 @@ batch_size = 16              # a small batch keeps the matrices readable (captio
 queue_rows = 128             # further samples of that split available to the queue slider
 train_here = False           # False: notebook 03's shipped InfoNCE model (loads in a second); True: train (~20 s)
 seed = 0
+threads = 1                  # torch CPU threads (the small models here run fastest on 1)
 interactive = True           # controls beside the figure (needs a live kernel, e.g. JupyterLab); False: static
 
 # %%
@@ -74,9 +75,10 @@ from crossclr_lab.lab.loss_explorer import (
     weight_table,
     weight_verdict,
 )
-from crossclr_lab.utils import seed_everything
+from crossclr_lab.utils import seed_everything, use_threads
 
 seed_everything(seed)
+use_threads(threads)
 
 # %% [markdown]
 # ## A batch of embeddings

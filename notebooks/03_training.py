@@ -40,6 +40,7 @@ losses = ["crossclr", "infonce", "nt_xent", "max_margin"]   # also available: "d
 ablation = True            # also run the CrossCLR component ablation (3 more variants × seeds)
 try_kappas = [0.05]        # other weight temperatures κ to compare with the paper's 0.0035 ([] skips)
 cache = True               # reuse models trained before with the same data, loss, seed and settings
+threads = 1                # torch CPU threads (the small models here run fastest on 1)
 
 # %%
 # %matplotlib inline
@@ -61,8 +62,10 @@ from crossclr_lab.lab.training import (
 )
 from crossclr_lab.training.model_cache import default_cache_dir
 from crossclr_lab.training.trainer import TrainConfig
+from crossclr_lab.utils import use_threads
 
 cache_dir = default_cache_dir() if cache else None
+use_threads(threads)
 
 # %% [markdown]
 # ## The data and the protocol

@@ -33,6 +33,7 @@ split_kind = "concept"     # emoji_motion: which split decides the held-out (tes
 map_split = "test"         # the clips drawn and measured: "test" (unseen concepts) or "train"
 epochs = 12                # training epochs of each model (12 and seed 0: notebook 03's cached models)
 seed = 0
+threads = 1                # torch CPU threads (the small models here run fastest on 1)
 max_points = 400           # clips mapped (whole concepts are sampled); the measures use all clips
 thumbnail_points = 90      # of those, clips drawn as pictures on the first figure (fewer: bigger, readable)
 n_neighbors = 15           # UMAP: size of the neighbourhood it preserves (small: local detail)
@@ -63,6 +64,9 @@ from crossclr_lab.lab.exercises import check_tightness_ratio
 from crossclr_lab.lab.findings import show
 from crossclr_lab.training.model_cache import default_cache_dir
 from crossclr_lab.training.trainer import TrainConfig, embed
+from crossclr_lab.utils import use_threads
+
+use_threads(threads)
 
 # %% [markdown]
 # ## Two models on the same data

@@ -33,6 +33,7 @@ split_kind = "concept"     # emoji_motion: "concept" holds whole concepts out fo
 losses = ["crossclr", "infonce"]
 epochs = 12                # training epochs of each model (12 and seed 0: notebook 03's cached models)
 seed = 0
+threads = 1                # torch CPU threads (the small models here run fastest on 1)
 max_k = 100                # R@K curves for K from 1 to max_k
 query = "person juggling"  # a query ...
 query_relevant = ["juggling"]   # ... and what a relevant clip's name contains
@@ -63,6 +64,9 @@ from crossclr_lab.lab.retrieval import (
 from crossclr_lab.metrics import recall_curves
 from crossclr_lab.training.model_cache import default_cache_dir
 from crossclr_lab.training.trainer import TrainConfig, embed
+from crossclr_lab.utils import use_threads
+
+use_threads(threads)
 
 # %% [markdown]
 # ## One model per loss

@@ -43,6 +43,7 @@ text = "coot"              # "coot": COOT's BERT token features; "minilm": MiniL
 stand_in_videos = 64       # videos in the stand-in (3/4 train, 1/4 val, 5 clips each)
 stand_in_root = "../runs/youcook2_stand_in"   # where the stand-in is written
 cache = True               # reuse models trained before with the same data, loss, seed and settings
+threads = 1                # torch CPU threads (the small models here run fastest on 1)
 
 # %%
 # %matplotlib inline
@@ -67,6 +68,9 @@ from crossclr_lab.lab.youcook2_table import (
     write_layout_fixture,
 )
 from crossclr_lab.training.model_cache import default_cache_dir
+from crossclr_lab.utils import use_threads
+
+use_threads(threads)
 
 # %% [markdown]
 # ## The published table and the settings

@@ -34,6 +34,7 @@ split_kind = "concept"     # "concept": test emoji never seen in training; "rand
 seeds = [0, 1, 2]          # per seed: a CrossCLR and an InfoNCE encoder, and three captioners
 epochs = 30                # dual-encoder training epochs
 captioner_epochs = 10      # captioner epochs (the one with the best validation CIDEr-D is kept)
+threads = 1                # torch CPU threads (the small models here run fastest on 1)
 n_examples = 3             # test clips shown among the best and among the worst described
 use_java = True            # False skips METEOR, the one metric that needs a Java runtime
 
@@ -56,6 +57,9 @@ from crossclr_lab.lab.captioning import (
 )
 from crossclr_lab.lab.exercises import check_repetition
 from crossclr_lab.training.trainer import TrainConfig
+from crossclr_lab.utils import use_threads
+
+use_threads(threads)
 
 # %% [markdown]
 # ## Clips, captions and references

@@ -41,7 +41,6 @@ pair_seeds = [0, 1, 2]     # seeds per pair and loss (the README's pair table us
 
 # %%
 # %matplotlib inline
-import torch
 from IPython.display import Markdown, display
 
 from crossclr_lab.data.emoji_motion import DEFAULT_VIDEO_FEATURES, VIDEO_FEATURES
@@ -59,8 +58,9 @@ from crossclr_lab.lab.input_features import (
     weight_share_table,
 )
 from crossclr_lab.training.trainer import TrainConfig
+from crossclr_lab.utils import use_threads
 
-torch.set_num_threads(threads)
+use_threads(threads)
 
 # %% [markdown]
 # ## Three kinds of video features

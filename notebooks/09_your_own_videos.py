@@ -49,7 +49,6 @@ threads = 1                # torch CPU threads (small models run fastest on 1)
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-import torch
 from IPython.display import display
 
 from crossclr_lab.data.folder import load_folder
@@ -62,8 +61,9 @@ from crossclr_lab.lab.input_features import plot_connectivity_distributions, wei
 from crossclr_lab.lab.retrieval import ClipSearch, quiet_progress_bars
 from crossclr_lab.lab.your_videos import expert_table, expert_verdict, loss_table, make_clips, paired_verdict
 from crossclr_lab.training.trainer import TrainConfig
+from crossclr_lab.utils import use_threads
 
-torch.set_num_threads(threads)
+use_threads(threads)
 quiet_progress_bars()      # the text encoder's loading bars would stay frozen in the saved notebook
 out = Path(out)
 

@@ -37,7 +37,9 @@ def quick(tmp_path_factory):
 def test_quick_mode_measures_every_section(quick):
     result, stdout = quick
     assert result["mode"] == "quick"
-    assert {"losses", "memory", "distributed", "retrieval", "end_to_end", "umap", "environment"} <= set(result)
+    assert {"losses", "memory", "distributed", "retrieval", "end_to_end", "train_step", "umap",
+            "environment"} <= set(result)
+    assert result["train_step"]["losses"]["crossclr"]["ratio"] > 0 and "## Training step" in stdout
     assert result["environment"]["device"] in ("cpu", "cuda", "cuda:0")
     for group in result["losses"]["groups"]:
         for case in ("crossclr full", "crossclr full q3k", "infonce"):

@@ -47,16 +47,19 @@ RETRIEVAL_KEYS = ("dataset", "n_test", "group", "seeds", "baseline", "chance", "
 
 
 def train_encoders(splits: tuple, config: TrainConfig, seeds: list[int], out_dir: str | os.PathLike | None = None,
-                   log: Callable[[str], None] = print) -> tuple[dict, dict]:
+                   log: Callable[[str], None] = print, jobs: int = 1, progress: bool = True) -> tuple[dict, dict]:
     """Train CrossCLR and InfoNCE dual encoders per seed (``experiments.run_comparison``; val selects the model).
 
     Returns ``(models, retrieval)``: ``models[loss][seed]`` a :class:`DualEncoder`, ``retrieval`` the comparison's
     results (also written, with each run's checkpoint, to ``out_dir`` when given, so ``load_encoders`` can reuse it).
+    ``jobs``: runs trained at once in worker processes (:mod:`crossclr_lab.experiments.jobs`); ``progress``: a bar
+    over the runs.
     """
     models: dict[str, dict[int, DualEncoder]] = {loss: {} for loss in ENCODER_LOSSES}
     retrieval = run_comparison([Variant(loss, loss) for loss in ENCODER_LOSSES], seeds, splits, config,
                                group=config.group, out_dir=out_dir, baseline=BASELINE, log=log,
-                               on_model=lambda name, seed, model: models[name].__setitem__(seed, model))
+                               on_model=lambda name, seed, model: models[name].__setitem__(seed, model), jobs=jobs,
+                               progress=progress)
     return models, retrieval
 
 

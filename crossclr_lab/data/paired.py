@@ -148,24 +148,43 @@ def masked_mean(x: Tensor, lengths: Tensor) -> Tensor:
 
 
 class PairedDataset(Dataset):
-    """``torch.utils.data.Dataset`` over a :class:`PairedFeatures`; items are dicts of tensors."""
+    """``torch.utils.data.Dataset`` over a :class:`PairedFeatures`; items are dicts of tensors.
 
-    def __init__(self, features: PairedFeatures):
+    ``fields`` keeps only those keys of each item (e.g. ``("video_pooled", "text_pooled")`` for MLP encoders,
+    which never read the frames); default: all. A ``DataLoader`` fetches a whole batch at once through
+    :meth:`__getitems__` (one tensor indexing per field instead of stacking items).
+    """
+
+    FIELDS = ("index", "video", "video_length", "text", "text_length", "video_pooled", "text_pooled")
+
+    def __init__(self, features: PairedFeatures, fields: Sequence[str] | None = None):
+        unknown = sorted(set(fields or ()) - set(self.FIELDS))
+        if unknown:
+            raise ValueError(f"unknown PairedDataset fields {unknown}; choose from {', '.join(self.FIELDS)}")
         self.features = features
+        self.fields = tuple(k for k in self.FIELDS if fields is None or k in fields)
 
     def __len__(self) -> int:
         return len(self.features)
 
-    def __getitem__(self, i: int) -> dict:
+    def _columns(self) -> dict:
         f = self.features
-        item = {"index": i, "video": f.video[i], "video_length": f.video_lengths[i], "text": f.text[i],
-                "video_pooled": f.video_pooled[i], "text_pooled": f.text_pooled[i]}
-        if f.text_lengths is not None:
-            item["text_length"] = f.text_lengths[i]
-        return item
+        columns = {"index": None, "video": f.video, "video_length": f.video_lengths, "text": f.text,
+                   "text_length": f.text_lengths, "video_pooled": f.video_pooled, "text_pooled": f.text_pooled}
+        return {k: columns[k] for k in self.fields if k == "index" or columns[k] is not None}
+
+    def __getitem__(self, i: int) -> dict:
+        return {k: i if k == "index" else column[i] for k, column in self._columns().items()}
+
+    def __getitems__(self, indices: list[int]) -> dict:
+        """The batch of ``indices`` as :func:`collate_paired` would stack it (``video [B, T, D]`` ...)."""
+        index = torch.as_tensor(indices, dtype=torch.long)
+        return {k: index if k == "index" else column[index] for k, column in self._columns().items()}
 
 
-def collate_paired(items: list[dict]) -> dict:
-    """Stack a list of :class:`PairedDataset` items into a batch dict (``video [B, T, D]`` ...)."""
-    batch = {key: torch.stack([torch.as_tensor(it[key]) for it in items]) for key in items[0]}
-    return batch
+def collate_paired(items: list[dict] | dict) -> dict:
+    """Stack a list of :class:`PairedDataset` items into a batch dict (``video [B, T, D]`` ...); a batch already
+    gathered by :meth:`PairedDataset.__getitems__` passes through."""
+    if isinstance(items, dict):
+        return items
+    return {key: torch.stack([torch.as_tensor(it[key]) for it in items]) for key in items[0]}

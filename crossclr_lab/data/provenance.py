@@ -19,6 +19,8 @@ import inspect
 import os
 from pathlib import Path
 
+import numpy as np
+
 from ..files import MANIFEST, sha256_file
 from .paired import PairedFeatures
 from .spec import DatasetSpec
@@ -49,7 +51,7 @@ def fingerprint(features: PairedFeatures | None) -> str:
         if tensor is not None:
             t = tensor.detach().cpu().contiguous()
             digest.update(str((tuple(t.shape), t.dtype)).encode())
-            digest.update(t.numpy().tobytes())
+            digest.update(t.numpy().reshape(-1).view(np.uint8))  # the bytes, without copying them
     return digest.hexdigest()[:16]
 
 

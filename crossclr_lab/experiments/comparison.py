@@ -24,6 +24,7 @@ from typing import Callable, Sequence
 
 from crossclr_lab.data.paired import PairedFeatures
 from crossclr_lab.data.provenance import describe
+from crossclr_lab.experiments.jobs import run_jobs
 from crossclr_lab.experiments.stats import paired_difference
 from crossclr_lab.files import atomic_write_json
 from crossclr_lab.losses import CrossCLRLoss, build_loss, loss_defaults
@@ -97,7 +98,8 @@ def run_comparison(variants: list[Variant], seeds: list[int], splits: tuple, con
                    group: str | None = None, out_dir: str | os.PathLike | None = None, baseline: str | None = None,
                    log: Callable[[str], None] = print, curve_k: int = 50,
                    on_model: Callable[[str, int, object], None] | None = None, overwrite: bool = False,
-                   extra: dict | None = None, cache_dir: str | os.PathLike | None = None) -> dict:
+                   extra: dict | None = None, cache_dir: str | os.PathLike | None = None, jobs: int = 1,
+                   progress: bool = True) -> dict:
     """Train every variant with every seed; return JSON-able results (also ``out_dir/results.json``).
 
     ``splits = (train, val, test)``; ``val`` may be ``None`` (no model selection: the last epoch is used).
@@ -108,6 +110,8 @@ def run_comparison(variants: list[Variant], seeds: list[int], splits: tuple, con
     command that ran it) are stored in the results beside the provenance (device, versions, git, data).
     ``cache_dir`` (only without ``out_dir``): reuse models cached by an earlier run with the same data, loss,
     seed and settings, and cache new ones (:func:`crossclr_lab.training.model_cache.fit_cached`).
+    ``jobs`` runs train in that many worker processes (one torch thread each; the results are those of
+    ``jobs=1`` with one thread, see :mod:`crossclr_lab.experiments.jobs`); ``progress`` shows a bar over the runs.
     """
     with held(out_dir):
         if out_dir is not None:
@@ -117,11 +121,11 @@ def run_comparison(variants: list[Variant], seeds: list[int], splits: tuple, con
                                      "replace them or choose another out_dir")
             clear(out_dir)
         return _run_comparison(variants, seeds, splits, config, group, out_dir, baseline, log, curve_k, on_model,
-                               extra, cache_dir)
+                               extra, cache_dir, jobs, progress)
 
 
 def _run_comparison(variants, seeds, splits, config, group, out_dir, baseline, log, curve_k, on_model,
-                    extra, cache_dir) -> dict:
+                    extra, cache_dir, jobs, progress) -> dict:
     train_data, val_data, test_data = splits
     names = [v.name for v in variants]
     if len(set(names)) != len(names):
@@ -145,31 +149,47 @@ def _run_comparison(variants, seeds, splits, config, group, out_dir, baseline, l
     if val_data is not None:
         data["val"] = describe(val_data)
     results.update(run_provenance(resolve_device(config.device), data=data), **(extra or {}))
-    for seed in seeds:
-        for variant in variants:
-            cfg = replace(config, loss=variant.loss, loss_kwargs=dict(variant.loss_kwargs), seed=seed, group=group)
-            run_dir = None if out_dir is None else Path(out_dir) / "runs" / run_folder(variant.name) / f"seed{seed}"
-            if run_dir is None:
-                model, record = fit_cached(cfg, train_data, val_data, cache_dir)
-            else:
-                trainer = Trainer(cfg, train_data, val_data, out_dir=run_dir)
-                model, record = trainer.model, trainer.fit()
-            if on_model is not None:
-                on_model(variant.name, seed, model)
-            video_emb, text_emb = embed(model, test_data)
-            test = retrieval_metrics(video_emb, text_emb, groups=None if group is None else test_data.groups[group])
-            curves = {d: recall_curve(video_emb, text_emb, direction=d, max_k=max_k).tolist()
-                      for d in ("t2v", "v2t")}
-            results["variants"][variant.name]["runs"].append(
-                {"seed": seed, "test": test, "best_epoch": record["best_epoch"], "epochs_run": record["epochs_run"],
-                 "wall_time_s": record["wall_time_s"], "step_losses": record["step_losses"], "recall_curves": curves})
-            took = "cached" if record.get("cached") else f"{record['wall_time_s']:.1f} s"
-            log(f"  {variant.name:<18} seed {seed}: T→V R@1 {test['t2v_r1']:.1f}  V→T R@1 {test['v2t_r1']:.1f}  "
-                f"({took}, {record['epochs_run']} epochs, best epoch {record['best_epoch']})")
+    tasks = [(seed, variant) for seed in seeds for variant in variants]
+    context = {"splits": tuple(None if s is None else replace(s, thumbnail_fn=None) for s in splits),
+               "config": config, "group": group, "out_dir": out_dir, "cache_dir": cache_dir, "max_k": max_k,
+               "keep_model": on_model is not None}
+    for (seed, variant), (run, model, took) in zip(tasks, run_jobs(
+            _train_and_test, tasks, context, jobs, desc="runs", progress=progress,
+            postfix=lambda r: f"T→V R@1 {r[0]['test']['t2v_r1']:.1f}")):
+        if on_model is not None:
+            on_model(variant.name, seed, model)
+        results["variants"][variant.name]["runs"].append(run)
+        test = run["test"]
+        log(f"  {variant.name:<18} seed {seed}: T→V R@1 {test['t2v_r1']:.1f}  V→T R@1 {test['v2t_r1']:.1f}  "
+            f"({took}, {run['epochs_run']} epochs, best epoch {run['best_epoch']})")
     results["summary"] = summarize(results)
     if out_dir is not None:
         atomic_write_json(Path(out_dir) / "results.json", results)
     return results
+
+
+def _train_and_test(task: tuple[int, Variant], context: dict) -> tuple[dict, DualEncoder | None, str]:
+    """One run of a comparison (a :func:`~crossclr_lab.experiments.jobs.run_jobs` job): train ``variant`` with
+    ``seed``, select on val, evaluate on test. Returns ``(run entry, model or None, how long it took)``."""
+    seed, variant = task
+    train_data, val_data, test_data = context["splits"]
+    group, out_dir = context["group"], context["out_dir"]
+    cfg = replace(context["config"], loss=variant.loss, loss_kwargs=dict(variant.loss_kwargs), seed=seed,
+                  group=group)
+    if out_dir is None:
+        model, record = fit_cached(cfg, train_data, val_data, context["cache_dir"])
+    else:
+        run_dir = Path(out_dir) / "runs" / run_folder(variant.name) / f"seed{seed}"
+        trainer = Trainer(cfg, train_data, val_data, out_dir=run_dir, resumable=False)
+        model, record = trainer.model, trainer.fit()
+    video_emb, text_emb = embed(model, test_data)
+    test = retrieval_metrics(video_emb, text_emb, groups=None if group is None else test_data.groups[group])
+    curves = {d: recall_curve(video_emb, text_emb, direction=d, max_k=context["max_k"]).tolist()
+              for d in ("t2v", "v2t")}
+    run = {"seed": seed, "test": test, "best_epoch": record["best_epoch"], "epochs_run": record["epochs_run"],
+           "wall_time_s": record["wall_time_s"], "step_losses": record["step_losses"], "recall_curves": curves}
+    took = "cached" if record.get("cached") else f"{record['wall_time_s']:.1f} s"
+    return run, model if context["keep_model"] else None, took
 
 
 def run_folder(name: str) -> str:

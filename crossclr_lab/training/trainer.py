@@ -50,6 +50,7 @@ from crossclr_lab.training.checkpoint import (
     run_identity,
     save_checkpoint,
 )
+from crossclr_lab.training.radam import ForeachRAdam
 from crossclr_lab.training.reuse import export_model
 from crossclr_lab.training.runs import RUN_FILES, RunError, RunFolderError, held
 from crossclr_lab.utils import l2_normalize, new_run_record, resolve_device, rng_states, seed_everything, set_rng_states
@@ -57,7 +58,7 @@ from crossclr_lab.utils import l2_normalize, new_run_record, resolve_device, rng
 # the trainer's progress, saved in every checkpoint beside the model, optimiser, scheduler, loss and RNG states
 PROGRESS = ("epoch", "step", "batch_in_epoch", "bad_evals", "elapsed", "epoch_sums", "history", "step_losses", "best",
              "stopped_early", "started_utc", "epoch_loader_state")
-OPTIMIZERS = {"radam": torch.optim.RAdam, "adamw": torch.optim.AdamW}
+OPTIMIZERS = {"radam": ForeachRAdam, "adamw": torch.optim.AdamW}
 AMP_DTYPES = {"none": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 RANK_SEED_STRIDE = 1_000_003  # rank r > 0 reseeds its RNGs with seed + r * stride after the model is built
 COLLAPSE_TOL = 1e-5  # unit embeddings of a whole batch closer than this to the first row: collapsed
@@ -149,7 +150,8 @@ def embed(model: DualEncoder, features: PairedFeatures, batch_size: int = 512,
           device: str | torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Normalised embeddings of every item: ``(video_emb [N, D], text_emb [N, D])`` on the CPU, float32."""
     device = next(model.parameters()).device if device is None else resolve_device(device)
-    loader = DataLoader(PairedDataset(features), batch_size=batch_size, collate_fn=collate_paired)
+    loader = DataLoader(PairedDataset(features, model.input_fields()), batch_size=batch_size,
+                        collate_fn=collate_paired)
     was_training = model.training
     model.eval()
     videos, texts = [], []
@@ -177,14 +179,13 @@ def check_embeddings(video_emb: torch.Tensor, text_emb: torch.Tensor, batch: dic
     Inf values, values beyond :data:`EXPLODED_ABS` (the weights blew up; from ~1e18 the norms would overflow
     float32), or all rows pointing the same way (collapse; not raised when the batch's pooled inputs,
     ``batch["video_pooled"]``/``["text_pooled"]``, are identical too)."""
-    for name, emb in (("video", video_emb), ("text", text_emb)):
-        x = emb.detach().float()
+    names, embs = ("video", "text"), [emb.detach().float() for emb in (video_emb, text_emb)]
+    health = _health(torch.stack(embs)) if embs[0].shape == embs[1].shape else [
+        _health(emb[None])[0] for emb in embs]
+    for name, x, (biggest, spread) in zip(names, embs, health):
         if x.numel() == 0:
             continue
-        # one device-to-host transfer per modality: finiteness, largest value, spread of the unit rows
-        spread = (l2_normalize(x) - l2_normalize(x[:1])).abs().amax() if len(x) > 1 else x.new_tensor(math.inf)
-        finite, biggest, spread = torch.stack([torch.isfinite(x).all().float(), x.abs().amax(), spread]).tolist()
-        if not finite:
+        if not math.isfinite(biggest):
             raise TrainingDiverged(f"the {name} embeddings hold NaN or Inf at step {step}: training diverged; "
                                    f"{DIVERGED_HINT}")
         if biggest > EXPLODED_ABS:
@@ -194,6 +195,18 @@ def check_embeddings(video_emb: torch.Tensor, text_emb: torch.Tensor, batch: dic
         if spread < COLLAPSE_TOL and not (inputs is not None and torch.equal(inputs, inputs[:1].expand_as(inputs))):
             raise TrainingDiverged(f"all {len(x)} {name} embeddings of the batch at step {step} point the same way "
                                    f"(collapse): training diverged; {DIVERGED_HINT}")
+
+
+def _health(x: torch.Tensor) -> list[tuple[float, float]]:
+    """Per modality of ``x [M, B, D]``: the largest |value| (NaN or Inf when any value is) and the spread of the
+    unit rows around the first (inf for a single row), computed in one pass over all M and one host transfer."""
+    if x.numel() == 0:
+        return [(0.0, math.inf)] * len(x)
+    biggest = x.abs().amax(dim=(1, 2))  # amax propagates NaN
+    unit = l2_normalize(x)
+    spread = (unit - unit[:, :1]).abs().amax(dim=(1, 2)) if x.shape[1] > 1 else torch.full_like(biggest, math.inf)
+    values = torch.cat([biggest, spread]).tolist()
+    return list(zip(values[:len(x)], values[len(x):]))
 
 
 def pair_step(forward: Callable[[dict], tuple[torch.Tensor, torch.Tensor]], loss_fn: PairLoss, batch: dict,
@@ -217,8 +230,10 @@ class Trainer:
     ``step(forward, loss_fn, batch, temperature) -> LossParts`` computes a batch's loss (default
     :func:`pair_step`); the trainer passes the model's learnable temperature only to losses that use one.
     With ``out_dir``, writes ``record.json`` (with the provenance of the data, code and machine), ``history.csv``
-    (one row per epoch), ``checkpoint.pt`` and, when training ends, the selected model as ``model.safetensors`` +
-    ``model.json`` (:mod:`crossclr_lab.training.reuse`) there, holding the folder's lock while it runs
+    (one row per epoch), ``checkpoint.pt`` (at every epoch end and every ``checkpoint_every`` steps; with
+    ``resumable=False``, for runs never resumed such as a comparison's, once at the end) and, when training ends,
+    the selected model as ``model.safetensors`` + ``model.json`` (:mod:`crossclr_lab.training.reuse`) there,
+    holding the folder's lock while it runs
     (:mod:`crossclr_lab.training.runs`);
     ``fit(resume=True)`` continues from the checkpoint, after checking its checksum and that this is the same run
     (:mod:`crossclr_lab.training.checkpoint`), and reaches the same result as an uninterrupted run. Every batch's
@@ -229,10 +244,12 @@ class Trainer:
 
     def __init__(self, config: TrainConfig, train_data: PairedFeatures, val_data: PairedFeatures | None = None,
                  out_dir: str | os.PathLike | None = None, model: DualEncoder | None = None,
-                 callbacks: dict[str, Callable] | None = None, step: Callable[..., LossParts] = pair_step):
+                 callbacks: dict[str, Callable] | None = None, step: Callable[..., LossParts] = pair_step,
+                 resumable: bool = True):
         if config.batch_size > len(train_data):
             raise ValueError(f"batch_size {config.batch_size} exceeds the {len(train_data)} training items")
         self.config, self.train_data, self.val_data = config, train_data, val_data
+        self.resumable = resumable
         self.step_fn = step
         self.out_dir = None if out_dir is None else Path(out_dir)
         self.rank, self.world = distributed.rank(), distributed.world_size()
@@ -266,7 +283,9 @@ class Trainer:
             factor=config.plateau_factor, patience=config.plateau_patience)
         self.scaler = torch.amp.GradScaler("cuda", enabled=config.amp == "fp16")
         self.loader_gen = torch.Generator().manual_seed(config.seed)
-        dataset = PairedDataset(train_data)
+        # pair_step reads the model's inputs and the pooled features: no per-frame tensors for MLP encoders
+        fields = (*self.model.input_fields(), "video_pooled", "text_pooled") if step is pair_step else None
+        dataset = PairedDataset(train_data, fields)
         global_batches = BatchSampler(RandomSampler(dataset, generator=self.loader_gen), config.batch_size,
                                       drop_last=True)  # equal local batches on every rank: the gather needs them
         self.loader = DataLoader(dataset, batch_sampler=distributed.GlobalBatchSlices(global_batches, self.rank,
@@ -387,7 +406,7 @@ class Trainer:
                 for k, v in parts.items():
                     self.epoch_sums[k] = self.epoch_sums.get(k, 0.0) + v
                 bar.set_postfix(loss=f"{parts['loss']:.4f}")
-                if cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
+                if self.resumable and cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0:
                     self.elapsed = time.perf_counter() - start
                     self._save_checkpoint()
                 for fn in self.callbacks["on_step"]:
@@ -431,7 +450,9 @@ class Trainer:
         self.history.append(entry)
         self.batch_in_epoch, self.epoch_sums = 0, {}
         self.epoch_loader_state = self.loader_gen.get_state()
-        self._save_checkpoint()
+        last = self.stopped_early or self.epoch >= cfg.epochs or self.step >= (cfg.max_steps or math.inf)
+        if self.resumable or last:
+            self._save_checkpoint()
         self._write_record(final=False)
         for fn in self.callbacks["on_epoch_end"]:
             fn(self, self.epoch, entry)

@@ -74,3 +74,19 @@ def test_group_codes_and_default_group():
         group_codes([1, "1"])
     data = make_synthetic(n_concepts=2, pairs_per_concept=2, seed=0)
     assert data.default_group() == "concept"
+
+
+@pytest.mark.parametrize("fields", [None, ("video_pooled", "text_pooled"), ("index", "video", "video_length")])
+def test_batched_fetch_equals_stacked_items(fields):
+    data = make_synthetic(n_concepts=4, pairs_per_concept=5, video_dim=6, text_dim=5, frames=3, seed=0)
+    dataset = PairedDataset(data, fields)
+    indices = [7, 0, 13, 7]
+    stacked = collate_paired([dataset[i] for i in indices])
+    batch = collate_paired(dataset.__getitems__(indices))
+    assert set(batch) == set(stacked) == set(fields or ("index", "video", "video_length", "text", "video_pooled",
+                                                        "text_pooled"))
+    assert all(torch.equal(batch[k], stacked[k]) and batch[k].dtype == stacked[k].dtype for k in batch)
+    loaded = next(iter(DataLoader(dataset, batch_size=4, collate_fn=collate_paired)))  # through __getitems__
+    assert all(torch.equal(loaded[k], collate_paired([dataset[i] for i in range(4)])[k]) for k in loaded)
+    with pytest.raises(ValueError, match="unknown PairedDataset fields"):
+        PairedDataset(data, ["frames"])

@@ -168,6 +168,29 @@ def test_unknown_monitor_is_named(data):
         train(_config(epochs=1, monitor="accuracy"), *data)
 
 
+def test_a_run_never_resumed_checkpoints_once_at_the_end(data, tmp_path, monkeypatch):
+    import crossclr_lab.training.trainer as trainer_module
+    from crossclr_lab.training.checkpoint import load_checkpoint
+
+    saves, save = [], trainer_module.save_checkpoint
+    monkeypatch.setattr(trainer_module, "save_checkpoint",
+                        lambda state, path: saves.append((path.parent.name, state["epoch"])) or save(state, path))
+    Trainer(_config(checkpoint_every=2), *data, out_dir=tmp_path / "once", resumable=False).fit()
+    Trainer(_config(checkpoint_every=2), *data, out_dir=tmp_path / "every").fit()
+    assert [epoch for name, epoch in saves if name == "once"] == [4]
+    every_epochs = [epoch for name, epoch in saves if name == "every"]  # each epoch end and every 2 steps
+    assert {1, 2, 3, 4} <= set(every_epochs) and len(every_epochs) == 4 + 20 // 2
+    once, every = (load_checkpoint(tmp_path / name / "checkpoint.pt") for name in ("once", "every"))
+    assert once["best"]["epoch"] == every["best"]["epoch"]
+    assert all(torch.equal(once["model"][k], every["model"][k]) for k in every["model"])
+
+
+def test_mlp_batches_carry_only_pooled_features(data):
+    mlp, temporal = (Trainer(_config(encoder=encoder), *data) for encoder in ("mlp", "temporal"))
+    assert set(next(iter(mlp.loader))) == {"video_pooled", "text_pooled"}
+    assert {"video", "video_length", "video_pooled", "text_pooled"} <= set(next(iter(temporal.loader)))
+
+
 def _near_equal(data, side: str):
     """``data`` with one side's input features replaced by nearly equal positive vectors (every C_i ≈ max C)."""
     g = torch.Generator().manual_seed(0)

@@ -1,0 +1,46 @@
+"""Runs in worker processes: the same results as one after another, in the same order, errors raised."""
+
+import json
+
+import pytest
+from fixtures.tiny_runs import run_cli
+
+from crossclr_lab.experiments.jobs import run_jobs
+
+
+def _numbers(results: dict) -> dict:
+    """What a comparison computed: per variant and seed, test metrics, step losses, curves, epochs."""
+    keep = ("seed", "test", "step_losses", "recall_curves", "best_epoch", "epochs_run")
+    return {name: [{k: run[k] for k in keep} for run in v["runs"]] for name, v in results["variants"].items()}
+
+
+@pytest.mark.slow
+def test_two_jobs_give_the_results_of_one(capsys, tmp_path):
+    out = {}
+    for jobs in (1, 2):
+        code, stdout, _ = run_cli(["compare", "--dataset", "synthetic", "--losses", "crossclr", "infonce", "--seeds",
+                                   "2", "--epochs", "2", "--batch-size", "50", "--threads", "1", "--jobs", str(jobs),
+                                   "--out", str(tmp_path / str(jobs))], capsys)
+        assert code == 0
+        out[jobs] = (json.loads((tmp_path / str(jobs) / "results.json").read_text()), stdout)
+    (one, printed_one), (two, printed_two) = out[1], out[2]
+    assert _numbers(one) == _numbers(two) and one["summary"] == two["summary"]
+    table = [line for line in printed_one.splitlines() if line.startswith("|")]
+    assert table and table == [line for line in printed_two.splitlines() if line.startswith("|")]
+    runs = [line.split(":")[0] for line in printed_two.splitlines() if line.startswith("  ") and " seed " in line]
+    assert runs == ["  crossclr           seed 0", "  infonce            seed 0", "  crossclr           seed 1",
+                    "  infonce            seed 1"]  # logged in the sequential order
+
+
+def _fail_on_two(task, context):
+    if task == 2:
+        raise ValueError("task 2 failed")
+    return task * context
+
+
+def test_one_job_runs_in_order_and_raises_a_task_error():
+    assert list(run_jobs(_fail_on_two, [0, 1, 3], context=10, jobs=1, progress=False)) == [0, 10, 30]
+    with pytest.raises(ValueError, match="task 2 failed"):
+        list(run_jobs(_fail_on_two, [0, 2], context=1, jobs=1, progress=False))
+    with pytest.raises(ValueError, match="jobs"):
+        list(run_jobs(_fail_on_two, [0], jobs=0))
