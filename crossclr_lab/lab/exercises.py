@@ -121,7 +121,9 @@ def _replaced(snapshot: dict[tuple, object]) -> list[str]:
         owner = sys.modules.get(module_name)
         if owner is not None and cls is not None:
             owner = vars(owner).get(cls)
-        if owner is None or vars(owner).get(name, None) is obj:
+        current = vars(owner).get(name, None) if owner is not None else obj
+        # torch wraps an optimizer class's ``step`` (functools.wraps) when the first instance is made: not a change
+        if current is obj or getattr(current, "__wrapped__", None) is obj:
             continue
         setattr(owner, name, obj)
         changed.append(f"{module_name}.{cls + '.' if cls else ''}{name}")

@@ -71,3 +71,16 @@ def test_the_solutions_still_pass(name):
     fn = {"check_connectivity": solutions.connectivity, "check_pruning_mask": solutions.pruning_mask,
           "check_recall_at_k": solutions.recall_at_k}[name]
     assert getattr(exercises, name)(fn, verbose=False).passed
+
+
+def test_training_in_between_is_not_taken_for_a_learners_monkeypatch(capsys):
+    """torch wraps an optimizer class's ``step`` when its first instance is made (after the checker imported the
+    library): that wrapper is not a change of the library."""
+    import torch
+
+    from crossclr_lab.training.radam import ForeachRAdam
+
+    original = vars(ForeachRAdam)["step"]
+    ForeachRAdam([torch.nn.Parameter(torch.zeros(2))], lr=0.1)
+    assert vars(ForeachRAdam)["step"] is not original or getattr(original, "hooked", False)
+    assert exercises.check_connectivity(solutions.connectivity).passed
