@@ -27,11 +27,11 @@
 # No training here: everything runs in a second.
 
 # %% tags=["parameters"]
-n_pairs = 6                      # pairs in the toy batch
-noise = 0.35                     # how far each caption sits from its video (larger: some sit nearer another video)
-taus = [1.0, 0.3, 0.1, 0.03]     # temperatures to compare; 0.03 is the paper's
-anchor = 2                       # the video whose soft-max is drawn (try each one)
-seed = 0
+n_pairs: int = 6                 # pairs in the toy batch
+noise: float = 0.35              # how far each caption sits from its video (larger: some sit nearer another video)
+taus: list[float] = [1.0, 0.3, 0.1, 0.03]  # temperatures to compare; 0.03 is the paper's
+anchor: int = 2                  # the video whose soft-max is drawn (try each one)
+seed: int = 0
 
 # %%
 # %matplotlib inline

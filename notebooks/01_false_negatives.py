@@ -32,15 +32,17 @@
 # 4. Implement connectivity and the pruning mask yourself (exercises at the end check them).
 
 # %% tags=["parameters"]
-dataset = "emoji_motion"     # the real dataset of part 2 ("synthetic" runs part 2 on synthetic data too)
-data_root = None             # dataset "folder": the folder of your features (docs/dataset-format.md)
-batch_size = 64              # the paper's batch size: connectivity is measured inside a batch
-gamma = 0.9                  # the paper's pruning threshold
-n_concepts = 12              # synthetic data: number of latent concepts ...
-pairs_per_concept = 80       # ... and pairs drawn per concept (the Zipf version keeps fewer of the rarer ones)
-epochs = 5                   # shuffled epochs averaged in the precision/recall curves
-n_thumbnails = 5             # most connected clips shown per modality
-seed = 0
+from typing import Optional  # the type of the parameters that may be None (papermill reads it)
+
+dataset: str = "emoji_motion"  # the real dataset of part 2 ("synthetic" runs part 2 on synthetic data too)
+data_root: "Optional[str]" = None  # dataset "folder": the folder of your features (docs/dataset-format.md)
+batch_size: int = 64         # the paper's batch size: connectivity is measured inside a batch
+gamma: float = 0.9           # the paper's pruning threshold
+n_concepts: int = 12         # synthetic data: number of latent concepts ...
+pairs_per_concept: int = 80  # ... and pairs drawn per concept (the Zipf version keeps fewer of the rarer ones)
+epochs: int = 5              # shuffled epochs averaged in the precision/recall curves
+n_thumbnails: int = 5        # most connected clips shown per modality
+seed: int = 0
 
 # %%
 # %matplotlib inline

@@ -36,15 +36,17 @@
 # 4. Write the loss of one anchor yourself (the exercise at the end checks it).
 
 # %% tags=["parameters"]
-dataset = "emoji_motion"
-data_root = None             # dataset "folder": the folder of your features (docs/dataset-format.md)
-batch_split = "val"          # held-out pairs the model has not learnt, so the loss has work left; "train": solved
-batch_size = 16              # a small batch keeps the matrices readable (captions on the axes)
-queue_rows = 128             # further samples of that split available to the queue slider
-train_here = False           # False: notebook 03's shipped InfoNCE model (loads in a second); True: train (~20 s)
-seed = 0
-threads = 1                  # torch CPU threads (the small models here run fastest on 1)
-interactive = True           # controls beside the figure (needs a live kernel, e.g. JupyterLab); False: static
+from typing import Optional  # the type of the parameters that may be None (papermill reads it)
+
+dataset: str = "emoji_motion"
+data_root: "Optional[str]" = None  # dataset "folder": the folder of your features (docs/dataset-format.md)
+batch_split: str = "val"     # held-out pairs the model has not learnt, so the loss has work left; "train": solved
+batch_size: int = 16         # a small batch keeps the matrices readable (captions on the axes)
+queue_rows: int = 128        # further samples of that split available to the queue slider
+train_here: bool = False     # False: notebook 03's shipped InfoNCE model (loads in a second); True: train (~20 s)
+seed: int = 0
+threads: int = 1             # torch CPU threads (the small models here run fastest on 1)
+interactive: bool = True     # controls beside the figure (needs a live kernel, e.g. JupyterLab); False: static
 
 # %%
 # %matplotlib inline

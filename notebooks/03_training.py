@@ -30,17 +30,19 @@
 # seeds or epochs and the sentences change with them. The paper's own benchmark, YouCook2, is notebook 06.
 
 # %% tags=["parameters"]
-dataset = "emoji_motion"   # "emoji_motion" (animated emoji ↔ their names), "synthetic" or "folder"
-data_root = None           # dataset "folder": the folder of your features (docs/dataset-format.md)
-split_kind = "concept"     # emoji_motion: "concept" holds whole concepts out for test, "random" holds clips out
-seeds = [0, 1, 2]          # every variant is trained once per seed (3 is the fewest that can tell noise apart)
-epochs = 12                # training epochs per run (the model is selected on val)
-batch_size = 64            # the paper's batch size
-losses = ["crossclr", "infonce", "nt_xent", "max_margin"]   # also available: "dcl", "mil_nce" (notebook 06)
-ablation = True            # also run the CrossCLR component ablation (3 more variants × seeds)
-try_kappas = [0.05]        # other weight temperatures κ to compare with the paper's 0.0035 ([] skips)
-cache = True               # reuse models trained before with the same data, loss, seed and settings
-threads = 1                # torch CPU threads (the small models here run fastest on 1)
+from typing import Optional  # the type of the parameters that may be None (papermill reads it)
+
+dataset: str = "emoji_motion"  # "emoji_motion" (animated emoji ↔ their names), "synthetic" or "folder"
+data_root: "Optional[str]" = None  # dataset "folder": the folder of your features (docs/dataset-format.md)
+split_kind: str = "concept"  # emoji_motion: "concept" holds whole concepts out for test, "random" holds clips out
+seeds: list[int] = [0, 1, 2]  # every variant is trained once per seed (3 is the fewest that can tell noise apart)
+epochs: int = 12           # training epochs per run (the model is selected on val)
+batch_size: int = 64       # the paper's batch size
+losses: list[str] = ["crossclr", "infonce", "nt_xent", "max_margin"]  # also available: "dcl", "mil_nce" (notebook 06)
+ablation: bool = True      # also run the CrossCLR component ablation (3 more variants × seeds)
+try_kappas: list[float] = [0.05]  # other weight temperatures κ to compare with the paper's 0.0035 ([] skips)
+cache: bool = True         # reuse models trained before with the same data, loss, seed and settings
+threads: int = 1           # torch CPU threads (the small models here run fastest on 1)
 
 # %%
 # %matplotlib inline

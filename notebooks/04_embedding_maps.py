@@ -27,19 +27,21 @@
 #    compare that number between InfoNCE, CrossCLR and the input features instead of trusting the picture.
 
 # %% tags=["parameters"]
-dataset = "emoji_motion"   # "emoji_motion" (thumbnails), "synthetic" or "folder" (coloured points only)
-data_root = None           # dataset "folder": the folder of your features (docs/dataset-format.md)
-split_kind = "concept"     # emoji_motion: which split decides the held-out (test) clips
-map_split = "test"         # the clips drawn and measured: "test" (unseen concepts) or "train"
-epochs = 12                # training epochs of each model (12 and seed 0: notebook 03's cached models)
-seed = 0
-threads = 1                # torch CPU threads (the small models here run fastest on 1)
-max_points = 400           # clips mapped (whole concepts are sampled); the measures use all clips
-thumbnail_points = 90      # of those, clips drawn as pictures on the first figure (fewer: bigger, readable)
-n_neighbors = 15           # UMAP: size of the neighbourhood it preserves (small: local detail)
-min_dist = 0.1             # UMAP: how tightly it may pack points
-cache = True               # load the models notebook 03 trained (same data, loss, seed, settings) when cached
-interactive = True         # a widget to recolour the maps and toggle the pair lines (live kernel); False: static
+from typing import Optional  # the type of the parameters that may be None (papermill reads it)
+
+dataset: str = "emoji_motion"  # "emoji_motion" (thumbnails), "synthetic" or "folder" (coloured points only)
+data_root: "Optional[str]" = None  # dataset "folder": the folder of your features (docs/dataset-format.md)
+split_kind: str = "concept"  # emoji_motion: which split decides the held-out (test) clips
+map_split: str = "test"    # the clips drawn and measured: "test" (unseen concepts) or "train"
+epochs: int = 12           # training epochs of each model (12 and seed 0: notebook 03's cached models)
+seed: int = 0
+threads: int = 1           # torch CPU threads (the small models here run fastest on 1)
+max_points: int = 400      # clips mapped (whole concepts are sampled); the measures use all clips
+thumbnail_points: int = 90  # of those, clips drawn as pictures on the first figure (fewer: bigger, readable)
+n_neighbors: int = 15      # UMAP: size of the neighbourhood it preserves (small: local detail)
+min_dist: float = 0.1      # UMAP: how tightly it may pack points
+cache: bool = True         # load the models notebook 03 trained (same data, loss, seed, settings) when cached
+interactive: bool = True   # a widget to recolour the maps and toggle the pair lines (live kernel); False: static
 
 # %%
 # %matplotlib inline

@@ -27,22 +27,24 @@
 #    what two models return by *rank*, and tell which part of the pipeline a failing query trips on.
 
 # %% tags=["parameters"]
-dataset = "emoji_motion"   # "emoji_motion" (searchable: MiniLM captions, thumbnails), "synthetic" or "folder"
-data_root = None           # dataset "folder": the folder of your features (docs/dataset-format.md)
-split_kind = "concept"     # emoji_motion: "concept" holds whole concepts out for test
-losses = ["crossclr", "infonce"]
-epochs = 12                # training epochs of each model (12 and seed 0: notebook 03's cached models)
-seed = 0
-threads = 1                # torch CPU threads (the small models here run fastest on 1)
-max_k = 100                # R@K curves for K from 1 to max_k
-query = "person juggling"  # a query ...
-query_relevant = ["juggling"]   # ... and what a relevant clip's name contains
-hard_query = "happy cat"   # a harder query ...
-hard_relevant = ["grinning cat", "smiling cat", "cat with tears of joy"]   # ... and its relevant clip names
-top_k = 5                  # clips shown per model
-search_split = "all"       # the clips searched: "all" (train clips included) or "test" (unseen concepts only)
-cache = True               # load the models notebook 03 trained (same data, loss, seed, settings) when cached
-interactive = True         # a query box to search with your own words (needs a live kernel); False: static
+from typing import Optional  # the type of the parameters that may be None (papermill reads it)
+
+dataset: str = "emoji_motion"  # "emoji_motion" (searchable: MiniLM captions, thumbnails), "synthetic" or "folder"
+data_root: "Optional[str]" = None  # dataset "folder": the folder of your features (docs/dataset-format.md)
+split_kind: str = "concept"  # emoji_motion: "concept" holds whole concepts out for test
+losses: list[str] = ["crossclr", "infonce"]
+epochs: int = 12           # training epochs of each model (12 and seed 0: notebook 03's cached models)
+seed: int = 0
+threads: int = 1           # torch CPU threads (the small models here run fastest on 1)
+max_k: int = 100           # R@K curves for K from 1 to max_k
+query: str = "person juggling"  # a query ...
+query_relevant: list[str] = ["juggling"]  # ... and what a relevant clip's name contains
+hard_query: str = "happy cat"  # a harder query ...
+hard_relevant: list[str] = ["grinning cat", "smiling cat", "cat with tears of joy"]  # ... and its relevant clip names
+top_k: int = 5             # clips shown per model
+search_split: str = "all"  # the clips searched: "all" (train clips included) or "test" (unseen concepts only)
+cache: bool = True         # load the models notebook 03 trained (same data, loss, seed, settings) when cached
+interactive: bool = True   # a query box to search with your own words (needs a live kernel); False: static
 
 # %%
 # %matplotlib inline

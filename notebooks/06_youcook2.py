@@ -33,17 +33,19 @@
 #    numbers beside the paper's.
 
 # %% tags=["parameters"]
-data_root = None           # folder with COOT's YouCook2 files; None: run on a generated stand-in (same layout)
-losses = ["MaxMargin", "MIL-NCE", "CLIP", "DCL", "NT-Xent", "CrossCLR"]   # Table 1's rows
-seeds = [0]                # more seeds give the spread; each costs a full training per loss
-epochs = 40                # the paper's 40 (used with real features)
-stand_in_epochs = 4        # epochs on the stand-in
-queue_size = 5000          # CrossCLR's queue on YouCook2 (the paper's Table 7; the authors' code uses 3000)
-text = "coot"              # "coot": COOT's BERT token features; "minilm": MiniLM sentence embeddings
-stand_in_videos = 64       # videos in the stand-in (3/4 train, 1/4 val, 5 clips each)
-stand_in_root = "../runs/youcook2_stand_in"   # where the stand-in is written
-cache = True               # reuse models trained before with the same data, loss, seed and settings
-threads = 1                # torch CPU threads (the small models here run fastest on 1)
+from typing import Optional  # the type of the parameters that may be None (papermill reads it)
+
+data_root: "Optional[str]" = None  # folder with COOT's YouCook2 files; None: run on a generated stand-in (same layout)
+losses: list[str] = ["MaxMargin", "MIL-NCE", "CLIP", "DCL", "NT-Xent", "CrossCLR"]  # Table 1's rows
+seeds: list[int] = [0]     # more seeds give the spread; each costs a full training per loss
+epochs: int = 40           # the paper's 40 (used with real features)
+stand_in_epochs: int = 4   # epochs on the stand-in
+queue_size: int = 5000     # CrossCLR's queue on YouCook2 (the paper's Table 7; the authors' code uses 3000)
+text: str = "coot"         # "coot": COOT's BERT token features; "minilm": MiniLM sentence embeddings
+stand_in_videos: int = 64  # videos in the stand-in (3/4 train, 1/4 val, 5 clips each)
+stand_in_root: str = "../runs/youcook2_stand_in"  # where the stand-in is written
+cache: bool = True         # reuse models trained before with the same data, loss, seed and settings
+threads: int = 1           # torch CPU threads (the small models here run fastest on 1)
 
 # %%
 # %matplotlib inline

@@ -30,13 +30,13 @@
 # 3. Judge whether a retrieval difference between two losses carries over to captioning, with seed noise in view.
 
 # %% tags=["parameters"]
-split_kind = "concept"     # "concept": test emoji never seen in training; "random": test clips of seen emoji
-seeds = [0, 1, 2]          # per seed: a CrossCLR and an InfoNCE encoder, and three captioners
-epochs = 30                # dual-encoder training epochs
-captioner_epochs = 10      # captioner epochs (the one with the best validation CIDEr-D is kept)
-threads = 1                # torch CPU threads (the small models here run fastest on 1)
-n_examples = 3             # test clips shown among the best and among the worst described
-use_java = True            # False skips METEOR, the one metric that needs a Java runtime
+split_kind: str = "concept"  # "concept": test emoji never seen in training; "random": test clips of seen emoji
+seeds: list[int] = [0, 1, 2]  # per seed: a CrossCLR and an InfoNCE encoder, and three captioners
+epochs: int = 30           # dual-encoder training epochs
+captioner_epochs: int = 10  # captioner epochs (the one with the best validation CIDEr-D is kept)
+threads: int = 1           # torch CPU threads (the small models here run fastest on 1)
+n_examples: int = 3        # test clips shown among the best and among the worst described
+use_java: bool = True      # False skips METEOR, the one metric that needs a Java runtime
 
 # %%
 # %matplotlib inline

@@ -30,14 +30,14 @@
 # 3. Train CrossCLR and InfoNCE on each feature set and read the paired difference with its seed noise.
 
 # %% tags=["parameters"]
-split_kind = "concept"     # "concept": test concepts never seen in training; "random": held-out clips
-seeds = [0, 1, 2, 3, 4]    # every loss is trained once per seed and feature set (30 models: ~8 min on 2 cores)
-epochs = 30                # training epochs per run, as in `crossclr-lab demo`
-batch_size = 64            # the paper's batch size; connectivity and weights are per batch
-weight_epochs = 10         # shuffled epochs of batches for the weight-share statistic
-threads = 1                # torch CPU threads (small models run fastest on 1)
-pairs = [["appearance", "text"], ["motion", "text"], ["appearance", "motion"]]   # view pairs A ↔ B ([] skips)
-pair_seeds = [0, 1, 2]     # seeds per pair and loss (the README's pair table used 5: 0-4)
+split_kind: str = "concept"  # "concept": test concepts never seen in training; "random": held-out clips
+seeds: list[int] = [0, 1, 2, 3, 4]  # every loss is trained once per seed and feature set (30 models: ~8 min on 2 cores)
+epochs: int = 30           # training epochs per run, as in `crossclr-lab demo`
+batch_size: int = 64       # the paper's batch size; connectivity and weights are per batch
+weight_epochs: int = 10    # shuffled epochs of batches for the weight-share statistic
+threads: int = 1           # torch CPU threads (small models run fastest on 1)
+pairs: list[list[str]] = [["appearance", "text"], ["motion", "text"], ["appearance", "motion"]]  # A ↔ B ([] skips)
+pair_seeds: list[int] = [0, 1, 2]  # seeds per pair and loss (the README's pair table used 5: 0-4)
 
 # %%
 # %matplotlib inline

@@ -33,16 +33,18 @@
 # 4. Search your clips with free text.
 
 # %% tags=["parameters"]
-video_dir = None           # your folder of videos (mp4, webm, mkv, mov, avi, gif, webp); None: make the emoji clips
-captions = None            # your caption file (CSV `file,caption[,split,group]` or .jsonl); None: the made clips'
-emojis = ["red apple", "banana", "pizza", "watermelon", "cat", "rabbit", "tulip", "sunflower", "lemon",
+from typing import Optional  # the type of the parameters that may be None (papermill reads it)
+
+video_dir: "Optional[str]" = None  # your videos (mp4, webm, mkv, mov, avi, gif, webp); None: make emoji clips
+captions: "Optional[str]" = None  # CSV `file,caption[,split,group]` or .jsonl; None: the made clips'
+emojis: list[str] = ["red apple", "banana", "pizza", "watermelon", "cat", "rabbit", "tulip", "sunflower", "lemon",
           "hamburger", "snail", "cactus"]   # the emoji of the made clips (CLDR names); 7 motions each
-out = "runs/nb09"          # where the made clips, the dataset and the feature cache go
-seeds = [0, 1, 2, 3, 4]    # each model is trained once per seed (a paired t-test needs 2 or more; 5 is better)
-epochs = 30                # training epochs per model
-batch_size = 32            # capped at the number of training clips
-queries = ["a cat spinning", "a fruit sliding to the left", "something growing"]   # free-text searches
-threads = 1                # torch CPU threads (small models run fastest on 1)
+out: str = "runs/nb09"     # where the made clips, the dataset and the feature cache go
+seeds: list[int] = [0, 1, 2, 3, 4]  # each model is trained once per seed (a paired t-test needs 2 or more; 5 is better)
+epochs: int = 30           # training epochs per model
+batch_size: int = 32       # capped at the number of training clips
+queries: list[str] = ["a cat spinning", "a fruit sliding to the left", "something growing"]  # free-text searches
+threads: int = 1           # torch CPU threads (small models run fastest on 1)
 
 # %%
 # %matplotlib inline

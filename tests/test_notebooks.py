@@ -333,3 +333,12 @@ def test_sliced_poll_channel_waits_until_its_deadline_and_returns_messages(monke
     waited, msg_type = asyncio.run(scenario())
     assert 0.28 <= waited < 2.0          # many 0.05 s slices, but the caller's 0.3 s deadline holds
     assert msg_type == "kernel_info_request"
+
+
+def test_every_parameter_has_a_type_papermill_reads():
+    """`papermill --help-notebook` lists each parameter with its type, not "Unknown type"."""
+    for nb in nbs.discover():
+        node = nbformat.read(nb.ipynb, as_version=4)
+        cell = next(c for c in node.cells if c.cell_type == "code")
+        untyped = [p.name for p in nbs.parameter_specs(cell) if p.inferred_type_name in ("None", "", None)]
+        assert not untyped, f"{nb.name}: parameters without a type annotation: {untyped}"
