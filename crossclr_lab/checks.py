@@ -49,9 +49,8 @@ def check_int(name: str, value, minimum: int = 0, hint: str = "") -> int:
 def check_choice(name: str, value, choices: Iterable, hint: str = ""):
     """``value``; ``ValueError`` listing the choices unless it is one of them."""
     choices = list(choices)
-    if isinstance(value, bool) and not any(isinstance(c, bool) for c in choices):
-        raise ValueError(f"{name} must be one of {choices}{_hint(hint)}, got {value!r}")
-    if value not in choices:
+    bool_for_number = isinstance(value, bool) and not any(isinstance(c, bool) for c in choices)   # True == 1
+    if bool_for_number or value not in choices:
         raise ValueError(f"{name} must be one of {choices}{_hint(hint)}, got {value!r}")
     return value
 

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import torch
 
-from crossclr_lab.files import atomic_write_bytes, atomic_write_json, read_manifest
+from crossclr_lab.files import atomic_write_bytes, atomic_write_json, read_manifest, sha256_file
 from crossclr_lab.models import DualEncoder, build_model_for_shapes
 
 FORMAT = "crossclr_lab.model/1"
@@ -183,7 +183,7 @@ def load_pretrained(loss: str = "crossclr") -> Reusable:
                                 "tools.build_pretrained) or train one with `crossclr-lab train`")
     manifest = read_manifest(SHIPPED_DIR, REBUILD)
     relative = card.relative_to(SHIPPED_DIR).as_posix()
-    if hashlib.sha256(card.read_bytes()).hexdigest() != manifest.get(relative):
+    if sha256_file(card) != manifest.get(relative):
         raise ValueError(f"{card} is damaged or not in {SHIPPED_DIR}'s manifest; {REBUILD}")
     weights = json.loads(card.read_text(encoding="utf-8"))["weights"]
     return read_model(card, expected_sha256=manifest.get(f"emoji_motion/{weights}"))
