@@ -1,6 +1,7 @@
 """Embedding maps: concept tightness against brute force and known geometry, concept sampling, UMAP, plots, widget."""
 
 import itertools
+import warnings
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from PIL import Image
 from crossclr_lab.data.paired import PairedFeatures
 from crossclr_lab.lab.embedding_maps import (
     concept_tightness,
+    exact_neighbours,
     joint_umap,
     map_widget,
     modality_gap_table,
@@ -216,3 +218,30 @@ def test_joint_umap_is_reproducible_and_keeps_clusters():
     assert (labels[d.argmin(1)] == labels).mean() == 1.0
     with pytest.raises(ValueError, match="same|both"):
         joint_umap(video, text[:-1])
+
+
+def test_exact_neighbours_are_the_sorted_rows():
+    rng = np.random.default_rng(0)
+    points = rng.standard_normal((12, 3))
+    distances = np.linalg.norm(points[:, None] - points[None], axis=-1)
+    indices, dists = exact_neighbours(distances, 4)
+    assert indices.shape == dists.shape == (12, 4)
+    assert (indices[:, 0] == np.arange(12)).all() and (dists[:, 0] == 0).all()   # each point is its own first
+    for row in range(12):   # brute force: the 4 smallest distances of the row, in increasing order
+        np.testing.assert_array_equal(dists[row], np.sort(distances[row])[:4])
+        np.testing.assert_array_equal(distances[row, indices[row]], dists[row])
+
+
+@pytest.mark.slow
+def test_joint_umap_is_the_map_umap_draws_with_its_own_neighbour_search():
+    from sklearn.metrics import pairwise_distances
+    from umap import UMAP
+
+    video, _ = _clusters(n_concepts=3, per=10, dim=16, spread=0.05)
+    text = video + 0.05 * np.random.default_rng(1).standard_normal(video.shape)
+    vxy, txy = joint_umap(video, text, n_neighbors=8, random_state=0)
+    distances = pairwise_distances(np.concatenate([video, text]), metric="cosine")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        own = UMAP(n_neighbors=8, metric="precomputed", random_state=0).fit_transform(distances)
+    np.testing.assert_array_equal(np.concatenate([vxy, txy]), own)
