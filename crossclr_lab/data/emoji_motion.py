@@ -189,7 +189,13 @@ def load_emoji_motion(split: str = "train", split_kind: str = "concept", include
     keep = [i for i, r in enumerate(rows) if (include_static or r["animated"])
             and (split == "all" or r[f"split_{split_kind}"] == split)]
     sel = [rows[i] for i in keep]
-    video = np.concatenate([_expert(arrays, meta["info"], n, keep).astype(np.float32) for n in names], axis=2)
+    parts = [_expert(arrays, meta["info"], n, keep) for n in names]
+    video = np.empty((len(keep), *parts[0].shape[1:2], sum(p.shape[2] for p in parts)), dtype=np.float32)
+    start = 0
+    for part in parts:   # the experts side by side, widened to float32 in place (no concatenated copies)
+        video[:, :, start:start + part.shape[2]] = part
+        start += part.shape[2]
+    del parts
     thumbnail_fn = None
     if meta["info"].get("thumbnails") and (path / "thumbnails.png").is_file():
         thumbnail_fn = _thumbnails(path / "thumbnails.png", [r["thumbnail"] for r in sel],

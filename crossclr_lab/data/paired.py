@@ -144,6 +144,8 @@ def masked_mean(x: Tensor, lengths: Tensor) -> Tensor:
     """Mean of ``x [N, T, D]`` over the first ``lengths [N]`` steps -> ``[N, D]``."""
     mask = torch.arange(x.shape[1], device=x.device)[None, :] < lengths.to(x.device)[:, None]
     mask = mask.to(x.dtype).unsqueeze(-1)
+    if bool(mask.all()):   # every step valid: x * 1 is x, so skip the [N, T, D] product (same bits)
+        return x.sum(1) / mask.sum(1).clamp_min(1.0)
     return (x * mask).sum(1) / mask.sum(1).clamp_min(1.0)
 
 

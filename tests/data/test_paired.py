@@ -24,6 +24,15 @@ def test_pooled_features_are_masked_means():
     assert torch.equal(data.text_pooled, data.text)
 
 
+def test_masked_mean_of_full_lengths_has_the_bits_of_the_masked_product():
+    x = torch.randn(5, 7, 33)
+    full = torch.full((5,), 7)
+    mask = torch.ones(5, 7, 1)
+    assert torch.equal(masked_mean(x, full), (x * mask).sum(1) / mask.sum(1))   # the shortcut changes no bit
+    short = torch.tensor([7, 3, 1, 7, 2])
+    assert torch.allclose(masked_mean(x, short)[1], x[1, :3].mean(0))
+
+
 def test_subset_keeps_pairs_aligned():
     data = small()
     sub = data.subset([4, 1])
