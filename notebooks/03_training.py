@@ -42,6 +42,7 @@ losses: list[str] = ["crossclr", "infonce", "nt_xent", "max_margin"]  # also ava
 ablation: bool = True      # also run the CrossCLR component ablation (3 more variants × seeds)
 try_kappas: list[float] = [0.05]  # other weight temperatures κ to compare with the paper's 0.0035 ([] skips)
 cache: bool = True         # reuse models trained before with the same data, loss, seed and settings
+train_here: bool = False   # True: train every run (defaults: 24 runs, ~2 min on 2 cores), not the shipped results
 threads: int = 1           # torch CPU threads (the small models here run fastest on 1)
 
 # %%
@@ -49,17 +50,16 @@ threads: int = 1           # torch CPU threads (the small models here run fastes
 from IPython.display import display
 
 from crossclr_lab.data import load_splits
-from crossclr_lab.experiments.comparison import as_variants, run_comparison
+from crossclr_lab.experiments.comparison import run_comparison
 from crossclr_lab.experiments.report import comparison_figures, format_table
 from crossclr_lab.lab.exercises import check_paired_difference
 from crossclr_lab.lab.findings import show
 from crossclr_lab.lab.training import (
-    ablation_sharing_infonce,
     ablation_verdict,
     comparison_verdict,
     curve_table,
     curve_verdict,
-    kappa_variants,
+    notebook_comparisons,
     plot_relative_loss_curves,
 )
 from crossclr_lab.training.model_cache import default_cache_dir
@@ -80,6 +80,13 @@ use_threads(threads)
 # folder `$CROSSCLR_CACHE` names), so notebooks 04 and 05 reuse them, and a rerun only trains what changed.
 # A cached model is checked before it is used (the sha256 of its bytes, the code version that wrote it, the
 # run it belongs to): a damaged, stale or foreign one is reported in one warning line and trained again.
+#
+# **Nothing is trained by default.** The kit ships the results of every run of this notebook's default settings
+# (`data/pretrained/emoji_motion/runs.json`: each run's test metrics, loss curve and recall curves, written by
+# `python -m tools.build_pretrained`, which trains them). A run is read from there only when its key matches: the
+# same data (fingerprints of every split), loss, seed and every training setting, checked by sha256 and code
+# version like the cached models. Change any parameter and the runs it changes are trained here; set
+# `train_here = True` to train all of them yourself (about 2 minutes on 2 cores) and see the same numbers come out.
 
 # %%
 kwargs = {"split_kind": split_kind} if dataset == "emoji_motion" else {}
@@ -90,19 +97,23 @@ config = TrainConfig(epochs=epochs, batch_size=batch_size, warmup_epochs=min(2.0
 print(f"{dataset}: train {len(train)}, val {len(val)}, test {len(test)} pairs; video input "
       f"{tuple(train.video.shape[1:])}, text input {tuple(train.text.shape[1:])}; semantic metrics use {group!r}")
 print(f"{len(losses)} losses × {len(seeds)} seeds, {epochs} epochs each, batch {batch_size}; "
-      f"model cache: {cache_dir or 'off'}")
+      f"model cache: {cache_dir or 'off'}; " + ("training every run here" if train_here or not cache else
+                                                 "runs the kit ships results for are read, not trained"))
+comparisons = notebook_comparisons(losses, ablation, try_kappas)   # {name: (variants, baseline)}
 
 # %% [markdown]
 # ## CrossCLR against the baselines
 #
 # `run_comparison` trains every loss with every seed. The seed fixes the initial weights and the batch order, so
 # run *seed s* of CrossCLR and run *seed s* of InfoNCE start from the same weights and see the same batches:
-# that is what makes a **paired** comparison possible below. Each line of the log is one run ("cached": loaded).
+# that is what makes a **paired** comparison possible below. Each line of the log is one run and says where it
+# came from: "shipped result" (read from the kit's file, see above), "cached" (a model trained here before) or
+# the seconds it took to train.
 
 # %%
-baseline = "infonce" if "infonce" in losses else losses[0]
-results = run_comparison(as_variants(losses), seeds, (train, val, test), config, group=group, baseline=baseline,
-                         cache_dir=cache_dir)
+variants, baseline = comparisons["comparison"]
+results = run_comparison(variants, seeds, (train, val, test), config, group=group, baseline=baseline,
+                         cache_dir=cache_dir, use_shipped=not train_here)
 figures = comparison_figures(results)
 
 # %% [markdown]
@@ -184,8 +195,9 @@ show(comparison_verdict(results, "comparison"))
 
 # %%
 if ablation:
-    ablation_results = run_comparison(ablation_sharing_infonce(), seeds, (train, val, test), config, group=group,
-                                      baseline="crossclr (full)", cache_dir=cache_dir)
+    variants, baseline = comparisons["ablation"]
+    ablation_results = run_comparison(variants, seeds, (train, val, test), config, group=group, baseline=baseline,
+                                      cache_dir=cache_dir, use_shipped=not train_here)
     show(format_table(ablation_results), name="ablation")
     show(ablation_verdict(ablation_results, "ablation"))
 else:
@@ -201,8 +213,9 @@ else:
 
 # %%
 if try_kappas:
-    kappa_results = run_comparison(kappa_variants(try_kappas), seeds, (train, val, test), config, group=group,
-                                   baseline="crossclr (full)", cache_dir=cache_dir)
+    variants, baseline = comparisons["kappa"]
+    kappa_results = run_comparison(variants, seeds, (train, val, test), config, group=group, baseline=baseline,
+                                   cache_dir=cache_dir, use_shipped=not train_here)
     show(format_table(kappa_results), name="kappa")
     show(comparison_verdict(kappa_results, "kappa"))
 else:

@@ -1,5 +1,6 @@
 """Rebuild the small checkpoints shipped in ``data/pretrained/`` (notebook 03's seed-0 CrossCLR and InfoNCE
-models on Emoji Motion), after the data or the notebooks' defaults change::
+models on Emoji Motion) and the results of every run of notebook 03's defaults (``runs.json``), after the data,
+the notebooks' defaults or the cache's code version change::
 
     python -m tools.build_pretrained            # writes data/pretrained/ and its MANIFEST.sha256
 
@@ -15,12 +16,15 @@ import argparse
 import os
 import re
 import shutil
+import tempfile
 import warnings
 from dataclasses import replace
 from pathlib import Path
 
 import torch
 
+from crossclr_lab.experiments.shipped_runs import FILE as RUNS_FILE
+from crossclr_lab.experiments.shipped_runs import load_shipped_runs
 from crossclr_lab.files import HOST, MANIFEST, pid_alive, verify_manifest, write_manifest
 from crossclr_lab.training.pretrained import LOSSES, REBUILD, SHIPPED_DIR, notebook_config, shipped_entry
 
@@ -52,8 +56,8 @@ def recover(root: Path, log=print) -> None:
 
 
 def _verify(folder: Path, expected: list[str]) -> None:
-    """Check a freshly built folder: its manifest lists exactly ``expected`` with matching sha256, and every entry
-    is sound (format, code version, digest) under the key its name says."""
+    """Check a freshly built folder: its manifest lists exactly ``expected`` with matching sha256, every entry
+    is sound (format, code version, digest) under the key its name says, and the runs file would be used."""
     from crossclr_lab.training.model_cache import entry_problem
 
     listed = verify_manifest(folder, REBUILD, expected)
@@ -65,13 +69,23 @@ def _verify(folder: Path, expected: list[str]) -> None:
         problem = "missing" if entry is None else entry_problem(entry, key)
         if problem is not None:
             raise RuntimeError(f"the rebuilt {folder / rel} is {problem}; the shipped files were left unchanged")
+    for rel in (rel for rel in expected if rel.endswith(RUNS_FILE)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")      # a warning here means the file would not be used
+            try:
+                runs = load_shipped_runs(rel.split("/")[0], folder)
+            except UserWarning as err:
+                raise RuntimeError(f"{err}; the shipped files were left unchanged") from None
+        if not runs:
+            raise RuntimeError(f"the rebuilt {folder / rel} holds no runs; the shipped files were left unchanged")
 
 
-def build(root: Path = SHIPPED_DIR, log=print) -> list[Path]:
+def build(root: Path = SHIPPED_DIR, log=print, models: bool = True) -> list[Path]:
     """Train the shipped models (notebook 03's seed 0, default data) in float16 with a manifest, in a temporary
-    folder beside ``root``, also as plain weights + config (:func:`export`); verify them; then swap that folder in
-    for ``root`` (its other files, e.g. the README, are carried over). Returns the new cache entries' paths under
-    ``root``."""
+    folder beside ``root``, also as plain weights + config (:func:`export`), and notebook 03's runs
+    (:func:`build_runs`); verify them; then swap that folder in for ``root`` (its other files, e.g. the README,
+    are carried over). ``models=False`` keeps the shipped models (checked against the manifest) and rebuilds only
+    the runs. Returns the new cache entries' paths under ``root``."""
     from crossclr_lab.data import load_splits
     from crossclr_lab.training.model_cache import cache_path, fit_cached
 
@@ -81,19 +95,25 @@ def build(root: Path = SHIPPED_DIR, log=print) -> list[Path]:
     old = root.parent / f".{root.name}.old-{os.getpid()}-{HOST}"
     try:
         if root.is_dir():
-            shutil.copytree(root, work, ignore=lambda d, names: [n for n in names if n.endswith(".pt")
-                                                                 or n == MANIFEST])
+            shutil.copytree(root, work, ignore=lambda d, names: [n for n in names if n == MANIFEST
+                                                                 or (models and n.endswith(".pt"))])
         else:
             work.mkdir(parents=True)
-        train, val, test = load_splits("emoji_motion")
-        built = []
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            for loss in LOSSES:
-                config = replace(notebook_config(group=test.default_group()), loss=loss)
-                fit_cached(config, train, val, work, half=True, use_shipped=False)
-                built.append(cache_path(config, train, val, work).relative_to(work).as_posix())
-        built += export(work)
+        if models:
+            train, val, test = load_splits("emoji_motion")
+            built = []
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                for loss in LOSSES:
+                    config = replace(notebook_config(group=test.default_group()), loss=loss)
+                    fit_cached(config, train, val, work, half=True, use_shipped=False)
+                    built.append(cache_path(config, train, val, work).relative_to(work).as_posix())
+            built += export(work)
+        else:   # the shipped models as they are: _verify below checks them against the manifest they came with
+            built = [rel for rel in verify_manifest(root, REBUILD) if not rel.endswith(RUNS_FILE)]
+            if not built:
+                raise RuntimeError(f"{root} ships no models to keep; build them (without --runs-only)")
+        built.append(build_runs(work, log))
         write_manifest(work, built)
         _verify(work, built)
         if root.exists():
@@ -109,6 +129,38 @@ def build(root: Path = SHIPPED_DIR, log=print) -> list[Path]:
     for path in written:
         log(f"{path} ({path.stat().st_size / 1e6:.2f} MB)")
     return written
+
+
+def build_runs(root: Path, log=print) -> str:
+    """Train every run of notebook 03's default comparisons (:func:`crossclr_lab.lab.training.notebook_comparisons`,
+    seeds :data:`~crossclr_lab.lab.training.NOTEBOOK_SEEDS`; in a model cache of their own, nothing shipped used) and
+    write their entries, by run key, to ``root/emoji_motion/runs.json``; returns that path relative to ``root``."""
+    from crossclr_lab.data import load_splits
+    from crossclr_lab.data.provenance import fingerprint
+    from crossclr_lab.experiments.comparison import run_comparison, run_keys
+    from crossclr_lab.experiments.jobs import default_jobs
+    from crossclr_lab.experiments.shipped_runs import RUN_FIELDS, runs_file, write_shipped_runs
+    from crossclr_lab.lab.training import NOTEBOOK_SEEDS, notebook_comparisons
+
+    splits = load_splits("emoji_motion")
+    group = splits[2].default_group()
+    config = notebook_config(group=group)
+    prints = dict(zip(("train", "val", "test"), map(fingerprint, splits)))
+    entries = {}
+    with tempfile.TemporaryDirectory() as cache:
+        for name, (variants, baseline) in notebook_comparisons().items():
+            log(f"notebook 03's {name}: {len(variants)} variants x {len(NOTEBOOK_SEEDS)} seeds")
+            results = run_comparison(variants, list(NOTEBOOK_SEEDS), splits, config, group=group, baseline=baseline,
+                                     cache_dir=cache, use_shipped=False, jobs=default_jobs(), log=log)
+            max_k = len(next(iter(results["variants"].values()))["runs"][0]["recall_curves"]["t2v"])
+            for variant in variants:
+                for run in results["variants"][variant.name]["runs"]:
+                    _, key = run_keys(config, variant, run["seed"], group, max_k, prints)
+                    entries[key] = {k: run[k] for k in RUN_FIELDS}
+    relative = runs_file("emoji_motion")
+    write_shipped_runs(entries, root / relative)
+    log(f"{root / relative}: {len(entries)} runs")
+    return relative
 
 
 def export(root: Path) -> list[str]:
@@ -136,9 +188,11 @@ def export(root: Path) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.build_pretrained", description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(SHIPPED_DIR), help="folder (default: %(default)s)")
+    parser.add_argument("--runs-only", action="store_true",
+                        help="keep the shipped models; rebuild only notebook 03's shipped runs (runs.json)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    build(Path(args.out))
+    build(Path(args.out), models=not args.runs_only)
     return 0
 
 

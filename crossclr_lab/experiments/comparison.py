@@ -25,12 +25,13 @@ from typing import Callable, Sequence
 from crossclr_lab.data.paired import PairedFeatures
 from crossclr_lab.data.provenance import describe
 from crossclr_lab.experiments.jobs import run_jobs
+from crossclr_lab.experiments.shipped_runs import load_shipped_runs, run_key
 from crossclr_lab.experiments.stats import paired_difference
 from crossclr_lab.files import atomic_write_json
 from crossclr_lab.losses import CrossCLRLoss, build_loss, loss_defaults
 from crossclr_lab.metrics import chance_levels, recall_curve, retrieval_metrics
 from crossclr_lab.models import DualEncoder
-from crossclr_lab.training.model_cache import fit_cached
+from crossclr_lab.training.model_cache import cache_path, fit_cached, key_of
 from crossclr_lab.training.runs import RunFolderError, clear, contents, held
 from crossclr_lab.training.trainer import TrainConfig, Trainer, embed
 from crossclr_lab.utils import resolve_device, run_provenance
@@ -99,7 +100,7 @@ def run_comparison(variants: list[Variant], seeds: list[int], splits: tuple, con
                    log: Callable[[str], None] = print, curve_k: int = 50,
                    on_model: Callable[[str, int, object], None] | None = None, overwrite: bool = False,
                    extra: dict | None = None, cache_dir: str | os.PathLike | None = None, jobs: int = 1,
-                   progress: bool = True) -> dict:
+                   progress: bool = True, use_shipped: bool = True) -> dict:
     """Train every variant with every seed; return JSON-able results (also ``out_dir/results.json``).
 
     ``splits = (train, val, test)``; ``val`` may be ``None`` (no model selection: the last epoch is used).
@@ -109,7 +110,10 @@ def run_comparison(variants: list[Variant], seeds: list[int], splits: tuple, con
     (which deletes only what crossclr_lab wrote, see :mod:`crossclr_lab.training.runs`). ``extra`` fields (e.g. the
     command that ran it) are stored in the results beside the provenance (device, versions, git, data).
     ``cache_dir`` (only without ``out_dir``): reuse models cached by an earlier run with the same data, loss,
-    seed and settings, and cache new ones (:func:`crossclr_lab.training.model_cache.fit_cached`).
+    seed and settings, and cache new ones (:func:`crossclr_lab.training.model_cache.fit_cached`); a run not trained
+    here before takes the kit's shipped results when they hold it (:mod:`crossclr_lab.experiments.shipped_runs`:
+    no training; not with ``on_model``, which needs the models) or its shipped model; ``use_shipped=False``
+    trains those runs instead. Each run entry says where it came from (``origin``).
     ``jobs`` runs train in that many worker processes (one torch thread each; the results are those of
     ``jobs=1`` with one thread, see :mod:`crossclr_lab.experiments.jobs`); ``progress`` shows a bar over the runs.
     """
@@ -121,11 +125,11 @@ def run_comparison(variants: list[Variant], seeds: list[int], splits: tuple, con
                                      "replace them or choose another out_dir")
             clear(out_dir)
         return _run_comparison(variants, seeds, splits, config, group, out_dir, baseline, log, curve_k, on_model,
-                               extra, cache_dir, jobs, progress)
+                               extra, cache_dir, jobs, progress, use_shipped)
 
 
 def _run_comparison(variants, seeds, splits, config, group, out_dir, baseline, log, curve_k, on_model,
-                    extra, cache_dir, jobs, progress) -> dict:
+                    extra, cache_dir, jobs, progress, use_shipped) -> dict:
     train_data, val_data, test_data = splits
     names = [v.name for v in variants]
     if len(set(names)) != len(names):
@@ -150,22 +154,57 @@ def _run_comparison(variants, seeds, splits, config, group, out_dir, baseline, l
         data["val"] = describe(val_data)
     results.update(run_provenance(resolve_device(config.device), data=data), **(extra or {}))
     tasks = [(seed, variant) for seed in seeds for variant in variants]
+    shipped = {} if cache_dir is None or not use_shipped or on_model is not None else _shipped_runs(
+        tasks, splits, config, group, max_k, cache_dir, {k: d.get("fingerprint") for k, d in data.items()})
     context = {"splits": tuple(None if s is None else replace(s, thumbnail_fn=None) for s in splits),
                "config": config, "group": group, "out_dir": out_dir, "cache_dir": cache_dir, "max_k": max_k,
-               "keep_model": on_model is not None}
-    for (seed, variant), (run, model, took) in zip(tasks, run_jobs(
-            _train_and_test, tasks, context, jobs, desc="runs", progress=progress,
-            postfix=lambda r: f"T→V R@1 {r[0]['test']['t2v_r1']:.1f}")):
+               "keep_model": on_model is not None, "use_shipped": use_shipped}
+    to_run = [task for i, task in enumerate(tasks) if i not in shipped]
+    trained = run_jobs(_train_and_test, to_run, context, jobs, desc="runs", progress=progress,
+                       postfix=lambda r: f"T→V R@1 {r[0]['test']['t2v_r1']:.1f}") if to_run else iter(())
+    for i, (seed, variant) in enumerate(tasks):
+        run, model, took = (shipped[i], None, "shipped result") if i in shipped else next(trained)
         if on_model is not None:
             on_model(variant.name, seed, model)
         results["variants"][variant.name]["runs"].append(run)
         test = run["test"]
         log(f"  {variant.name:<18} seed {seed}: T→V R@1 {test['t2v_r1']:.1f}  V→T R@1 {test['v2t_r1']:.1f}  "
             f"({took}, {run['epochs_run']} epochs, best epoch {run['best_epoch']})")
+    next(trained, None)   # let the workers finish and close
     results["summary"] = summarize(results)
     if out_dir is not None:
         atomic_write_json(Path(out_dir) / "results.json", results)
     return results
+
+
+def _run_config(config: TrainConfig, variant: Variant, seed: int, group: str | None) -> TrainConfig:
+    return replace(config, loss=variant.loss, loss_kwargs=dict(variant.loss_kwargs), seed=seed, group=group)
+
+
+def run_keys(config: TrainConfig, variant: Variant, seed: int, group: str | None, max_k: int,
+             prints: dict[str, str]) -> tuple[str, str]:
+    """``(model key, run key)`` of one comparison run: its model's cache key
+    (:func:`~crossclr_lab.training.model_cache.key_of`) and its key among shipped results
+    (:func:`~crossclr_lab.experiments.shipped_runs.run_key`). ``prints``: the splits' fingerprints by name
+    (``"train"``, ``"test"`` and, when there is one, ``"val"``); ``max_k``: the recall curves' length."""
+    model_key, _ = key_of(_run_config(config, variant, seed, group), prints["train"], prints.get("val", "none"))
+    return model_key, run_key(model_key, prints["test"], group, max_k)
+
+
+def _shipped_runs(tasks: list, splits: tuple, config: TrainConfig, group: str | None, max_k: int, cache_dir,
+                  prints: dict) -> dict[int, dict]:
+    """``{task index: run entry}`` for the tasks the kit's shipped results hold, except those with a model
+    trained here before (cached in ``cache_dir``: that model is evaluated instead). ``prints``: the splits'
+    fingerprints by name (computed once for the results' provenance)."""
+    train, val, test = splits
+    entries = load_shipped_runs(test.name)
+    found = {}
+    for i, (seed, variant) in enumerate(tasks if entries else []):
+        model_key, key = run_keys(config, variant, seed, group, max_k, prints)
+        cached_here = cache_path(_run_config(config, variant, seed, group), train, val, cache_dir, model_key)
+        if key in entries and not cached_here.is_file():
+            found[i] = {**entries[key], "seed": seed, "origin": "shipped results"}
+    return found
 
 
 def _train_and_test(task: tuple[int, Variant], context: dict) -> tuple[dict, DualEncoder | None, str]:
@@ -174,10 +213,10 @@ def _train_and_test(task: tuple[int, Variant], context: dict) -> tuple[dict, Dua
     seed, variant = task
     train_data, val_data, test_data = context["splits"]
     group, out_dir = context["group"], context["out_dir"]
-    cfg = replace(context["config"], loss=variant.loss, loss_kwargs=dict(variant.loss_kwargs), seed=seed,
-                  group=group)
+    cfg = _run_config(context["config"], variant, seed, group)
     if out_dir is None:
-        model, record = fit_cached(cfg, train_data, val_data, context["cache_dir"])
+        model, record = fit_cached(cfg, train_data, val_data, context["cache_dir"],
+                                   use_shipped=context["use_shipped"])
     else:
         run_dir = Path(out_dir) / "runs" / run_folder(variant.name) / f"seed{seed}"
         trainer = Trainer(cfg, train_data, val_data, out_dir=run_dir, resumable=False)
@@ -186,8 +225,10 @@ def _train_and_test(task: tuple[int, Variant], context: dict) -> tuple[dict, Dua
     test = retrieval_metrics(video_emb, text_emb, groups=None if group is None else test_data.groups[group])
     curves = {d: recall_curve(video_emb, text_emb, direction=d, max_k=context["max_k"]).tolist()
               for d in ("t2v", "v2t")}
+    origin = {"cache": "model cached here", "shipped": "shipped model"}.get(record.get("cached"), "trained")
     run = {"seed": seed, "test": test, "best_epoch": record["best_epoch"], "epochs_run": record["epochs_run"],
-           "wall_time_s": record["wall_time_s"], "step_losses": record["step_losses"], "recall_curves": curves}
+           "wall_time_s": record["wall_time_s"], "step_losses": record["step_losses"], "recall_curves": curves,
+           "origin": origin}
     took = "cached" if record.get("cached") else f"{record['wall_time_s']:.1f} s"
     return run, model if context["keep_model"] else None, took
 

@@ -18,12 +18,15 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.figure import Figure
 
-from crossclr_lab.experiments.comparison import Variant, ablation_variants
+from crossclr_lab.experiments.comparison import Variant, ablation_variants, as_variants
 from crossclr_lab.experiments.report import mean_band, moving_average, variant_color
 from crossclr_lab.experiments.stats import MIN_SEEDS
 from crossclr_lab.lab.findings import Claim, Table, Verdict, signed
 from crossclr_lab.metrics import lower_is_better, metric_label
 
+NOTEBOOK_LOSSES = ("crossclr", "infonce", "nt_xent", "max_margin")   # notebook 03's defaults (its shipped runs)
+NOTEBOOK_SEEDS = (0, 1, 2)
+NOTEBOOK_KAPPAS = (0.05,)
 STILL_FALLING = 10.0     # % of a curve's total drop that happens in its last quarter: above this, not flattened
 SMOOTH = 10              # steps in the moving average of the loss curves
 ABLATION_METRICS = ("t2v_r1", "v2t_r1", "t2v_medr", "t2v_sem_r1")
@@ -147,6 +150,21 @@ def kappa_variants(kappas: list[float], crossclr_kwargs: dict | None = None) -> 
     full = ablation_variants(crossclr_kwargs)[0]
     return [full] + [Variant(f"κ = {k:g}", "crossclr", {**full.loss_kwargs, "weight_temperature": float(k)})
                      for k in kappas if k != full.loss_kwargs["weight_temperature"]]
+
+
+def notebook_comparisons(losses=NOTEBOOK_LOSSES, ablation: bool = True,
+                         kappas=NOTEBOOK_KAPPAS) -> dict[str, tuple[list[Variant], str]]:
+    """Notebook 03's comparisons, ``{name: (variants, baseline)}``: the losses against InfoNCE (or the first
+    loss), the ablation against full CrossCLR (:func:`ablation_sharing_infonce`) and the κ values against it
+    (:func:`kappa_variants`). Its defaults are the notebook's, whose runs the kit ships as results
+    (:mod:`crossclr_lab.experiments.shipped_runs`)."""
+    losses = list(losses)
+    comparisons = {"comparison": (as_variants(losses), "infonce" if "infonce" in losses else losses[0])}
+    if ablation:
+        comparisons["ablation"] = (ablation_sharing_infonce(), "crossclr (full)")
+    if kappas:
+        comparisons["kappa"] = (kappa_variants(list(kappas)), "crossclr (full)")
+    return comparisons
 
 
 # -- loss curves ---------------------------------------------------------------------------------------------------

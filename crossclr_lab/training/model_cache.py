@@ -62,19 +62,25 @@ def default_cache_dir() -> Path:
 
 def cache_key(config: TrainConfig, train: PairedFeatures, val: PairedFeatures | None) -> tuple[str, dict]:
     """``(key, fields)``: the hex key of a training run and the fields it hashes (stored beside the weights)."""
+    return key_of(config, fingerprint(train), fingerprint(val))
+
+
+def key_of(config: TrainConfig, train_print: str, val_print: str) -> tuple[str, dict]:
+    """:func:`cache_key` from the data's :func:`~crossclr_lab.data.provenance.fingerprint` strings (for many runs
+    on the same data: each dataset hashed once)."""
     settings = {k: v for k, v in asdict(config).items() if k not in NOT_IN_KEY}
     settings["loss_kwargs"] = {**loss_defaults(config.loss), **config.loss_kwargs}
     settings["loss_kwargs"].pop("check_finite", None)
-    fields = {"config": settings, "train": fingerprint(train),
-              "val": fingerprint(val)}
+    fields = {"config": settings, "train": train_print, "val": val_print}
     text = json.dumps(fields, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:24], fields
 
 
 def cache_path(config: TrainConfig, train: PairedFeatures, val: PairedFeatures | None,
-               cache_dir: str | os.PathLike) -> Path:
-    """Where the model of this run is (or would be) cached: ``<cache_dir>/<dataset>/<loss>-seed<s>-<key>.pt``."""
-    key, _ = cache_key(config, train, val)
+               cache_dir: str | os.PathLike, key: str | None = None) -> Path:
+    """Where the model of this run is (or would be) cached: ``<cache_dir>/<dataset>/<loss>-seed<s>-<key>.pt``
+    (``key``: this run's :func:`cache_key`, when already computed)."""
+    key = key or cache_key(config, train, val)[0]
     name = f"{plain_name(config.loss, 'loss name')}-seed{config.seed}-{key}.pt"
     return Path(cache_dir) / plain_name(train.name, "dataset name") / name
 
@@ -136,8 +142,8 @@ def fit_cached(config: TrainConfig, train: PairedFeatures, val: PairedFeatures |
         trainer = Trainer(config, train, val)
         return trainer.model, {**trainer.fit(), "cached": False}
     check_folder_path("cache_dir", cache_dir)
-    path = cache_path(config, train, val, cache_dir)
     key, fields = cache_key(config, train, val)
+    path = cache_path(config, train, val, cache_dir, key)
     if path.is_file():
         try:
             entry = load_checkpoint(path)              # its bytes checked against their sha256

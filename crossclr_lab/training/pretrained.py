@@ -1,5 +1,6 @@
 """Small pretrained checkpoints the kit ships: notebook 03's seed-0 CrossCLR and InfoNCE models on Emoji Motion,
-so notebooks 04 and 05 can start without training.
+so notebooks 04 and 05 can start without training (and, beside them, the results of every run of notebook 03's
+defaults: :mod:`crossclr_lab.experiments.shipped_runs`).
 
 They are entries of the model cache (:mod:`crossclr_lab.training.model_cache`, same key, so they are found exactly
 when the
@@ -44,8 +45,8 @@ def notebook_config(epochs: int = EPOCHS, seed: int = 0, group: str | None = "co
     return TrainConfig(epochs=epochs, warmup_epochs=min(2.0, epochs / 4), seed=seed, group=group, progress=False)
 
 
-def shipped_entry(relative: str, root: Path | None = SHIPPED_DIR) -> dict | None:
-    """The shipped cache entry ``relative`` (``<dataset>/<file>.pt``), its sha256 checked against the manifest;
+def shipped_file(relative: str, root: Path | None = SHIPPED_DIR) -> Path | None:
+    """The shipped file ``relative`` (``<dataset>/<file>``) when it is listed in the manifest with its sha256;
     ``None`` when there is none. A damaged or unlisted file gives a warning and ``None``."""
     if root is None:
         return None
@@ -55,11 +56,20 @@ def shipped_entry(relative: str, root: Path | None = SHIPPED_DIR) -> dict | None
     try:
         expected = read_manifest(root, REBUILD).get(relative)
     except (OSError, ValueError) as err:
-        warnings.warn(f"shipped checkpoint {path} not used: {err}", stacklevel=2)
+        warnings.warn(f"shipped file {path} not used: {err}", stacklevel=3)
         return None
     if expected is None or sha256_file(path) != expected:
-        warnings.warn(f"shipped checkpoint {path} is {'not in ' + MANIFEST if expected is None else 'damaged'}; "
-                      f"not used ({REBUILD})", stacklevel=2)
+        warnings.warn(f"shipped file {path} is {'not in ' + MANIFEST if expected is None else 'damaged'}; "
+                      f"not used ({REBUILD})", stacklevel=3)
+        return None
+    return path
+
+
+def shipped_entry(relative: str, root: Path | None = SHIPPED_DIR) -> dict | None:
+    """The shipped cache entry ``relative`` (``<dataset>/<file>.pt``), its sha256 checked against the manifest
+    (:func:`shipped_file`); ``None`` when there is none. A damaged or unlisted file gives a warning and ``None``."""
+    path = shipped_file(relative, root)
+    if path is None:
         return None
     try:
         return load_checkpoint(path)

@@ -85,3 +85,14 @@ def test_a_rebuilt_folder_that_does_not_verify_is_never_swapped_in(shipped):
     (shipped / MANIFEST).write_text("")
     with pytest.raises(ValueError, match="does not list"):
         _verify(shipped, rel)
+
+
+def test_a_rebuilt_runs_file_that_would_not_be_used_is_never_swapped_in(shipped):
+    listed = sorted(p.relative_to(shipped).as_posix() for p in shipped.rglob("*") if p.is_file()
+                    and p.name != MANIFEST and p.name != "README.md")
+    runs = shipped / "emoji_motion" / "runs.json"
+    runs.write_text('{"format": 2, "code": 0, "runs": {}}')
+    write_manifest(shipped, listed)
+    with pytest.raises(RuntimeError, match="stale .*left unchanged"):
+        _verify(shipped, listed)
+

@@ -1,0 +1,142 @@
+"""Notebook 03's shipped runs: found by exactly the notebook's defaults, what training gives, read without
+training, never used when damaged, stale or malformed, and never over a model trained here."""
+
+import json
+import shutil
+from dataclasses import replace
+
+import pytest
+import torch
+
+from crossclr_lab import notebooks
+from crossclr_lab.data import load_splits
+from crossclr_lab.data.provenance import fingerprint
+from crossclr_lab.experiments import shipped_runs
+from crossclr_lab.experiments.comparison import _shipped_runs, as_variants, run_comparison, run_keys
+from crossclr_lab.files import write_manifest
+from crossclr_lab.lab.training import NOTEBOOK_KAPPAS, NOTEBOOK_LOSSES, NOTEBOOK_SEEDS, notebook_comparisons
+from crossclr_lab.training import pretrained
+from crossclr_lab.training.model_cache import cache_path
+
+STALE = "shipped runs stale for the data or notebook 03's defaults: python -m tools.build_pretrained --runs-only"
+
+
+@pytest.fixture(scope="module")
+def splits():
+    return load_splits("emoji_motion")
+
+
+@pytest.fixture(scope="module")
+def prints(splits):
+    return dict(zip(("train", "val", "test"), map(fingerprint, splits)))
+
+
+def _config(splits):
+    return pretrained.notebook_config(group=splits[2].default_group())
+
+
+def test_notebook_03_defaults_are_the_shipped_ones():
+    nb = next(n for n in notebooks.discover() if n.number == "03")
+    defaults = notebooks.parameter_defaults(nb)
+    assert defaults["losses"] == list(NOTEBOOK_LOSSES) and defaults["seeds"] == list(NOTEBOOK_SEEDS)
+    assert defaults["try_kappas"] == list(NOTEBOOK_KAPPAS) and defaults["ablation"] is True
+    assert defaults["epochs"] == pretrained.EPOCHS and defaults["batch_size"] == 64
+    assert defaults["train_here"] is False and defaults["cache"] is True
+
+
+def test_every_run_of_the_defaults_is_shipped_and_nothing_else(splits, prints):
+    entries = shipped_runs.load_shipped_runs("emoji_motion")
+    config, group = _config(splits), splits[2].default_group()
+    wanted = {run_keys(config, v, seed, group, 50, prints)[1]
+              for variants, _ in notebook_comparisons().values() for v in variants for seed in NOTEBOOK_SEEDS}
+    assert len(wanted) == 24                     # the ablation's full CrossCLR and InfoNCE rows are the comparison's
+    assert wanted <= set(entries), STALE
+    assert set(entries) == wanted
+    for entry in entries.values():
+        assert entry["epochs_run"] == pretrained.EPOCHS and len(entry["recall_curves"]["t2v"]) == 50
+
+
+@pytest.mark.slow
+def test_a_shipped_run_is_what_training_gives(splits, tmp_path, one_thread):
+    config = _config(splits)
+    variant = as_variants(["infonce"])[0]
+    trained = run_comparison([variant], [1], splits, config, group=config.group, cache_dir=tmp_path,
+                             use_shipped=False, log=lambda *_: None, progress=False)["variants"]["infonce"]["runs"][0]
+    assert trained["origin"] == "trained"
+    shipped = run_comparison([variant], [1], splits, config, group=config.group, cache_dir=tmp_path / "empty",
+                             log=lambda *_: None, progress=False)["variants"]["infonce"]["runs"][0]
+    assert shipped["origin"] == "shipped results"
+    # bit for bit on the machine that built them; another CPU may round a matmul differently
+    torch.testing.assert_close(torch.tensor(shipped["step_losses"][:23]), torch.tensor(trained["step_losses"][:23]),
+                               rtol=1e-4, atol=1e-6)
+    for metric in ("t2v_r1", "v2t_r1", "t2v_r10"):
+        assert abs(shipped["test"][metric] - trained["test"][metric]) <= 1.0, metric
+    assert shipped["best_epoch"] in range(trained["best_epoch"] - 1, trained["best_epoch"] + 2)
+
+
+def test_shipped_results_are_read_without_training(splits, tmp_path):
+    config = _config(splits)
+    results = run_comparison(as_variants(["crossclr", "max_margin"]), [0, 2], splits, config, group=config.group,
+                             cache_dir=tmp_path, log=lambda *_: None, progress=False)
+    runs = [r for v in results["variants"].values() for r in v["runs"]]
+    assert [r["origin"] for r in runs] == ["shipped results"] * 4 and [r["seed"] for r in runs] == [0, 2] * 2
+    assert not any(tmp_path.iterdir())           # nothing trained, nothing cached
+    assert "max_margin" in results["summary"]
+
+
+def test_other_settings_or_a_model_trained_here_are_not_taken_from_the_file(splits, prints, tmp_path):
+    config, group = _config(splits), splits[2].default_group()
+    tasks = [(0, v) for v in as_variants(["crossclr", "infonce"])]
+    assert sorted(_shipped_runs(tasks, splits, config, group, 50, tmp_path, prints)) == [0, 1]
+    assert _shipped_runs(tasks, splits, replace(config, epochs=11), group, 50, tmp_path, prints) == {}
+    assert _shipped_runs(tasks, splits, config, group, 20, tmp_path, prints) == {}      # other curve length
+    here = cache_path(replace(config, loss="infonce", seed=0), splits[0], splits[1], tmp_path)
+    here.parent.mkdir(parents=True)
+    here.write_bytes(b"a model trained here")    # exists: the run loads (and checks) it instead
+    assert sorted(_shipped_runs(tasks, splits, config, group, 50, tmp_path, prints)) == [0]
+
+
+def _copy(tmp_path):
+    root = tmp_path / "shipped"
+    shutil.copytree(pretrained.SHIPPED_DIR, root)
+    return root, root / shipped_runs.runs_file("emoji_motion")
+
+
+def _rewrite(root, path, content):
+    path.write_text(json.dumps(content))
+    listed = [line.split("  ", 1)[1] for line in (root / pretrained.MANIFEST).read_text().splitlines()]
+    write_manifest(root, listed)
+
+
+def test_a_damaged_unlisted_stale_or_malformed_file_is_not_used(tmp_path):
+    root, path = _copy(tmp_path)
+    assert len(shipped_runs.load_shipped_runs("emoji_motion", root)) == 24
+    good = json.loads(path.read_text())
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    path.write_bytes(bytes(data))
+    with pytest.warns(UserWarning, match="damaged"):
+        assert shipped_runs.load_shipped_runs("emoji_motion", root) == {}
+    for content, why in (({**good, "code": good["code"] - 1}, "stale .*code version"),
+                         ({**good, "format": 1}, "stale .*cache format"),
+                         ({**good, "runs": {"k": {"seed": 0}}}, "damaged .*lacks run fields"),
+                         ([1, 2], "damaged .*not a runs file")):
+        _rewrite(root, path, content)
+        with pytest.warns(UserWarning, match=why):
+            assert shipped_runs.load_shipped_runs("emoji_motion", root) == {}
+    _rewrite(root, path, good)
+    path.write_text("{not json")
+    listed = [line.split("  ", 1)[1] for line in (root / pretrained.MANIFEST).read_text().splitlines()]
+    write_manifest(root, listed)
+    with pytest.warns(UserWarning, match="unreadable"):
+        assert shipped_runs.load_shipped_runs("emoji_motion", root) == {}
+    write_manifest(root, [r for r in listed if not r.endswith("runs.json")])
+    with pytest.warns(UserWarning, match="not in MANIFEST"):
+        assert shipped_runs.load_shipped_runs("emoji_motion", root) == {}
+    assert shipped_runs.load_shipped_runs("synthetic", root) == {}     # none shipped: no warning
+
+
+def test_writing_refuses_entries_without_run_fields(tmp_path):
+    with pytest.raises(ValueError, match="lack"):
+        shipped_runs.write_shipped_runs({"k": {"seed": 0}}, tmp_path / "runs.json")
+    assert not (tmp_path / "runs.json").exists()
