@@ -124,7 +124,7 @@ show(temperature_verdict(video, text, taus))
 # **2. A wrong nearest caption.** Set `noise = 1.0` in the parameters cell and run the notebook again. Which
 # videos now sit nearer another caption than their own (the verdict names them)? What happens to their loss as τ
 # falls, and why does that make a small τ risky when the batch holds a *false negative* (a caption that really
-# does describe the video)?
+# does describe the video)? Cost: the whole notebook reruns in seconds (it trains nothing).
 
 # %%
 print(f"exercise 1, to compare: log(n_pairs) = {math.log(n_pairs):.3f}")

@@ -231,4 +231,4 @@ show(tightness_findings(tightness_table({"input · video, labels shuffled": show
 # %% [markdown]
 # **3. A question to think about.** UMAP's `n_neighbors` decides how local the map is. Rerun with
 # `n_neighbors = 5` and `50`: which features of the maps survive both settings? Those are the ones worth
-# believing.
+# believing. Cost: each rerun draws the maps again (about half a minute here; the models come from the cache).

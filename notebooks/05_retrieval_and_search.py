@@ -208,7 +208,8 @@ result_check = check_recall_at_k(my_recall_at_k)
 
 # %% [markdown]
 # **2. Predict, then measure.** Set `search_split = "test"` and rerun the search cells: do the two queries still
-# find relevant clips? (The note under each table says how many relevant clips are training clips.)
+# find relevant clips? (The note under each table says how many relevant clips are training clips.) Cost:
+# seconds (the search cells re-rank; nothing trains).
 #
 # **3. A question to think about.** Write a query that the caption ranking (last row of the tables) gets right
 # but both models get wrong, and one the other way round. What does each case tell you about the text head

@@ -30,12 +30,15 @@
 # 3. Train CrossCLR and InfoNCE on each feature set and read the paired difference with its seed noise.
 
 # %% tags=["parameters"]
+from typing import Optional  # the type of the parameters that may be None (papermill reads it)
+
 split_kind: str = "concept"  # "concept": test concepts never seen in training; "random": held-out clips
 seeds: list[int] = [0, 1, 2, 3, 4]  # every loss is trained once per seed and feature set (30 models: ~8 min on 2 cores)
 epochs: int = 30           # training epochs per run, as in `crossclr-lab demo`
 batch_size: int = 64       # the paper's batch size; connectivity and weights are per batch
 weight_epochs: int = 10    # shuffled epochs of batches for the weight-share statistic
 threads: int = 1           # torch CPU threads (small models run fastest on 1)
+jobs: "Optional[int]" = None  # worker processes for the independent runs, one thread each (None: one per CPU)
 pairs: list[list[str]] = [["appearance", "text"], ["motion", "text"], ["appearance", "motion"]]  # A ↔ B ([] skips)
 pair_seeds: list[int] = [0, 1, 2]  # seeds per pair and loss (the README's pair table used 5: 0-4)
 
@@ -112,7 +115,7 @@ for name, s in stats.items():
 
 # %%
 config = TrainConfig(epochs=epochs, batch_size=batch_size, progress=False)
-results = compare_losses(sets, seeds, config)
+results = compare_losses(sets, seeds, config, jobs=jobs)
 display(Markdown(delta_table(results, stats)))
 
 # %% [markdown]
@@ -133,7 +136,7 @@ display(Markdown("\n".join(reading(results, stats))))
 
 # %%
 if pairs:
-    pair_results = compare_pairs([tuple(p) for p in pairs], pair_seeds, config, split_kind)
+    pair_results = compare_pairs([tuple(p) for p in pairs], pair_seeds, config, split_kind, jobs=jobs)
     display(Markdown(pair_table(pair_results)))
     display(Markdown("\n".join(pair_reading(pair_results))))
 else:

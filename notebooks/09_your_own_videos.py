@@ -212,3 +212,8 @@ for query in queries:
 #    share the group `video`: how does that change the number of false negatives CrossCLR can prune?
 # 4. Train with `TrainConfig(encoder="temporal", ...)` (a small transformer over the 8 frames instead of their
 #    mean) and rerun sections 4 and 5: does the motion expert now tell left from right?
+#
+# Costs, on 2 cores: a rerun with the same clips reads their features from the cache (about 90 s in all, most of
+# it the 20 trainings); new clips are extracted first (about 2 s per clip: decoding and the appearance network);
+# the temporal encoder of exercise 4 trains far slower than the MLP (benchmarks/README.md, "End to end": about
+# 50x per epoch), so try it with fewer `seeds` first.

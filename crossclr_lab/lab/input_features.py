@@ -103,16 +103,18 @@ def plot_connectivity_distributions(sets: dict, stats: dict, batch_size: int = 6
     return fig
 
 
-def compare_losses(sets: dict, seeds: list[int], config: TrainConfig, log=print) -> dict[str, dict]:
+def compare_losses(sets: dict, seeds: list[int], config: TrainConfig, log=print,
+                   jobs: int | None = 1) -> dict[str, dict]:
     """name -> :func:`~crossclr_lab.experiments.comparison.run_comparison` results of CrossCLR (the paper's defaults) vs
-    InfoNCE on that feature set, same seeds and protocol (train, select on val, evaluate on test)."""
+    InfoNCE on that feature set, same seeds and protocol (train, select on val, evaluate on test). ``jobs``: worker
+    processes for the runs (``None``: one per CPU; the results are those of ``jobs=1``)."""
     variants = [Variant("crossclr", "crossclr"), Variant("infonce", "infonce")]
     results = {}
     for name, splits in sets.items():
         log(f"{name}: video input {tuple(splits[0].video.shape[1:])}")
         group = splits[2].default_group()
         results[name] = run_comparison(variants, seeds, splits, replace(config, group=group), group=group,
-                                       baseline="infonce", log=log)
+                                       baseline="infonce", log=log, jobs=jobs, progress=False)
     return results
 
 
@@ -181,11 +183,11 @@ PAIR_METRICS = ("t2v_r1", "t2v_r10", "v2t_r1", "v2t_r10")
 
 
 def compare_pairs(pairs: list[tuple[str, str]], seeds: list[int], config: TrainConfig, split_kind: str = "concept",
-                  log=print) -> dict[str, dict]:
+                  log=print, jobs: int | None = 1) -> dict[str, dict]:
     """``"A ↔ B"`` -> :func:`~crossclr_lab.experiments.comparison.run_comparison` results of CrossCLR vs InfoNCE
     between two
     of Emoji Motion's views (:func:`~crossclr_lab.data.view_pairs.load_view_pair`: A in the "video" slot, so
-    ``t2v`` retrieves A from B and ``v2t`` B from A)."""
+    ``t2v`` retrieves A from B and ``v2t`` B from A); ``jobs`` as in :func:`compare_losses`."""
     from crossclr_lab.data.view_pairs import load_view_pair
 
     variants = [Variant("crossclr", "crossclr"), Variant("infonce", "infonce")]
@@ -195,7 +197,7 @@ def compare_pairs(pairs: list[tuple[str, str]], seeds: list[int], config: TrainC
         group = splits[2].default_group()
         log(f"{a} ↔ {b}: inputs {tuple(splits[0].video.shape[1:])} and {tuple(splits[0].text.shape[1:])}")
         results[f"{a} ↔ {b}"] = run_comparison(variants, seeds, splits, replace(config, group=group), group=group,
-                                                baseline="infonce", log=log)
+                                                baseline="infonce", log=log, jobs=jobs, progress=False)
     return results
 
 
