@@ -4,8 +4,9 @@
 the workers finish in, so callers log and collect exactly as a sequential loop would. Each run seeds its own RNGs
 (the trainer does), so with one thread per run the results are the sequential run's, bit for bit. ``jobs=1`` runs
 in this process (no pool); more start that many ``spawn`` processes, each receiving ``context`` (e.g. the data
-splits; tensors travel through shared memory) once. The bar, on stderr, shows runs done, the ETA and what
-``postfix(result)`` says about the last run finished.
+splits; tensors travel through shared memory) once. A worker's warnings (e.g. the trainer's pruning warning) are
+issued again here, with their results, so they reach the caller (a notebook cell) as in a sequential run. The bar,
+on stderr, shows runs done, the ETA and what ``postfix(result)`` says about the last run finished.
 
 Example::
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import os
 import sys
+import warnings
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from typing import Any, Callable, Iterator, Sequence
 
@@ -40,8 +42,19 @@ def _start_worker(context: Any) -> None:
     _context = context
 
 
-def _call(fn: Callable, task: Any) -> Any:
-    return fn(task, _context)
+def _call(fn: Callable, task: Any) -> tuple[Any, list[tuple]]:
+    """``fn(task, context)`` in a worker, with the warnings it issued (message, category, file, line)."""
+    with warnings.catch_warnings(record=True) as caught:
+        result = fn(task, _context)
+    return result, [(str(w.message), w.category, w.filename, w.lineno) for w in caught]
+
+
+def _reissued(outcome: tuple[Any, list[tuple]]) -> Any:
+    """A worker's result, after issuing its warnings in this process."""
+    result, caught = outcome
+    for message, category, filename, lineno in caught:
+        warnings.warn_explicit(message, category, filename, lineno)
+    return result
 
 
 def run_jobs(fn: Callable[[Any, Any], Any], tasks: Sequence, context: Any = None, jobs: int | None = None,
@@ -76,10 +89,10 @@ def run_jobs(fn: Callable[[Any, Any], Any], tasks: Sequence, context: Any = None
             while finished < len(futures):
                 completed, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in completed:
-                    done(future.result())  # a worker's exception is raised here, at once
+                    done(future.result()[0])  # a worker's exception is raised here, at once
                 while finished < len(futures) and futures[finished].done():
                     with tqdm.external_write_mode(file=sys.stdout):
-                        yield futures[finished].result()
+                        yield _reissued(futures[finished].result())
                     finished += 1
             failed = False
         finally:

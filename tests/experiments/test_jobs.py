@@ -1,6 +1,7 @@
 """Runs in worker processes: the same results as one after another, in the same order, errors raised."""
 
 import json
+import warnings
 
 import pytest
 from fixtures.tiny_runs import run_cli
@@ -44,3 +45,19 @@ def test_one_job_runs_in_order_and_raises_a_task_error():
         list(run_jobs(_fail_on_two, [0, 2], context=1, jobs=1, progress=False))
     with pytest.raises(ValueError, match="jobs"):
         list(run_jobs(_fail_on_two, [0], jobs=0))
+
+
+def _warn_on_odd(task, context):
+    if task % 2:
+        warnings.warn(f"task {task} is odd", UserWarning)
+    return task
+
+
+@pytest.mark.slow
+def test_a_workers_warnings_reach_the_caller_in_task_order():
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert list(run_jobs(_warn_on_odd, [1, 2, 3], jobs=2, progress=False)) == [1, 2, 3]
+    assert [str(w.message) for w in caught] == ["task 1 is odd", "task 3 is odd"]
+    assert all(w.category is UserWarning and w.filename == __file__ for w in caught)
+
