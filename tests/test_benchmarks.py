@@ -129,3 +129,25 @@ def test_a_missing_peer_is_reported_not_raised():
     peer = Peer("nothing", "no-such-distribution-for-crossclr-lab", "no_such_module.loss", lambda mod, tau: None,
                 same_as=None, note="test")
     assert load_peer(peer) == (None, "not installed")
+
+
+def test_wall_time_tables_follow_the_numbers(tmp_path, monkeypatch):
+    from benchmarks import wall_times
+
+    rows = [{"notebook": "00_a", "status": "ok", "wall_time_s": 20.0}, {"notebook": "01_b", "status": "ok",
+                                                                       "wall_time_s": 75.0}]
+    text = "\n".join(wall_times.series_lines({"params": "ci", "notebooks": rows}))
+    assert "**95**" in text and "the series <= 180 s: met" in text and "missed (01_b)" in text
+    rows[1]["status"] = "failed"
+    assert "FAILED" in "\n".join(wall_times.series_lines({"params": "ci", "notebooks": rows}))
+    demo = {"wall_s": 61.0, "cpu_s": 100.0, "peak_rss_mib": {"main": 650.0, "worker": 701.0}, "load_start": 0.1,
+            "load_end": 1.0, "table": ["| crossclr | 1 |"], "args": []}
+    text = "\n".join(wall_times.demo_lines(demo))
+    assert "| wall time | 61 s | <= 60 s | no |" in text and "701 MiB (main 650, worker 701)" in text
+    assert "| <= 700 MiB | no |" in text and "| crossclr | 1 |" in text
+    readme = tmp_path / "README.md"
+    readme.write_text("# Benchmarks\n")
+    monkeypatch.setattr(wall_times, "README", readme)
+    wall_times.write_readme("demo-time", ["one"], "Demo")
+    wall_times.write_readme("demo-time", ["two"], "Demo")      # replaced between its markers, not appended
+    assert readme.read_text().count("demo-time:start") == 1 and "two" in readme.read_text()
