@@ -50,7 +50,7 @@ CI_PARAMETERS: dict[str, dict] = {
     "04": {"epochs": 2, "max_points": 60, "thumbnail_points": 30, "n_neighbors": 8, "interactive": True},
     "05": {"epochs": 2, "max_k": 50, "interactive": True},
     "06": {"stand_in_epochs": 2, "stand_in_videos": 32},
-    "07": {"seeds": [0], "epochs": 2, "captioner_epochs": 2, "n_examples": 2, "use_java": False},
+    "07": {"seeds": [0], "epochs": 2, "captioner_epochs": 2, "n_examples": 2, "use_java": False, "jobs": 1},
     "08": {"seeds": [0], "epochs": 1, "weight_epochs": 1, "pairs": [["appearance", "motion"]], "pair_seeds": [0],
            "jobs": 1},
     "09": {"emojis": ["red apple", "cat", "banana"], "seeds": [0, 1, 2], "epochs": 3, "queries": ["a cat spinning"]},

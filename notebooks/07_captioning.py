@@ -30,11 +30,14 @@
 # 3. Judge whether a retrieval difference between two losses carries over to captioning, with seed noise in view.
 
 # %% tags=["parameters"]
+from typing import Optional  # the type of the parameters that may be None (papermill reads it)
+
 split_kind: str = "concept"  # "concept": test emoji never seen in training; "random": test clips of seen emoji
 seeds: list[int] = [0, 1, 2]  # per seed: a CrossCLR and an InfoNCE encoder, and three captioners
 epochs: int = 30           # dual-encoder training epochs
 captioner_epochs: int = 10  # captioner epochs (the one with the best validation CIDEr-D is kept)
 threads: int = 1           # torch CPU threads (the small models here run fastest on 1)
+jobs: "Optional[int]" = None  # worker processes for the encoders' trainings, one thread each (None: one per CPU)
 n_examples: int = 3        # test clips shown among the best and among the worst described
 use_java: bool = True      # False skips METEOR, the one metric that needs a Java runtime
 
@@ -88,7 +91,7 @@ print(f"test reference words outside the training vocabulary: {unknown} of {tota
 
 # %%
 config = TrainConfig(epochs=epochs, warmup_epochs=min(4.0, epochs / 4), group=test.default_group(), progress=False)
-models, retrieval = train_encoders(splits, config, seeds, log=lambda line: None)
+models, retrieval = train_encoders(splits, config, seeds, log=lambda line: None, jobs=jobs, progress=False)
 display(Markdown(format_table(retrieval)))
 
 # %% [markdown]
