@@ -573,7 +573,8 @@ def _caption(args, captioner, start: float) -> int:
     print(f"\n{format_table(retrieval)}\n\ncaptioners: {captioner.epochs} epochs each, selected on val CIDEr-D, "
           f"scored on {eval_split} ({len(splits[2])} clips)", flush=True)
     with CaptionScorer(use_java=not args.no_java) as scorer:
-        results = run_captioning(models, splits, captioner, scorer, retrieval)
+        results = run_captioning(models, splits, captioner, scorer, retrieval, jobs=args.jobs,
+                                 progress=not args.no_progress)
     json_path, md_path = write_caption_results(results, args.out)
     print()
     print(format_caption_table(results))

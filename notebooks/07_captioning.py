@@ -37,7 +37,7 @@ seeds: list[int] = [0, 1, 2]  # per seed: a CrossCLR and an InfoNCE encoder, and
 epochs: int = 30           # dual-encoder training epochs
 captioner_epochs: int = 10  # captioner epochs (the one with the best validation CIDEr-D is kept)
 threads: int = 1           # torch CPU threads (the small models here run fastest on 1)
-jobs: "Optional[int]" = None  # worker processes for the encoders' trainings, one thread each (None: one per CPU)
+jobs: "Optional[int]" = None  # worker processes for the trainings, one thread each (None: one per CPU)
 n_examples: int = 3        # test clips shown among the best and among the worst described
 use_java: bool = True      # False skips METEOR, the one metric that needs a Java runtime
 
@@ -121,7 +121,7 @@ display(Markdown(decoder_inputs_table(clip_vectors(models, splits, seeds[0]), tr
 # %%
 with CaptionScorer(use_java=use_java) as scorer:
     results = run_captioning(models, splits, CaptionerConfig(epochs=captioner_epochs), scorer, retrieval,
-                             log=lambda line: None)
+                             log=lambda line: None, jobs=jobs)
 plot_learning_curves(results)
 
 # %% [markdown]

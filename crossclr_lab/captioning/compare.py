@@ -31,6 +31,7 @@ from crossclr_lab.captioning.model import CaptionerConfig, clip_references, most
 from crossclr_lab.data.paired import PairedFeatures
 from crossclr_lab.data.provenance import input_mismatch
 from crossclr_lab.experiments.comparison import Variant, run_comparison, summarize
+from crossclr_lab.experiments.jobs import run_jobs
 from crossclr_lab.experiments.report import format_table
 from crossclr_lab.experiments.stats import format_difference, format_p, judgement, significance_note
 from crossclr_lab.files import atomic_write_json, atomic_write_text
@@ -160,11 +161,24 @@ def clip_vectors(models: dict, splits: tuple, seed: int) -> dict[str, tuple]:
     return vectors
 
 
+def _train_and_caption(task: tuple[int, str], context: dict) -> tuple[list[str], dict]:
+    """One captioner (a :func:`~crossclr_lab.experiments.jobs.run_jobs` job): trained with seed ``s`` on the clip
+    vectors of ``task = (s, encoder name)``; returns its test captions and its record."""
+    seed, name = task
+    v_train, v_val, v_test = context["vectors"][seed][name]
+    captioner, record = train_captioner(v_train, context["captions"], v_val, context["val_refs"],
+                                        CaptionerConfig(**{**context["config"], "seed": seed}))
+    return captioner.caption(v_test), record
+
+
 def run_captioning(models: dict, splits: tuple, config: CaptionerConfig, scorer: CaptionScorer,
-                   retrieval: dict | None = None, log: Callable[[str], None] = print) -> dict:
+                   retrieval: dict | None = None, log: Callable[[str], None] = print, jobs: int | None = 1,
+                   progress: bool = False) -> dict:
     """Train and score one captioner per encoder and seed (the seeds of ``models``); returns JSON-able results.
 
-    ``splits = (train, val, test)``; val (``None`` allowed) selects each captioner's epoch; test is scored.
+    ``splits = (train, val, test)``; val (``None`` allowed) selects each captioner's epoch; test is scored here.
+    ``jobs``: captioners trained at once in worker processes (``None``: one per CPU; the results are those of
+    ``jobs=1``, :mod:`crossclr_lab.experiments.jobs`); ``progress``: a bar over them.
     """
     train, val, test = splits
     seeds = sorted(next(iter(models.values())))
@@ -182,19 +196,19 @@ def run_captioning(models: dict, splits: tuple, config: CaptionerConfig, scorer:
     if retrieval is not None:
         # the encoders' own test retrieval, enough for report.format_table (per-run curves and losses left out)
         results["retrieval"] = {k: retrieval[k] for k in RETRIEVAL_KEYS}
-    for seed in seeds:
-        for name, (v_train, v_val, v_test) in clip_vectors(models, splits, seed).items():
-            captioner, record = train_captioner(v_train, train.captions, v_val, val_refs,
-                                                CaptionerConfig(**{**vars(config), "seed": seed}))
-            captions = captioner.caption(v_test)
-            scores = scorer.score(captions, test_refs)["scores"]
-            results["variants"][name]["runs"].append(
-                {"seed": seed, "test": scores, "captions": captions, "best_epoch": record["best_epoch"],
-                 "history": record["history"], "wall_time_s": record["wall_time_s"],
-                 "vocab_size": record["vocab_size"]})
-            log(f"  {name:<13} seed {seed}: CIDEr-D {scores['CIDEr-D']:.1f}  BLEU@4 {scores['BLEU@4']:.1f}  "
-                f"RE@4 {scores[REPETITION_METRIC]:.1f}  ({record['wall_time_s']:.1f} s, best epoch "
-                f"{record['best_epoch']}/{config.epochs})")
+    vectors = {seed: clip_vectors(models, splits, seed) for seed in seeds}
+    tasks = [(seed, name) for seed in seeds for name in vectors[seed]]
+    context = {"vectors": vectors, "captions": list(train.captions), "val_refs": val_refs, "config": vars(config)}
+    for (captions, record), (seed, name) in zip(run_jobs(_train_and_caption, tasks, context, jobs,
+                                                         desc="captioners", progress=progress), tasks):
+        scores = scorer.score(captions, test_refs)["scores"]
+        results["variants"][name]["runs"].append(
+            {"seed": seed, "test": scores, "captions": captions, "best_epoch": record["best_epoch"],
+             "history": record["history"], "wall_time_s": record["wall_time_s"],
+             "vocab_size": record["vocab_size"]})
+        log(f"  {name:<13} seed {seed}: CIDEr-D {scores['CIDEr-D']:.1f}  BLEU@4 {scores['BLEU@4']:.1f}  "
+            f"RE@4 {scores[REPETITION_METRIC]:.1f}  ({record['wall_time_s']:.1f} s, best epoch "
+            f"{record['best_epoch']}/{config.epochs})")
     results["summary"] = summarize(results, CAPTION_METRICS)
     return results
 

@@ -126,3 +126,17 @@ def test_caption_refuses_earlier_results_without_overwrite_and_foreign_files(tmp
     (tmp_path / "notes.txt").write_text("mine")
     code, _, err = run_cli(["caption", "--dataset", "synthetic", "--overwrite", "--out", str(tmp_path)], capsys)
     assert code == 1 and "did not write (notes.txt)" in err and (tmp_path / "notes.txt").exists()
+
+
+@pytest.mark.slow
+def test_captioners_in_two_worker_processes_write_the_captions_of_one(tmp_path, capsys):
+    argv = ["--seeds", "1", "--epochs", "1", "--captioner-epochs", "1", "--batch-size", "256", "--no-java",
+            "--threads", "1", "--no-progress"]
+    found = {}
+    for jobs in ("1", "2"):
+        code, stdout, err = run_cli(["caption", *argv, "--jobs", jobs, "--out", str(tmp_path / jobs)], capsys)
+        assert code == 0, err
+        found[jobs] = json.loads((tmp_path / jobs / "captioning.json").read_text())
+    for name, variant in found["1"]["variants"].items():
+        one, two = variant["runs"][0], found["2"]["variants"][name]["runs"][0]
+        assert one["captions"] == two["captions"] and one["test"] == two["test"] and one["history"] == two["history"]
