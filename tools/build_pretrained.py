@@ -24,7 +24,7 @@ from pathlib import Path
 import torch
 
 from crossclr_lab.experiments.shipped_runs import FILE as RUNS_FILE
-from crossclr_lab.experiments.shipped_runs import load_shipped_runs
+from crossclr_lab.experiments.shipped_runs import load_shipped_runs, runs_file
 from crossclr_lab.files import HOST, MANIFEST, pid_alive, verify_manifest, write_manifest
 from crossclr_lab.training.pretrained import LOSSES, REBUILD, SHIPPED_DIR, notebook_config, shipped_entry
 
@@ -80,12 +80,13 @@ def _verify(folder: Path, expected: list[str]) -> None:
             raise RuntimeError(f"the rebuilt {folder / rel} holds no runs; the shipped files were left unchanged")
 
 
-def build(root: Path = SHIPPED_DIR, log=print, models: bool = True) -> list[Path]:
+def build(root: Path = SHIPPED_DIR, log=print, models: bool = True, runs: bool = True) -> list[Path]:
     """Train the shipped models (notebook 03's seed 0, default data) in float16 with a manifest, in a temporary
     folder beside ``root``, also as plain weights + config (:func:`export`), and notebook 03's runs
     (:func:`build_runs`); verify them; then swap that folder in for ``root`` (its other files, e.g. the README,
     are carried over). ``models=False`` keeps the shipped models (checked against the manifest) and rebuilds only
-    the runs. Returns the new cache entries' paths under ``root``."""
+    the runs; ``runs=False`` keeps the runs file there is (if any) and rebuilds only the models. Returns the new cache
+    entries' paths under ``root``."""
     from crossclr_lab.data import load_splits
     from crossclr_lab.training.model_cache import cache_path, fit_cached
 
@@ -113,7 +114,10 @@ def build(root: Path = SHIPPED_DIR, log=print, models: bool = True) -> list[Path
             built = [rel for rel in verify_manifest(root, REBUILD) if not rel.endswith(RUNS_FILE)]
             if not built:
                 raise RuntimeError(f"{root} ships no models to keep; build them (without --runs-only)")
-        built.append(build_runs(work, log))
+        if runs:
+            built.append(build_runs(work, log))
+        elif (work / runs_file("emoji_motion")).is_file():   # kept as it was; _verify checks it is still usable
+            built.append(runs_file("emoji_motion"))
         write_manifest(work, built)
         _verify(work, built)
         if root.exists():
@@ -188,11 +192,13 @@ def export(root: Path) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tools.build_pretrained", description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(SHIPPED_DIR), help="folder (default: %(default)s)")
-    parser.add_argument("--runs-only", action="store_true",
-                        help="keep the shipped models; rebuild only notebook 03's shipped runs (runs.json)")
+    only = parser.add_mutually_exclusive_group()
+    only.add_argument("--runs-only", action="store_true",
+                      help="keep the shipped models; rebuild only notebook 03's shipped runs (runs.json)")
+    only.add_argument("--models-only", action="store_true", help="keep the shipped runs; rebuild only the models")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    build(Path(args.out), models=not args.runs_only)
+    build(Path(args.out), models=not args.runs_only, runs=not args.models_only)
     return 0
 
 
