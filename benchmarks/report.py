@@ -190,6 +190,10 @@ def umap_lines(umap: dict) -> list[str]:
         return [f"Skipped: {umap['skipped']}."]
     if "error" in umap:
         return [f"Failed: {umap['error']}."]
+    if "kit" not in umap:   # a run of before 2026-12-03: UMAP searching its own neighbours only
+        return [f"{umap['points']} points x {umap['d']}-d, metric {umap['metric']}, fresh process: import "
+                f"{umap['import_s']:.1f} s, first fit {umap['first_fit_s']:.1f} s (numba compiles), "
+                f"warm fit {umap['warm_fit_s']:.1f} s."]
     lines = [f"{umap['points']} points x {umap['d']}-d, metric {umap['metric']}, a fresh process each:", ""]
     for key, label in (("kit", "joint_umap (exact neighbours handed to UMAP)"),
                        ("own_neighbours", "UMAP searching its own neighbours (the same map)")):
