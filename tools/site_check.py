@@ -113,6 +113,10 @@ def _launch(playwright):
 
 
 # What a page shows: images (loaded? size?), notebook output figures, links.
+# Sphinx's search page has finished once its summary says how many pages it found (or that none matched).
+_SEARCH_DONE = ("() => /found|did not match/.test("
+                "document.querySelector('#search-results .search-summary')?.innerText || '')")
+
 _PAGE_FACTS = """() => {
   const size = (img) => { const r = img.getBoundingClientRect(); return r.width > 0 && r.height > 0; };
   const imgs = Array.from(document.images);
@@ -177,9 +181,7 @@ def check_search(page, base: str, word: str, problems: list[str]) -> None:
         box.press("Enter")
         page.wait_for_url("**/search.html*", timeout=15_000)
         summary = page.locator("#search-results .search-summary")      # Sphinx's text once the search is done
-        page.wait_for_function("() => /found|did not match/.test("
-                               "document.querySelector('#search-results .search-summary')?.innerText || '')",
-                               timeout=30_000)
+        page.wait_for_function(_SEARCH_DONE, timeout=30_000)
         hits = page.locator("#search-results ul.search li a").count()
     except Exception as err:   # playwright's TimeoutError, or no search box at all
         problems.append(f"search for {word!r} did not finish: {type(err).__name__}: {str(err).splitlines()[0]}")
@@ -223,8 +225,11 @@ def take_screenshots(browser, base: str, site: Path, folder: Path) -> list[Path]
     targets = [("index", "index.html")] + [(Path(n).stem, n) for n in expected_figures(site)] + \
               [("search", f"search.html?q={SEARCH_WORD}")]
     for stem, name in targets:
+        # "load": every image and script has loaded or failed (check_pages reports failures). Not "networkidle",
+        # which waits for 500 ms of network silence and ran past 30 s on a loaded CI machine.
         page.goto(f"{base}/{name}", wait_until="load")
-        page.wait_for_load_state("networkidle")
+        if stem == "search":    # the results are filled in by script after the load event
+            page.wait_for_function(_SEARCH_DONE, timeout=60_000)
         path = folder / f"{stem}.png"
         page.screenshot(path=str(path))
         shots.append(path)
