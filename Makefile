@@ -22,13 +22,16 @@ $(STAMP): requirements.lock requirements.txt pyproject.toml tools/install.py
 demo: $(STAMP)
 	$(VENV)/bin/crossclr-lab demo
 
+# One pytest-xdist worker per core; a test file runs whole in one worker, long files first (tests/conftest.py).
+XDIST = -n auto --dist loadfile --no-loadscope-reorder
+
 test: $(STAMP)
 	$(PY) -m ruff check .
-	$(PY) -m pytest
+	$(PY) -m pytest $(XDIST)
 
 test-fast: $(STAMP)
 	$(PY) -m ruff check .
-	$(PY) -m pytest -m "not slow and not browser"
+	$(PY) -m pytest $(XDIST) -m "not slow and not browser"
 
 notebooks: $(STAMP)
 	$(PY) -m crossclr_lab.notebooks run --out runs/notebooks
