@@ -53,11 +53,9 @@ def _add_threads_arg(p, default: int | None) -> None:
 
 
 def _add_jobs_arg(p) -> None:
-    from crossclr_lab.experiments.jobs import default_jobs
-
-    p.add_argument("--jobs", type=int, default=default_jobs(),
-                   help="runs trained at once, each in its own process on one torch thread (default: the CPUs "
-                        "available, %(default)s); the results are those of --jobs 1 --threads 1")
+    p.add_argument("--jobs", type=int, default=None,
+                   help="runs trained at once, each in its own process on one torch thread (default: $CROSSCLR_JOBS "
+                        "if set, else the CPUs available); the results are those of --jobs 1 --threads 1")
 
 
 def _add_data_args(p: argparse.ArgumentParser, default: str | None = "emoji_motion") -> None:
@@ -807,6 +805,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.command != "train" and "LOCAL_RANK" in os.environ and int(os.environ.get("WORLD_SIZE", "1")) > 1:
             raise UsageError(f"only `train` runs distributed; start `{args.command}` without torchrun "
                              "(several processes would each run it and overwrite each other's files)")
+        if hasattr(args, "jobs") and args.jobs is None:
+            from crossclr_lab.experiments.jobs import default_jobs
+
+            try:
+                args.jobs = default_jobs()
+            except ValueError as err:   # a bad $CROSSCLR_JOBS
+                raise UsageError(str(err)) from None
         if getattr(args, "jobs", 1) < 1:
             raise UsageError(f"--jobs must be >= 1, got {args.jobs}")
         if getattr(args, "threads", None) is not None:

@@ -31,9 +31,18 @@ from crossclr_lab.checks import check_int
 _context: Any = None  # a worker's copy of run_jobs' context
 
 
+JOBS_ENV = "CROSSCLR_JOBS"   # the default number of worker processes, when set (e.g. 1 inside a parallel test run)
+
+
 def default_jobs() -> int:
-    """The CPUs this process may use."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    """``$CROSSCLR_JOBS`` when it is set, else the CPUs this process may use."""
+    value = os.environ.get(JOBS_ENV, "").strip()
+    if not value:
+        return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{JOBS_ENV}={value!r} is not a number of worker processes: set it to a whole number "
+                         "of at least 1, or unset it to use every CPU")
+    return int(value)
 
 
 def _start_worker(context: Any) -> None:

@@ -1,12 +1,13 @@
 """Runs in worker processes: the same results as one after another, in the same order, errors raised."""
 
 import json
+import re
 import warnings
 
 import pytest
 from fixtures.tiny_runs import run_cli
 
-from crossclr_lab.experiments.jobs import run_jobs
+from crossclr_lab.experiments.jobs import JOBS_ENV, default_jobs, run_jobs
 
 
 def _numbers(results: dict) -> dict:
@@ -61,3 +62,19 @@ def test_a_workers_warnings_reach_the_caller_in_task_order():
     assert [str(w.message) for w in caught] == ["task 1 is odd", "task 3 is odd"]
     assert all(w.category is UserWarning and w.filename == __file__ for w in caught)
 
+
+
+def test_crossclr_jobs_sets_the_default_and_a_bad_value_is_refused(monkeypatch, capsys, tmp_path):
+    monkeypatch.delenv(JOBS_ENV, raising=False)
+    assert default_jobs() >= 1
+    monkeypatch.setenv(JOBS_ENV, "3")
+    assert default_jobs() == 3
+    for bad in ("0", "-1", "two", "1.5"):
+        monkeypatch.setenv(JOBS_ENV, bad)
+        with pytest.raises(ValueError, match=f"CROSSCLR_JOBS='{re.escape(bad)}' is not a number of worker processes"):
+            default_jobs()
+        with pytest.raises(ValueError, match="CROSSCLR_JOBS"):
+            list(run_jobs(_fail_on_two, [0], progress=False))
+    code, _, err = run_cli(["compare", "--dataset", "synthetic", "--out", str(tmp_path / "cmp")], capsys)
+    assert code == 2 and "CROSSCLR_JOBS='1.5' is not a number of worker processes" in err
+    assert not (tmp_path / "cmp").exists()                    # refused before any work
