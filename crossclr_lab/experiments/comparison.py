@@ -170,7 +170,6 @@ def _run_comparison(variants, seeds, splits, config, group, out_dir, baseline, l
         test = run["test"]
         log(f"  {variant.name:<18} seed {seed}: T→V R@1 {test['t2v_r1']:.1f}  V→T R@1 {test['v2t_r1']:.1f}  "
             f"({took}, {run['epochs_run']} epochs, best epoch {run['best_epoch']})")
-    next(trained, None)   # let the workers finish and close
     results["summary"] = summarize(results)
     if out_dir is not None:
         atomic_write_json(Path(out_dir) / "results.json", results)

@@ -70,7 +70,8 @@ def run_jobs(fn: Callable[[Any, Any], Any], tasks: Sequence, context: Any = None
              desc: str = "runs", postfix: Callable[[Any], str] | None = None, progress: bool = True) -> Iterator:
     """Yield ``fn(task, context)`` for each of ``tasks``, in order, computed by ``jobs`` processes (default
     :func:`default_jobs`, at most one per task; 1: here, sequentially). ``fn`` must be a module-level function
-    and ``context`` picklable. ``progress``: the outer bar on stderr (hidden when the environment sets CI)."""
+    and ``context`` picklable. ``progress``: the outer bar on stderr (hidden when the environment sets CI). The
+    workers have exited and the bar is closed before the last result is yielded, so a caller may stop there."""
     tasks = list(tasks)
     jobs = min(default_jobs() if jobs is None else check_int("jobs", jobs, 1), max(len(tasks), 1))
     bar = tqdm(total=len(tasks), desc=desc, unit="run", file=sys.stderr, dynamic_ncols=True,
@@ -84,8 +85,10 @@ def run_jobs(fn: Callable[[Any, Any], Any], tasks: Sequence, context: Any = None
 
     try:
         if jobs == 1:
-            for task in tasks:
+            for n, task in enumerate(tasks, 1):
                 result = done(fn(task, context))
+                if n == len(tasks):
+                    bar.close()
                 with tqdm.external_write_mode(file=sys.stdout):
                     yield result
             return
@@ -96,9 +99,13 @@ def run_jobs(fn: Callable[[Any, Any], Any], tasks: Sequence, context: Any = None
             futures = [pool.submit(_call, fn, task) for task in tasks]
             pending, finished = set(futures), 0
             while finished < len(futures):
-                completed, pending = wait(pending, return_when=FIRST_COMPLETED)
-                for future in completed:
-                    done(future.result()[0])  # a worker's exception is raised here, at once
+                if pending:
+                    completed, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in completed:
+                        done(future.result()[0])  # a worker's exception is raised here, at once
+                    if not pending:  # all computed: the workers exit now, not when the caller asks past the last
+                        pool.shutdown(wait=True)
+                        bar.close()
                 while finished < len(futures) and futures[finished].done():
                     with tqdm.external_write_mode(file=sys.stdout):
                         yield _reissued(futures[finished].result())

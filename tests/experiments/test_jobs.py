@@ -1,6 +1,7 @@
 """Runs in worker processes: the same results as one after another, in the same order, errors raised."""
 
 import json
+import multiprocessing
 import re
 import warnings
 
@@ -78,3 +79,10 @@ def test_crossclr_jobs_sets_the_default_and_a_bad_value_is_refused(monkeypatch, 
     code, _, err = run_cli(["compare", "--dataset", "synthetic", "--out", str(tmp_path / "cmp")], capsys)
     assert code == 2 and "CROSSCLR_JOBS='1.5' is not a number of worker processes" in err
     assert not (tmp_path / "cmp").exists()                    # refused before any work
+
+
+@pytest.mark.slow
+def test_the_workers_have_exited_when_the_last_result_is_handed_out():
+    results = run_jobs(_fail_on_two, [0, 1, 3], context=1, jobs=2, progress=False)
+    assert [next(results) for _ in range(3)] == [0, 1, 3]      # the caller stops here, never asking past the last
+    assert multiprocessing.active_children() == []
