@@ -1,6 +1,6 @@
 """Rebuild the small checkpoints shipped in ``data/pretrained/`` (notebook 03's seed-0 CrossCLR and InfoNCE
-models on Emoji Motion) and the results of every run of notebook 03's defaults (``runs.json``), after the data,
-the notebooks' defaults or the cache's code version change::
+models on Emoji Motion) and the results of every run of notebooks 03's and 08's defaults (``runs.json``), after
+the data, the notebooks' defaults or the cache's code version change::
 
     python -m tools.build_pretrained            # writes data/pretrained/ and its MANIFEST.sha256
 
@@ -82,7 +82,7 @@ def _verify(folder: Path, expected: list[str]) -> None:
 
 def build(root: Path = SHIPPED_DIR, log=print, models: bool = True, runs: bool = True) -> list[Path]:
     """Train the shipped models (notebook 03's seed 0, default data) in float16 with a manifest, in a temporary
-    folder beside ``root``, also as plain weights + config (:func:`export`), and notebook 03's runs
+    folder beside ``root``, also as plain weights + config (:func:`export`), and notebooks 03's and 08's runs
     (:func:`build_runs`); verify them; then swap that folder in for ``root`` (its other files, e.g. the README,
     are carried over). ``models=False`` keeps the shipped models (checked against the manifest) and rebuilds only
     the runs; ``runs=False`` keeps the runs file there is (if any) and rebuilds only the models. Returns the new cache
@@ -137,30 +137,31 @@ def build(root: Path = SHIPPED_DIR, log=print, models: bool = True, runs: bool =
 
 def build_runs(root: Path, log=print) -> str:
     """Train every run of notebook 03's default comparisons (:func:`crossclr_lab.lab.training.notebook_comparisons`,
-    seeds :data:`~crossclr_lab.lab.training.NOTEBOOK_SEEDS`; in a model cache of their own, nothing shipped used) and
-    write their entries, by run key, to ``root/emoji_motion/runs.json``; returns that path relative to ``root``."""
+    seeds :data:`~crossclr_lab.lab.training.NOTEBOOK_SEEDS`) and of notebook 08's
+    (:func:`crossclr_lab.lab.input_features.notebook_results`), in a model cache of their own with nothing shipped
+    used, and write their entries, by run key, to ``root/emoji_motion/runs.json``; returns that path relative to
+    ``root``."""
     from crossclr_lab.data import load_splits
-    from crossclr_lab.data.provenance import fingerprint
-    from crossclr_lab.experiments.comparison import run_comparison, run_keys
+    from crossclr_lab.experiments.comparison import run_comparison, run_entries
     from crossclr_lab.experiments.jobs import default_jobs
-    from crossclr_lab.experiments.shipped_runs import RUN_FIELDS, runs_file, write_shipped_runs
+    from crossclr_lab.experiments.shipped_runs import runs_file, write_shipped_runs
+    from crossclr_lab.lab import input_features
     from crossclr_lab.lab.training import NOTEBOOK_SEEDS, notebook_comparisons
 
     splits = load_splits("emoji_motion")
     group = splits[2].default_group()
     config = notebook_config(group=group)
-    prints = dict(zip(("train", "val", "test"), map(fingerprint, splits)))
     entries = {}
     with tempfile.TemporaryDirectory() as cache:
         for name, (variants, baseline) in notebook_comparisons().items():
             log(f"notebook 03's {name}: {len(variants)} variants x {len(NOTEBOOK_SEEDS)} seeds")
             results = run_comparison(variants, list(NOTEBOOK_SEEDS), splits, config, group=group, baseline=baseline,
                                      cache_dir=cache, use_shipped=False, jobs=default_jobs(), log=log)
-            max_k = len(next(iter(results["variants"].values()))["runs"][0]["recall_curves"]["t2v"])
-            for variant in variants:
-                for run in results["variants"][variant.name]["runs"]:
-                    _, key = run_keys(config, variant, run["seed"], group, max_k, prints)
-                    entries[key] = {k: run[k] for k in RUN_FIELDS}
+            entries.update(run_entries(results, config))
+        log("notebook 08's comparisons")
+        for results in input_features.notebook_results(cache, use_shipped=False, jobs=default_jobs(),
+                                                       log=log).values():
+            entries.update(run_entries(results, input_features.notebook_config()))
     relative = runs_file("emoji_motion")
     write_shipped_runs(entries, root / relative)
     log(f"{root / relative}: {len(entries)} runs")
@@ -194,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(SHIPPED_DIR), help="folder (default: %(default)s)")
     only = parser.add_mutually_exclusive_group()
     only.add_argument("--runs-only", action="store_true",
-                      help="keep the shipped models; rebuild only notebook 03's shipped runs (runs.json)")
+                      help="keep the shipped models; rebuild only notebooks 03's and 08's shipped runs (runs.json)")
     only.add_argument("--models-only", action="store_true", help="keep the shipped runs; rebuild only the models")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)

@@ -25,7 +25,7 @@ from typing import Callable, Sequence
 from crossclr_lab.data.paired import PairedFeatures
 from crossclr_lab.data.provenance import describe
 from crossclr_lab.experiments.jobs import run_jobs
-from crossclr_lab.experiments.shipped_runs import load_shipped_runs, run_key
+from crossclr_lab.experiments.shipped_runs import RUN_FIELDS, load_shipped_runs, run_key
 from crossclr_lab.experiments.stats import paired_difference
 from crossclr_lab.files import atomic_write_json
 from crossclr_lab.losses import CrossCLRLoss, build_loss, loss_defaults
@@ -188,6 +188,21 @@ def run_keys(config: TrainConfig, variant: Variant, seed: int, group: str | None
     (``"train"``, ``"test"`` and, when there is one, ``"val"``); ``max_k``: the recall curves' length."""
     model_key, _ = key_of(_run_config(config, variant, seed, group), prints["train"], prints.get("val", "none"))
     return model_key, run_key(model_key, prints["test"], group, max_k)
+
+
+def run_entries(results: dict, config: TrainConfig) -> dict[str, dict]:
+    """``{run key: run entry}`` of a comparison's ``results``, as a shipped runs file holds them
+    (:func:`~crossclr_lab.experiments.shipped_runs.write_shipped_runs`); ``config``: the training settings the
+    comparison was given."""
+    prints = {split: d.get("fingerprint") for split, d in results["data"].items()}
+    entries = {}
+    for name, v in results["variants"].items():
+        variant = Variant(name, v["loss"], v["loss_kwargs"])
+        for run in v["runs"]:
+            _, key = run_keys(config, variant, run["seed"], results["group"], len(run["recall_curves"]["t2v"]),
+                              prints)
+            entries[key] = {k: run[k] for k in RUN_FIELDS}
+    return entries
 
 
 def _shipped_runs(tasks: list, splits: tuple, config: TrainConfig, group: str | None, max_k: int, cache_dir,

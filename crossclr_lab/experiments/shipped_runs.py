@@ -1,9 +1,9 @@
-"""Notebook 03's runs as shipped results: what every run of its default comparisons measured, so the notebook shows
-its curves, tables and verdicts without training first (its ``train_here = True`` trains them instead).
+"""Notebooks 03's and 08's runs as shipped results: what every run of their default comparisons measured, so the
+notebooks show their curves, tables and verdicts without training first (``train_here = True`` trains them instead).
 
 A comparison (:func:`~crossclr_lab.experiments.comparison.run_comparison`) makes one *run entry* per variant and
 seed: the test metrics, best epoch, step losses and recall curves. ``data/pretrained/<dataset>/runs.json`` holds
-the entries of notebook 03's default runs by :func:`run_key`: the model cache's key of the run (every training
+the entries of those notebooks' default runs by :func:`run_key`: the model cache's key of the run (every training
 setting, the seed, the train and val fingerprints) with the test split's fingerprint, the semantic group and the
 length of the recall curves, so an entry is found exactly when the run would be the same. The file is listed in
 the shipped models' manifest (its sha256 is checked before it is read) and carries the cache format and code
@@ -23,8 +23,8 @@ import json
 import warnings
 from pathlib import Path
 
-from crossclr_lab.files import atomic_write_text, plain_name
-from crossclr_lab.training.model_cache import CACHE_FORMAT, CODE_VERSION
+from crossclr_lab.files import atomic_write_text
+from crossclr_lab.training.model_cache import CACHE_FORMAT, CODE_VERSION, dataset_folder
 from crossclr_lab.training.pretrained import REBUILD, SHIPPED_DIR, shipped_file
 
 FILE = "runs.json"
@@ -39,8 +39,9 @@ def run_key(model_key: str, test_print: str, group: str | None, max_k: int) -> s
 
 
 def runs_file(dataset: str) -> str:
-    """Where a dataset's shipped runs are, relative to the shipped folder: ``<dataset>/runs.json``."""
-    return f"{plain_name(dataset, 'dataset name')}/{FILE}"
+    """Where a dataset's shipped runs are, relative to the shipped folder: ``<dataset folder>/runs.json``
+    (:func:`~crossclr_lab.training.model_cache.dataset_folder`: a view pair's runs are in its base dataset's file)."""
+    return f"{dataset_folder(dataset)}/{FILE}"
 
 
 def _problem(content) -> str | None:

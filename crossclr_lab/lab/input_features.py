@@ -33,6 +33,14 @@ from crossclr_lab.training.trainer import TrainConfig
 
 DELTA_METRICS = ("t2v_r1", "t2v_r10", "v2t_r1")
 
+# The notebook's defaults, whose 48 runs the kit ships as results (crossclr_lab.experiments.shipped_runs).
+NOTEBOOK_SPLIT = "concept"
+NOTEBOOK_SEEDS = (0, 1, 2, 3, 4)
+NOTEBOOK_EPOCHS = 30
+NOTEBOOK_BATCH = 64
+NOTEBOOK_PAIRS = (("appearance", "text"), ("motion", "text"), ("appearance", "motion"))
+NOTEBOOK_PAIR_SEEDS = (0, 1, 2)
+
 
 def centred(splits: tuple[PairedFeatures, ...]) -> tuple[PairedFeatures, ...]:
     """``(train, val, test)`` with the mean train frame feature ``[D]`` subtracted from every frame of every split."""
@@ -103,18 +111,25 @@ def plot_connectivity_distributions(sets: dict, stats: dict, batch_size: int = 6
     return fig
 
 
-def compare_losses(sets: dict, seeds: list[int], config: TrainConfig, log=print,
-                   jobs: int | None = 1) -> dict[str, dict]:
+def notebook_config(epochs: int = NOTEBOOK_EPOCHS, batch_size: int = NOTEBOOK_BATCH) -> TrainConfig:
+    """The notebook's training settings (the demo's protocol); each comparison adds its semantic group."""
+    return TrainConfig(epochs=epochs, batch_size=batch_size, progress=False)
+
+
+def compare_losses(sets: dict, seeds: list[int], config: TrainConfig, log=print, jobs: int | None = 1,
+                   cache_dir=None, use_shipped: bool = True) -> dict[str, dict]:
     """name -> :func:`~crossclr_lab.experiments.comparison.run_comparison` results of CrossCLR (the paper's defaults) vs
     InfoNCE on that feature set, same seeds and protocol (train, select on val, evaluate on test). ``jobs``: worker
-    processes for the runs (``None``: one per CPU; the results are those of ``jobs=1``)."""
+    processes for the runs (``None``: one per CPU; the results are those of ``jobs=1``). With a model cache
+    (``cache_dir``) a run the kit ships results for is read, not trained, unless ``use_shipped=False``."""
     variants = [Variant("crossclr", "crossclr"), Variant("infonce", "infonce")]
     results = {}
     for name, splits in sets.items():
         log(f"{name}: video input {tuple(splits[0].video.shape[1:])}")
         group = splits[2].default_group()
         results[name] = run_comparison(variants, seeds, splits, replace(config, group=group), group=group,
-                                       baseline="infonce", log=log, jobs=jobs, progress=False)
+                                       baseline="infonce", log=log, jobs=jobs, progress=False, cache_dir=cache_dir,
+                                       use_shipped=use_shipped)
     return results
 
 
@@ -183,11 +198,11 @@ PAIR_METRICS = ("t2v_r1", "t2v_r10", "v2t_r1", "v2t_r10")
 
 
 def compare_pairs(pairs: list[tuple[str, str]], seeds: list[int], config: TrainConfig, split_kind: str = "concept",
-                  log=print, jobs: int | None = 1) -> dict[str, dict]:
+                  log=print, jobs: int | None = 1, cache_dir=None, use_shipped: bool = True) -> dict[str, dict]:
     """``"A ↔ B"`` -> :func:`~crossclr_lab.experiments.comparison.run_comparison` results of CrossCLR vs InfoNCE
-    between two
-    of Emoji Motion's views (:func:`~crossclr_lab.data.view_pairs.load_view_pair`: A in the "video" slot, so
-    ``t2v`` retrieves A from B and ``v2t`` B from A); ``jobs`` as in :func:`compare_losses`."""
+    between two of Emoji Motion's views (:func:`~crossclr_lab.data.view_pairs.load_view_pair`: A in the "video"
+    slot, so ``t2v`` retrieves A from B and ``v2t`` B from A); ``jobs``, ``cache_dir`` and ``use_shipped`` as in
+    :func:`compare_losses`."""
     from crossclr_lab.data.view_pairs import load_view_pair
 
     variants = [Variant("crossclr", "crossclr"), Variant("infonce", "infonce")]
@@ -197,7 +212,8 @@ def compare_pairs(pairs: list[tuple[str, str]], seeds: list[int], config: TrainC
         group = splits[2].default_group()
         log(f"{a} ↔ {b}: inputs {tuple(splits[0].video.shape[1:])} and {tuple(splits[0].text.shape[1:])}")
         results[f"{a} ↔ {b}"] = run_comparison(variants, seeds, splits, replace(config, group=group), group=group,
-                                                baseline="infonce", log=log, jobs=jobs, progress=False)
+                                                baseline="infonce", log=log, jobs=jobs, progress=False,
+                                                cache_dir=cache_dir, use_shipped=use_shipped)
     return results
 
 
@@ -247,3 +263,15 @@ def pair_reading(results: dict) -> list[str]:
                 or "no difference beyond seed noise on R@1 or R@10 either way")
         lines.append(f"- **{name}**: {level}; {verdict} (T→V is A←B).")
     return lines
+
+
+def notebook_results(cache_dir, use_shipped: bool = True, jobs: int | None = 1, log=print) -> dict[str, dict]:
+    """Every comparison the notebook runs with its defaults (the three feature sets, then the view pairs), by name:
+    what the kit's builder trains and ships (``use_shipped=False``) and what the notebook reads."""
+    config = notebook_config()
+    sets = load_feature_sets(NOTEBOOK_SPLIT)
+    results = compare_losses(sets, list(NOTEBOOK_SEEDS), config, log, jobs, cache_dir, use_shipped)
+    pairs = compare_pairs(list(NOTEBOOK_PAIRS), list(NOTEBOOK_PAIR_SEEDS), config, NOTEBOOK_SPLIT, log, jobs,
+                          cache_dir, use_shipped)
+    return {**results, **pairs}
+

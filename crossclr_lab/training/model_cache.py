@@ -76,13 +76,20 @@ def key_of(config: TrainConfig, train_print: str, val_print: str) -> tuple[str, 
     return hashlib.sha256(text.encode()).hexdigest()[:24], fields
 
 
+def dataset_folder(name: str) -> str:
+    """The folder a dataset's cached models and shipped runs go in: its name, or for a dataset derived from another
+    (a view pair, ``"emoji_motion:appearance↔text"``) the name of the one it comes from. Keys, which hold every
+    split's fingerprint, keep the runs in one folder apart."""
+    return plain_name(name.split(":", 1)[0], "dataset name")
+
+
 def cache_path(config: TrainConfig, train: PairedFeatures, val: PairedFeatures | None,
                cache_dir: str | os.PathLike, key: str | None = None) -> Path:
-    """Where the model of this run is (or would be) cached: ``<cache_dir>/<dataset>/<loss>-seed<s>-<key>.pt``
+    """Where the model of this run is (or would be) cached: ``<cache_dir>/<dataset folder>/<loss>-seed<s>-<key>.pt``
     (``key``: this run's :func:`cache_key`, when already computed)."""
     key = key or cache_key(config, train, val)[0]
     name = f"{plain_name(config.loss, 'loss name')}-seed{config.seed}-{key}.pt"
-    return Path(cache_dir) / plain_name(train.name, "dataset name") / name
+    return Path(cache_dir) / dataset_folder(train.name) / name
 
 
 def make_entry(key: str, fields: dict, state: dict, record: dict) -> dict:

@@ -1,4 +1,4 @@
-"""Notebook 03's shipped runs: found by exactly the notebook's defaults, what training gives, read without
+"""Notebooks 03's and 08's shipped runs: found by exactly the notebooks' defaults, what training gives, read without
 training, never used when damaged, stale or malformed, and never over a model trained here."""
 
 import json
@@ -11,14 +11,17 @@ import torch
 from crossclr_lab import notebooks
 from crossclr_lab.data import load_splits
 from crossclr_lab.data.provenance import fingerprint
+from crossclr_lab.data.spec import EVAL_SPLITS
+from crossclr_lab.data.view_pairs import load_view_pair
 from crossclr_lab.experiments import shipped_runs
-from crossclr_lab.experiments.comparison import _shipped_runs, as_variants, run_comparison, run_keys
+from crossclr_lab.experiments.comparison import Variant, _shipped_runs, as_variants, run_comparison, run_keys
 from crossclr_lab.files import write_manifest
+from crossclr_lab.lab import input_features
 from crossclr_lab.lab.training import NOTEBOOK_KAPPAS, NOTEBOOK_LOSSES, NOTEBOOK_SEEDS, notebook_comparisons
 from crossclr_lab.training import pretrained
 from crossclr_lab.training.model_cache import cache_path
 
-STALE = "shipped runs stale for the data or notebook 03's defaults: python -m tools.build_pretrained --runs-only"
+STALE = "shipped runs stale for the data or the notebooks' defaults: python -m tools.build_pretrained --runs-only"
 
 
 @pytest.fixture(scope="module")
@@ -44,16 +47,46 @@ def test_notebook_03_defaults_are_the_shipped_ones():
     assert defaults["train_here"] is False and defaults["cache"] is True
 
 
+def test_notebook_08_defaults_are_the_shipped_ones():
+    nb = next(n for n in notebooks.discover() if n.number == "08")
+    defaults = notebooks.parameter_defaults(nb)
+    assert defaults["split_kind"] == input_features.NOTEBOOK_SPLIT
+    assert defaults["seeds"] == list(input_features.NOTEBOOK_SEEDS)
+    assert defaults["pairs"] == [list(p) for p in input_features.NOTEBOOK_PAIRS]
+    assert defaults["pair_seeds"] == list(input_features.NOTEBOOK_PAIR_SEEDS)
+    assert (defaults["epochs"], defaults["batch_size"]) == (input_features.NOTEBOOK_EPOCHS,
+                                                            input_features.NOTEBOOK_BATCH)
+    assert defaults["train_here"] is False
+
+
+def _notebook_08_keys() -> set[str]:
+    """The run keys of notebook 08's default runs: three feature sets, then the view pairs, CrossCLR and InfoNCE."""
+    config, kind = input_features.notebook_config(), input_features.NOTEBOOK_SPLIT
+    comparisons = [(s, input_features.NOTEBOOK_SEEDS) for s in input_features.load_feature_sets(kind).values()]
+    comparisons += [(tuple(load_view_pair(pair, split, split_kind=kind) for split in EVAL_SPLITS),
+                     input_features.NOTEBOOK_PAIR_SEEDS) for pair in input_features.NOTEBOOK_PAIRS]
+    keys = set()
+    for splits, seeds in comparisons:
+        prints = dict(zip(("train", "val", "test"), map(fingerprint, splits)))
+        group = splits[2].default_group()
+        keys |= {run_keys(config, Variant(loss, loss), seed, group, min(50, len(splits[2])), prints)[1]
+                 for loss in ("crossclr", "infonce") for seed in seeds}
+    return keys
+
+
 def test_every_run_of_the_defaults_is_shipped_and_nothing_else(splits, prints):
     entries = shipped_runs.load_shipped_runs("emoji_motion")
     config, group = _config(splits), splits[2].default_group()
-    wanted = {run_keys(config, v, seed, group, 50, prints)[1]
-              for variants, _ in notebook_comparisons().values() for v in variants for seed in NOTEBOOK_SEEDS}
-    assert len(wanted) == 24                     # the ablation's full CrossCLR and InfoNCE rows are the comparison's
-    assert wanted <= set(entries), STALE
-    assert set(entries) == wanted
-    for entry in entries.values():
-        assert entry["epochs_run"] == pretrained.EPOCHS and len(entry["recall_curves"]["t2v"]) == 50
+    wanted_03 = {run_keys(config, v, seed, group, 50, prints)[1]
+                 for variants, _ in notebook_comparisons().values() for v in variants for seed in NOTEBOOK_SEEDS}
+    assert len(wanted_03) == 24                  # the ablation's full CrossCLR and InfoNCE rows are the comparison's
+    wanted_08 = _notebook_08_keys()
+    assert len(wanted_08) == 48                  # 3 feature sets x 5 seeds + 3 view pairs x 3 seeds, x 2 losses
+    assert wanted_03 | wanted_08 <= set(entries), STALE
+    assert set(entries) == wanted_03 | wanted_08
+    for key, entry in entries.items():
+        epochs = pretrained.EPOCHS if key in wanted_03 else input_features.NOTEBOOK_EPOCHS
+        assert entry["epochs_run"] == epochs and len(entry["recall_curves"]["t2v"]) == 50
 
 
 @pytest.mark.slow
@@ -84,6 +117,15 @@ def test_shipped_results_are_read_without_training(splits, tmp_path):
     assert "max_margin" in results["summary"]
 
 
+def test_a_view_pairs_shipped_results_are_read_from_its_base_datasets_file(tmp_path):
+    pair = input_features.NOTEBOOK_PAIRS[-1]
+    results = input_features.compare_pairs([pair], [0], input_features.notebook_config(), log=lambda *_: None,
+                                           cache_dir=tmp_path)[" ↔ ".join(pair)]
+    assert results["dataset"].startswith("emoji_motion:")
+    assert [r["origin"] for v in results["variants"].values() for r in v["runs"]] == ["shipped results"] * 2
+    assert not any(tmp_path.iterdir())           # nothing trained, nothing cached
+
+
 def test_other_settings_or_a_model_trained_here_are_not_taken_from_the_file(splits, prints, tmp_path):
     config, group = _config(splits), splits[2].default_group()
     tasks = [(0, v) for v in as_variants(["crossclr", "infonce"])]
@@ -110,7 +152,7 @@ def _rewrite(root, path, content):
 
 def test_a_damaged_unlisted_stale_or_malformed_file_is_not_used(tmp_path):
     root, path = _copy(tmp_path)
-    assert len(shipped_runs.load_shipped_runs("emoji_motion", root)) == 24
+    assert len(shipped_runs.load_shipped_runs("emoji_motion", root)) == 72
     good = json.loads(path.read_text())
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x01
