@@ -83,7 +83,7 @@ use_threads(threads)
 # run it belongs to): a damaged, stale or foreign one is reported in one warning line and trained again.
 #
 # **Nothing is trained by default.** The kit ships the results of every run of this notebook's default settings
-# (`data/pretrained/emoji_motion/runs.json`: each run's test metrics, loss curve and recall curves, written by
+# (`data/pretrained/emoji_motion/runs.json.gz`: each run's test metrics, loss curve and recall curves, written by
 # `python -m tools.build_pretrained`, which trains them). A run is read from there only when its key matches: the
 # same data (fingerprints of every split), loss, seed and every training setting, checked by sha256 and code
 # version like the cached models. Change any parameter and the runs it changes are trained here; set

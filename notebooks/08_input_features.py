@@ -116,7 +116,7 @@ for name, s in stats.items():
 # video input changes. Δ is the paired per-seed difference CrossCLR − InfoNCE.
 #
 # **Nothing is trained by default.** The kit ships the results of all 48 runs of this notebook's default settings
-# (in `data/pretrained/emoji_motion/runs.json`, beside notebook 03's, written by `python -m tools.build_pretrained`,
+# (in `data/pretrained/emoji_motion/runs.json.gz`, beside notebook 03's, written by `python -m tools.build_pretrained`,
 # which trains them). A run is read from there only when its key matches: the same data (the fingerprint of every
 # split, so each feature set and view pair is its own key), loss, seed and every training setting, checked by
 # sha256 and code version. Each run's line below says whether it was read ("shipped result") or trained. Change a

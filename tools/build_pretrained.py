@@ -1,5 +1,5 @@
 """Rebuild the small checkpoints shipped in ``data/pretrained/`` (notebook 03's seed-0 CrossCLR and InfoNCE
-models on Emoji Motion) and the results of every run of notebooks 03's and 08's defaults (``runs.json``), after
+models on Emoji Motion) and the results of every run of notebooks 03's and 08's defaults (``runs.json.gz``), after
 the data, the notebooks' defaults or the cache's code version change::
 
     python -m tools.build_pretrained            # writes data/pretrained/ and its MANIFEST.sha256
@@ -139,7 +139,7 @@ def build_runs(root: Path, log=print) -> str:
     """Train every run of notebook 03's default comparisons (:func:`crossclr_lab.lab.training.notebook_comparisons`,
     seeds :data:`~crossclr_lab.lab.training.NOTEBOOK_SEEDS`) and of notebook 08's
     (:func:`crossclr_lab.lab.input_features.notebook_results`), in a model cache of their own with nothing shipped
-    used, and write their entries, by run key, to ``root/emoji_motion/runs.json``; returns that path relative to
+    used, and write their entries, by run key, to ``root/emoji_motion/runs.json.gz``; returns that path relative to
     ``root``."""
     from crossclr_lab.data import load_splits
     from crossclr_lab.experiments.comparison import run_comparison, run_entries
@@ -195,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(SHIPPED_DIR), help="folder (default: %(default)s)")
     only = parser.add_mutually_exclusive_group()
     only.add_argument("--runs-only", action="store_true",
-                      help="keep the shipped models; rebuild only notebooks 03's and 08's shipped runs (runs.json)")
+                      help="keep the shipped models; rebuild only notebooks 03's and 08's shipped runs (runs.json.gz)")
     only.add_argument("--models-only", action="store_true", help="keep the shipped runs; rebuild only the models")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)

@@ -2,7 +2,7 @@
 notebooks show their curves, tables and verdicts without training first (``train_here = True`` trains them instead).
 
 A comparison (:func:`~crossclr_lab.experiments.comparison.run_comparison`) makes one *run entry* per variant and
-seed: the test metrics, best epoch, step losses and recall curves. ``data/pretrained/<dataset>/runs.json`` holds
+seed: the test metrics, best epoch, step losses and recall curves. ``data/pretrained/<dataset>/runs.json.gz`` holds
 the entries of those notebooks' default runs by :func:`run_key`: the model cache's key of the run (every training
 setting, the seed, the train and val fingerprints) with the test split's fingerprint, the semantic group and the
 length of the recall curves, so an entry is found exactly when the run would be the same. The file is listed in
@@ -18,16 +18,17 @@ Example::
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import warnings
 from pathlib import Path
 
-from crossclr_lab.files import atomic_write_text
+from crossclr_lab.files import atomic_write_bytes
 from crossclr_lab.training.model_cache import CACHE_FORMAT, CODE_VERSION, dataset_folder
 from crossclr_lab.training.pretrained import REBUILD, SHIPPED_DIR, shipped_file
 
-FILE = "runs.json"
+FILE = "runs.json.gz"   # gzip-compressed JSON (like Emoji Motion's metadata): the data folder has a size budget
 RUN_FIELDS = ("seed", "test", "best_epoch", "epochs_run", "wall_time_s", "step_losses", "recall_curves")
 
 
@@ -39,7 +40,7 @@ def run_key(model_key: str, test_print: str, group: str | None, max_k: int) -> s
 
 
 def runs_file(dataset: str) -> str:
-    """Where a dataset's shipped runs are, relative to the shipped folder: ``<dataset folder>/runs.json``
+    """Where a dataset's shipped runs are, relative to the shipped folder: ``<dataset folder>/runs.json.gz``
     (:func:`~crossclr_lab.training.model_cache.dataset_folder`: a view pair's runs are in its base dataset's file)."""
     return f"{dataset_folder(dataset)}/{FILE}"
 
@@ -64,8 +65,8 @@ def load_shipped_runs(dataset: str, root: Path | None = SHIPPED_DIR) -> dict[str
     if path is None:
         return {}
     try:
-        content = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
+        content = json.loads(gzip.decompress(path.read_bytes()).decode("utf-8"))
+    except (OSError, EOFError, ValueError) as err:   # gzip.BadGzipFile is an OSError; a cut stream, EOFError
         problem = f"unreadable ({type(err).__name__})"
     else:
         problem = _problem(content)
@@ -77,10 +78,12 @@ def load_shipped_runs(dataset: str, root: Path | None = SHIPPED_DIR) -> dict[str
 
 
 def write_shipped_runs(runs: dict[str, dict], path: str | Path) -> Path:
-    """Write ``{run key: run entry}`` as a shipped runs file (atomically), with the cache format and code version."""
+    """Write ``{run key: run entry}`` as a shipped runs file (atomically, gzip-compressed JSON; the same entries give
+    the same bytes), with the cache format and code version."""
     missing = sorted({f for e in runs.values() for f in RUN_FIELDS if f not in e})
     if missing:
         raise ValueError(f"run entries lack {missing}: pass what run_comparison returns")
     content = {"format": CACHE_FORMAT, "code": CODE_VERSION, "runs": runs}
-    atomic_write_text(Path(path), json.dumps(content, separators=(",", ":"), sort_keys=True) + "\n")
+    text = json.dumps(content, separators=(",", ":"), sort_keys=True) + "\n"
+    atomic_write_bytes(Path(path), gzip.compress(text.encode("utf-8"), compresslevel=9, mtime=0))
     return Path(path)

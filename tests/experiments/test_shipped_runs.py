@@ -1,6 +1,7 @@
 """Notebooks 03's and 08's shipped runs: found by exactly the notebooks' defaults, what training gives, read without
 training, never used when damaged, stale or malformed, and never over a model trained here."""
 
+import gzip
 import json
 import shutil
 from dataclasses import replace
@@ -145,7 +146,7 @@ def _copy(tmp_path):
 
 
 def _rewrite(root, path, content):
-    path.write_text(json.dumps(content))
+    path.write_bytes(gzip.compress(json.dumps(content).encode()))
     listed = [line.split("  ", 1)[1] for line in (root / pretrained.MANIFEST).read_text().splitlines()]
     write_manifest(root, listed)
 
@@ -153,7 +154,7 @@ def _rewrite(root, path, content):
 def test_a_damaged_unlisted_stale_or_malformed_file_is_not_used(tmp_path):
     root, path = _copy(tmp_path)
     assert len(shipped_runs.load_shipped_runs("emoji_motion", root)) == 72
-    good = json.loads(path.read_text())
+    good = json.loads(gzip.decompress(path.read_bytes()))
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0x01
     path.write_bytes(bytes(data))
@@ -166,13 +167,14 @@ def test_a_damaged_unlisted_stale_or_malformed_file_is_not_used(tmp_path):
         _rewrite(root, path, content)
         with pytest.warns(UserWarning, match=why):
             assert shipped_runs.load_shipped_runs("emoji_motion", root) == {}
-    _rewrite(root, path, good)
-    path.write_text("{not json")
     listed = [line.split("  ", 1)[1] for line in (root / pretrained.MANIFEST).read_text().splitlines()]
-    write_manifest(root, listed)
-    with pytest.warns(UserWarning, match="unreadable"):
-        assert shipped_runs.load_shipped_runs("emoji_motion", root) == {}
-    write_manifest(root, [r for r in listed if not r.endswith("runs.json")])
+    for unreadable, why in ((gzip.compress(b"{not json"), "JSONDecodeError"), (b"{not gzip", "BadGzipFile"),
+                            (gzip.compress(json.dumps(good).encode())[:-20], "EOFError")):   # cut short
+        path.write_bytes(unreadable)
+        write_manifest(root, listed)
+        with pytest.warns(UserWarning, match=f"unreadable \\({why}\\)"):
+            assert shipped_runs.load_shipped_runs("emoji_motion", root) == {}
+    write_manifest(root, [r for r in listed if not r.endswith(shipped_runs.FILE)])
     with pytest.warns(UserWarning, match="not in MANIFEST"):
         assert shipped_runs.load_shipped_runs("emoji_motion", root) == {}
     assert shipped_runs.load_shipped_runs("synthetic", root) == {}     # none shipped: no warning
@@ -180,5 +182,12 @@ def test_a_damaged_unlisted_stale_or_malformed_file_is_not_used(tmp_path):
 
 def test_writing_refuses_entries_without_run_fields(tmp_path):
     with pytest.raises(ValueError, match="lack"):
-        shipped_runs.write_shipped_runs({"k": {"seed": 0}}, tmp_path / "runs.json")
-    assert not (tmp_path / "runs.json").exists()
+        shipped_runs.write_shipped_runs({"k": {"seed": 0}}, tmp_path / shipped_runs.FILE)
+    assert not (tmp_path / shipped_runs.FILE).exists()
+
+
+def test_the_same_entries_give_the_same_bytes(tmp_path):
+    entries = shipped_runs.load_shipped_runs("emoji_motion")
+    one = shipped_runs.write_shipped_runs(entries, tmp_path / "one" / shipped_runs.FILE).read_bytes()
+    two = shipped_runs.write_shipped_runs(entries, tmp_path / "two" / shipped_runs.FILE).read_bytes()
+    assert one == two == (pretrained.SHIPPED_DIR / shipped_runs.runs_file("emoji_motion")).read_bytes()
