@@ -94,12 +94,15 @@ def joint_umap(video_emb, text_emb, n_neighbors: int = 15, min_dist: float = 0.1
         raise ValueError(f"n_neighbors must be >= 2, got {n_neighbors}")
     distances = pairwise_distances(points, metric=metric)
     k = min(n_neighbors, len(points) - 1)
-    reducer = UMAP(n_neighbors=k, min_dist=min_dist, metric="precomputed", random_state=random_state,
-                   precomputed_knn=(*exact_neighbours(distances, k), None))
     with warnings.catch_warnings():
         # a fixed random_state disables UMAP's parallelism, and it says so; that is the price of reproducibility
         warnings.filterwarnings("ignore", message=".*n_jobs value 1 overridden.*")
         warnings.filterwarnings("ignore", message=".*using precomputed metric; inverse_transform.*")
+        # the neighbours come without UMAP's search index, so UMAP says that `transform` (new points onto a fitted
+        # map) is unavailable: a map is fitted once and never extended here
+        warnings.filterwarnings("ignore", message=".*knn_search_index.*not an NNDescent object.*")
+        reducer = UMAP(n_neighbors=k, min_dist=min_dist, metric="precomputed", random_state=random_state,
+                       precomputed_knn=(*exact_neighbours(distances, k), None))
         xy = reducer.fit_transform(distances)
     n = len(video)
     return xy[:n], xy[n:]

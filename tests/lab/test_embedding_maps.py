@@ -1,6 +1,7 @@
 """Embedding maps: concept tightness against brute force and known geometry, concept sampling, UMAP, plots, widget."""
 
 import itertools
+import warnings
 
 import numpy as np
 import pytest
@@ -210,7 +211,10 @@ def test_joint_umap_is_reproducible_and_keeps_clusters():
     text = video + 0.05 * np.random.default_rng(1).standard_normal(video.shape)
     vxy, txy = joint_umap(video, text, n_neighbors=8, random_state=0)
     assert vxy.shape == txy.shape == (30, 2)
-    again = joint_umap(video, text, n_neighbors=8, random_state=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        again = joint_umap(video, text, n_neighbors=8, random_state=0)
+    assert [str(w.message) for w in caught] == []          # nothing for a learner to wonder about
     np.testing.assert_allclose(vxy, again[0])
     # each mapped video's nearest mapped neighbour belongs to its own concept
     d = np.linalg.norm(vxy[:, None] - vxy[None], axis=-1) + np.eye(len(vxy)) * 1e9
