@@ -6,6 +6,8 @@ from collections import Counter
 import pytest
 import torch
 
+from crossclr_lab.experiments.jobs import JOBS_ENV
+
 # `make test` runs pytest-xdist with one worker per core and `--dist loadfile`: a test file runs whole in one worker
 # (its module fixtures are built once, and its tests that share a folder never overlap).
 WORKER = os.environ.get("PYTEST_XDIST_WORKER")
@@ -13,7 +15,7 @@ if WORKER:
     # One torch thread per worker, and in the kernels and commands it starts, which also train their runs one after
     # another unless a test asks for more (--jobs, jobs=): the workers already use the cores.
     os.environ["OMP_NUM_THREADS"] = "1"
-    os.environ["CROSSCLR_JOBS"] = "1"
+    os.environ[JOBS_ENV] = "1"
     torch.set_num_threads(1)
 
 # Files that share state on disk run in one worker, in this order: the site build reuses the notebook executions

@@ -112,11 +112,11 @@ def _launch(playwright):
     return playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
 
 
-# What a page shows: images (loaded? size?), notebook output figures, links.
 # Sphinx's search page has finished once its summary says how many pages it found (or that none matched).
 _SEARCH_DONE = ("() => /found|did not match/.test("
                 "document.querySelector('#search-results .search-summary')?.innerText || '')")
 
+# What a page shows: images (loaded? size?), notebook output figures, links.
 _PAGE_FACTS = """() => {
   const size = (img) => { const r = img.getBoundingClientRect(); return r.width > 0 && r.height > 0; };
   const imgs = Array.from(document.images);

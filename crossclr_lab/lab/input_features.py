@@ -274,4 +274,3 @@ def notebook_results(cache_dir, use_shipped: bool = True, jobs: int | None = 1, 
     pairs = compare_pairs(list(NOTEBOOK_PAIRS), list(NOTEBOOK_PAIR_SEEDS), config, NOTEBOOK_SPLIT, log, jobs,
                           cache_dir, use_shipped)
     return {**results, **pairs}
-
